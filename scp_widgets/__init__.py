@@ -1,0 +1,72 @@
+"""scp-widgets: lock and unlock Samsung Cloud Platform virtual servers from Jupyter, in bulk.
+
+    import scp_widgets
+    df = scp_widgets.lock(["2a9be312-5d4b-4bc8-b2ae-35100fa9241f"])   # one row per server
+
+In a notebook: `%load_ext scp_widgets`, then `%scp_lock ID ...`, or `scp_widgets.LockPanel()`.
+Imports are lazy so that `%load_ext` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "lock": "api", "unlock": "api", "alock": "api", "aunlock": "api", "list_servers": "api",
+    "alist_servers": "api", "read_journal": "journal", "CancelToken": "bulk", "Progress": "bulk",
+    "ScpClient": "client", "AsyncScpClient": "client", "Outcome": "results", "LockPanel": "panel",
+    "ScpError": "errors", "ScpUsageError": "errors", "ScpApiError": "errors", "ScpNetworkError": "errors",
+}  # fmt: skip
+
+if TYPE_CHECKING:
+    from .api import alist_servers, alock, aunlock, list_servers, lock, unlock
+    from .bulk import CancelToken, Progress
+    from .client import AsyncScpClient, ScpClient
+    from .errors import ScpApiError, ScpError, ScpNetworkError, ScpUsageError
+    from .journal import read_journal
+    from .panel import LockPanel
+    from .results import Outcome
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'scp_widgets' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload
+
+    unload(ipython)
+
+
+__all__ = [
+    "AsyncScpClient",
+    "CancelToken",
+    "LockPanel",
+    "Outcome",
+    "Progress",
+    "ScpApiError",
+    "ScpClient",
+    "ScpError",
+    "ScpNetworkError",
+    "ScpUsageError",
+    "alist_servers",
+    "alock",
+    "aunlock",
+    "list_servers",
+    "lock",
+    "read_journal",
+    "unlock",
+]

@@ -1,0 +1,339 @@
+"""`AsyncScpClient` and `ScpClient`: the Virtual Server API over httpx, signed, versioned and retried.
+
+Every call resolves to either a value or one exception type (`ScpApiError` for an answer, `ScpNetworkError`
+for no answer). Configuration mistakes raise `ScpUsageError` in the constructor, before anything is sent.
+`ScpClient` is the same client driven from the shared background event loop, so it works in scripts,
+notebook cells and widget callbacks alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import platform
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote_plus, urlencode
+
+import httpx
+
+from . import __version__
+from .auth import ScpAuth
+from .credentials import Credentials, Secret, resolve_credentials
+from .endpoints import resolve_endpoint
+from .errors import ScpApiError, ScpNetworkError, ScpRequestError, UnsupportedVersionError
+from .ids import check_id
+from .loop_thread import background_loop
+from .responses import error_from_response, request_id_of, server_object
+from .retry import RETRYABLE_STATUS, RetryBudget, RetryPolicy
+from .versions import (
+    BUILTIN_CATALOG,
+    ApiVersion,
+    VersionChoice,
+    choose_version,
+    merge_catalogs,
+    normalise_number,
+    parse_service_versions,
+    warn_if_deprecated,
+)
+
+T = TypeVar("T")
+USER_AGENT = f"scp-widgets/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+#: Filters the list call understands (scp-openapi.md section 3).
+LIST_FILTERS = frozenset(
+    {"name", "ip", "state", "vpc_id", "server_type_id", "product_category", "product_offering",
+     "auto_scaling_group_id", "sort"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A state-changing call the service accepted (202)."""
+
+    status: int
+    request_id: str | None
+    attempts: int
+
+
+def build_query(params: Mapping[str, object]) -> str:
+    """Sorted keys and `+` for spaces, as the signing docs ask; None values are left out."""
+    items = sorted((k, str(v)) for k, v in params.items() if v is not None)
+    return urlencode(items, quote_via=quote_plus)
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer in time ({type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect to the service"
+    return f"connection failed ({type(exc).__name__})"
+
+
+class AsyncScpClient:
+    """The Virtual Server API (lock, unlock, show, list) for one endpoint, account and API version."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        region: str | None = None,
+        environment: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | Secret | None = None,
+        credentials: Credentials | None = None,
+        api_version: str | None = None,
+        accept_language: str = "en-US",
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        budget: RetryBudget | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+        discover_versions: bool = True,
+        clock: Callable[[], float] = time.time,
+        today: dt.date | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.endpoint = resolve_endpoint(endpoint, region=region, environment=environment, env=env)
+        self.credentials = credentials or resolve_credentials(access_key, secret_key, env=env)
+        self.retry = retry or RetryPolicy()
+        self.budget = budget
+        self._today = today
+        self._requested = api_version
+        self._discover = discover_versions
+        self._catalog: tuple[ApiVersion, ...] = BUILTIN_CATALOG
+        self._choice: VersionChoice | None = None
+        self._version_lock = asyncio.Lock()
+        self._discovered = False
+        precheck_version(api_version, self.today)
+        self._http = httpx.AsyncClient(
+            auth=ScpAuth(self.credentials, clock=clock),
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Language": accept_language,
+            },
+        )
+
+    @property
+    def today(self) -> dt.date:
+        return self._today or dt.date.today()
+
+    def __repr__(self) -> str:
+        version = self._choice.number if self._choice else self._requested or "auto"
+        return f"AsyncScpClient(endpoint={self.endpoint!r}, api_version={version!r}, {self.credentials!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- versions ---------------------------------------------------------------------------------------
+
+    async def service_versions(self) -> tuple[ApiVersion, ...]:
+        """The service's own version list from `GET /` (unauthenticated); empty when it does not answer."""
+        try:
+            response = await self._http.get(self.endpoint + "/", auth=None)
+            return parse_service_versions(response.json()) if response.is_success else ()
+        except (httpx.TransportError, ValueError):
+            return ()
+
+    async def catalog(self) -> tuple[ApiVersion, ...]:
+        """The versions known now: the service's list (asked once) merged over the built-in table."""
+        if self._discover and not self._discovered:
+            async with self._version_lock:
+                if not self._discovered:
+                    self._catalog = merge_catalogs(await self.service_versions(), BUILTIN_CATALOG)
+                    self._discovered = True
+        return self._catalog
+
+    async def resolve_version(self, requested: str | None = None, *, warn: bool = True) -> VersionChoice:
+        """Choose the version to send (`requested`, else the client's own, else CURRENT).
+
+        A version the built-in table already refuses is refused before anything is sent.
+        """
+        requested = self._requested if requested is None else requested
+        precheck_version(requested, self.today)
+        choice = choose_version(requested, await self.catalog(), self.today)
+        if warn:
+            warn_if_deprecated(choice)
+        return choice
+
+    async def version(self) -> VersionChoice:
+        """The client's own version, chosen once."""
+        if self._choice is None:
+            self._choice = await self.resolve_version()
+        return self._choice
+
+    # -- the calls --------------------------------------------------------------------------------------
+
+    async def lock(self, server_id: str, **call: Any) -> Accepted:
+        """Lock one server (202 accepted). `call` takes `version=`, `cancel=`, `budget=` (see `request`)."""
+        return await self._change(server_id, "lock", **call)
+
+    async def unlock(self, server_id: str, **call: Any) -> Accepted:
+        return await self._change(server_id, "unlock", **call)
+
+    async def show(self, server_id: str, **call: Any) -> dict[str, Any]:
+        response, _ = await self.request("GET", f"/v1/servers/{check_id(server_id)}", **call)
+        return server_object(response.json())
+
+    async def list_servers(self, *, page_size: int = 100, **filters: object) -> list[dict[str, Any]]:
+        """Every server matching the filters, following `marker` pages to the end."""
+        unknown = set(filters) - LIST_FILTERS
+        if unknown:
+            raise TypeError(f"unknown filter(s) {sorted(unknown)}; known: {sorted(LIST_FILTERS)}")
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be between 1 and 1000")
+        servers: list[dict[str, Any]] = []
+        seen_markers: set[str] = set()
+        marker: str | None = None
+        while True:
+            query = {**filters, "limit": page_size, "marker": marker}
+            response, _ = await self.request("GET", "/v1/servers", query=query)
+            page = response.json().get("servers", [])
+            servers.extend(page)
+            if len(page) < page_size or not page:
+                return servers
+            marker = str(page[-1]["id"])
+            if marker in seen_markers:  # a service that loops would keep us here forever
+                raise ScpApiError(200, "the service repeated a page while listing servers")
+            seen_markers.add(marker)
+
+    async def _change(self, server_id: str, action: str, **call: Any) -> Accepted:
+        response, attempts = await self.request("POST", f"/v1/servers/{check_id(server_id)}/{action}", **call)
+        return Accepted(response.status_code, request_id_of(response), attempts)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, object] | None = None,
+        version: VersionChoice | None = None,
+        cancel: asyncio.Event | None = None,
+        budget: RetryBudget | None = None,
+    ) -> tuple[httpx.Response, int]:
+        """Send one call with retries; return the 2xx response and the attempts it took.
+
+        `version` overrides the client's own API version for this call; `cancel` ends a wait between
+        attempts (raising `RetryCancelled`); `budget` is a retry budget shared with other calls.
+        """
+        choice = version or await self.version()
+        qs = build_query(query or {})
+        url = f"{self.endpoint}{path}" + (f"?{qs}" if qs else "")
+        headers = {"Scp-Api-Version": choice.header}
+        budget = budget or self.budget
+        if budget is not None:
+            budget.on_call()
+        attempt = 0
+        while True:
+            attempt += 1
+            failure: ScpRequestError
+            try:
+                response = await self._http.request(method, url, headers=headers)
+            except httpx.TransportError as exc:
+                failure = ScpNetworkError(describe_transport_error(exc), attempts=attempt)
+                retry_after = None
+            else:
+                if response.is_success:
+                    return response, attempt
+                failure = error_from_response(response, attempts=attempt)
+                if failure.status not in RETRYABLE_STATUS:
+                    raise failure
+                retry_after = failure.retry_after
+            delay = self.retry.delay(attempt, retry_after)
+            if delay is None or (budget is not None and not budget.try_spend()):
+                raise failure
+            if cancel is None:
+                await asyncio.sleep(delay)
+            else:
+                try:
+                    await asyncio.wait_for(cancel.wait(), delay)
+                except TimeoutError:
+                    pass
+                else:
+                    raise RetryCancelled(failure)
+
+
+def precheck_version(requested: str | None, today: dt.date) -> None:
+    """Refuse, before any request, a version that is malformed or that the built-in table refuses."""
+    if requested is None:
+        return
+    number = normalise_number(requested)
+    if number is None or number in {v.number for v in BUILTIN_CATALOG}:
+        choose_version(requested, BUILTIN_CATALOG, today)
+
+
+class RetryCancelled(ScpRequestError):
+    """A run was cancelled while this call waited to retry; `last` is the failure it was retrying."""
+
+    def __init__(self, last: ScpRequestError) -> None:
+        super().__init__(f"cancelled while waiting to retry after: {last}", attempts=last.attempts)
+        self.last = last
+
+
+class ScpClient:
+    """The blocking face of `AsyncScpClient`, safe to call from a notebook cell or a widget callback."""
+
+    def __init__(self, **options: Any) -> None:
+        self._loop = background_loop()
+        self._async: AsyncScpClient = self._loop.run(_construct(options))
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run(coro)
+
+    @property
+    def endpoint(self) -> str:
+        return self._async.endpoint
+
+    @property
+    def aclient(self) -> AsyncScpClient:
+        return self._async
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncScpClient", "ScpClient", 1)
+
+    def version(self) -> VersionChoice:
+        return self._run(self._async.version())
+
+    def lock(self, server_id: str) -> Accepted:
+        return self._run(self._async.lock(server_id))
+
+    def unlock(self, server_id: str) -> Accepted:
+        return self._run(self._async.unlock(server_id))
+
+    def show(self, server_id: str) -> dict[str, Any]:
+        return self._run(self._async.show(server_id))
+
+    def list_servers(self, *, page_size: int = 100, **filters: object) -> list[dict[str, Any]]:
+        return self._run(self._async.list_servers(page_size=page_size, **filters))
+
+    def close(self) -> None:
+        self._run(self._async.aclose())
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+async def _construct(options: dict[str, Any]) -> AsyncScpClient:
+    # Built on the loop thread so its asyncio objects belong to the loop that will use them.
+    return AsyncScpClient(**options)
+
+
+__all__ = ["Accepted", "AsyncScpClient", "RetryCancelled", "ScpClient", "UnsupportedVersionError"]

@@ -1,0 +1,77 @@
+"""The exceptions scp-widgets raises.
+
+Two families: `ScpUsageError` for a user's mistake (bad id, unknown region, retired version, missing
+credentials), always one sentence and raised before anything is sent; and `ScpRequestError` for a call the
+service (or the network) refused. No exception ever carries a secret or a signature.
+"""
+
+from __future__ import annotations
+
+
+class ScpError(Exception):
+    """Base class of every scp-widgets error."""
+
+
+class ScpUsageError(ScpError, ValueError):
+    """A user mistake, caught before any request is sent. Its message is one sentence."""
+
+
+class CredentialsError(ScpUsageError):
+    """No usable access key / secret key."""
+
+
+class EndpointError(ScpUsageError):
+    """No endpoint, an unknown environment or region, or an unsafe URL."""
+
+
+class UnsupportedVersionError(ScpUsageError):
+    """The API version asked for is unknown, planned or retired."""
+
+
+class InvalidServerIdError(ScpUsageError):
+    """A server id that is not a UUID."""
+
+
+class ScpRequestError(ScpError):
+    """A request that did not succeed, after any retries. `attempts` counts the HTTP attempts made."""
+
+    def __init__(self, message: str, *, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
+
+
+class ScpApiError(ScpRequestError):
+    """The service answered with a non-2xx status.
+
+    `code` is the SCP error code when the body had one, `request_id` the service's request id, and
+    `retry_after` the seconds the service asked us to wait (429 and friends), when it said so.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, attempts=attempts)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        code = f" {self.code}" if self.code else ""
+        rid = f" [request {self.request_id}]" if self.request_id else ""
+        return f"HTTP {self.status}{code}: {self.message}{rid}"
+
+    def __repr__(self) -> str:
+        return f"ScpApiError(status={self.status}, code={self.code!r}, request_id={self.request_id!r})"
+
+
+class ScpNetworkError(ScpRequestError):
+    """No HTTP answer: connection refused or dropped, or a timeout."""
