@@ -1,0 +1,247 @@
+"""The bulk engine: many servers, bounded concurrency, retries, read-back, cancel, and a journal.
+
+Every requested server ends with exactly one `ServerResult`, whatever happens: a failure, a cancel, an
+interrupt. Workers pull ids in request order; when a cancel arrives they stop pulling, the calls already
+in flight finish (or stop waiting to retry), and every id not started is marked `cancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .client import AsyncScpClient, RetryCancelled
+from .errors import ScpApiError, ScpRequestError
+from .ids import is_valid_id
+from .journal import Journal
+from .results import Outcome, ServerResult, count_outcomes, message_for_error, outcome_for_error
+from .retry import RetryBudget
+from .versions import VersionChoice
+
+logger = logging.getLogger(__name__)
+Action = Literal["lock", "unlock"]
+_DONE = {"lock": Outcome.LOCKED, "unlock": Outcome.UNLOCKED}
+_ALREADY = {"lock": Outcome.ALREADY_LOCKED, "unlock": Outcome.ALREADY_UNLOCKED}
+
+
+class CancelToken:
+    """Thread-safe cancel handle: call `cancel()` from anywhere (a button, a signal handler, a thread)."""
+
+    def __init__(self) -> None:
+        self._flag = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._flag.is_set()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._flag.set()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """An asyncio.Event on `loop` that is set when this token is cancelled (now or later)."""
+        event = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(event.set)
+
+        with self._lock:
+            self._listeners.append(wake)
+            if self._flag.is_set():
+                event.set()
+        return event
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    counts: dict[str, int]
+    elapsed_s: float
+    last: ServerResult | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    concurrency: int = 16
+    verify: bool = True
+    verify_timeout: float = 10.0
+    preflight: bool = False
+    dry_run: bool = False
+    budget_ratio: float = 0.2
+    budget_reserve: float = 20.0
+
+
+@dataclass
+class _Run:
+    client: AsyncScpClient
+    action: Action
+    settings: EngineSettings
+    version: VersionChoice
+    cancel: asyncio.Event
+    journal: Journal | None
+    progress: ProgressCallback | None
+    budget: RetryBudget
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    total: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def new_result(self, server_id: str) -> ServerResult:
+        return ServerResult(
+            server_id, self.action, Outcome.CANCELLED, api_version=self.version.number,
+            endpoint=self.client.endpoint, started_at=time.time(),
+        )  # fmt: skip
+
+    def finish(self, result: ServerResult) -> ServerResult:
+        if result.finished_at is None:
+            result.finished_at = time.time()
+        if result.started_at is None:
+            result.started_at = result.finished_at
+        if self.journal is not None:
+            self.journal.result(result)
+        self.done += 1
+        self.counts[str(result.outcome)] = self.counts.get(str(result.outcome), 0) + 1
+        if self.progress is not None:
+            snapshot = dict(sorted(self.counts.items(), key=lambda kv: -kv[1]))
+            try:
+                self.progress(Progress(self.done, self.total, snapshot, time.monotonic() - self.started, result))
+            except Exception:  # a broken progress display must not stop the run or lose rows
+                logger.exception("progress callback failed")
+        return result
+
+
+async def run_bulk(
+    client: AsyncScpClient,
+    action: Action,
+    server_ids: Sequence[str],
+    settings: EngineSettings,
+    *,
+    version: VersionChoice,
+    cancel: asyncio.Event | None = None,
+    journal: Journal | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[ServerResult]:
+    """Run `action` on every (de-duplicated) id; one result per id, in order. Malformed ids are not sent."""
+    run = _Run(
+        client, action, settings, version, cancel or asyncio.Event(), journal, progress,
+        RetryBudget(settings.budget_ratio, settings.budget_reserve), total=len(server_ids),
+    )  # fmt: skip
+    results: list[ServerResult | None] = [None] * len(server_ids)
+    queue = iter(enumerate(server_ids))
+
+    async def worker() -> None:
+        for index, server_id in queue:
+            if run.cancel.is_set():
+                results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled before it was sent"))
+                continue
+            results[index] = run.finish(await _one(run, server_id))
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(settings.concurrency, len(server_ids)) or 1)]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        # Interrupted from outside (task cancelled): stop everything, but still account for every id.
+        run.cancel.set()
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    finally:
+        for index, server_id in enumerate(server_ids):
+            if results[index] is None:
+                results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled while in flight"))
+    return [r for r in results if r is not None]
+
+
+def _cancelled(result: ServerResult, why: str) -> ServerResult:
+    result.outcome, result.message = Outcome.CANCELLED, why
+    return result
+
+
+async def _one(run: _Run, server_id: str) -> ServerResult:
+    result = run.new_result(server_id)
+    wanted = run.action == "lock"
+    if not is_valid_id(server_id):
+        result.outcome, result.error_code = Outcome.INVALID_ID, "INVALID_ID"
+        result.message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
+        return result
+    call = {"version": run.version, "budget": run.budget}
+    try:
+        if run.settings.preflight:
+            current = await run.client.show(server_id, **call)
+            if bool(current.get("locked")) is wanted:
+                result.outcome, result.http_status, result.locked = _ALREADY[run.action], 200, wanted
+                return result
+        if run.settings.dry_run:
+            result.outcome, result.message = Outcome.PLANNED, f"dry run: would {run.action} this server"
+            return result
+        change = run.client.lock if wanted else run.client.unlock
+        accepted = await change(server_id, cancel=run.cancel, **call)
+        result.http_status, result.attempts, result.request_id = (
+            accepted.status, accepted.attempts, accepted.request_id,
+        )  # fmt: skip
+        if not run.settings.verify:
+            result.outcome = _DONE[run.action]
+            return result
+        await _read_back(run, server_id, wanted, result)
+    except RetryCancelled as exc:
+        _fail(result, exc.last)
+        result.outcome, result.message = Outcome.CANCELLED, f"cancelled while waiting to retry: {result.message}"
+    except ScpRequestError as exc:
+        _fail(result, exc)
+    return result
+
+
+def _fail(result: ServerResult, error: ScpRequestError) -> None:
+    result.outcome = outcome_for_error(error)
+    result.message = message_for_error(error)
+    result.attempts = max(result.attempts, error.attempts)
+    if isinstance(error, ScpApiError):
+        result.http_status, result.error_code, result.request_id = error.status, error.code, error.request_id
+    else:
+        result.error_code = "NETWORK_ERROR"
+
+
+async def _read_back(run: _Run, server_id: str, wanted: bool, result: ServerResult) -> None:
+    """Poll `locked` until it shows the wanted state or the deadline passes (then `unverified`)."""
+    deadline = time.monotonic() + run.settings.verify_timeout
+    pause = 0.05
+    last_error: str | None = None
+    while True:
+        try:
+            server = await run.client.show(server_id, version=run.version, budget=run.budget)
+            result.locked = bool(server.get("locked"))
+            if result.locked is wanted:
+                result.outcome = _DONE[run.action]
+                return
+        except ScpRequestError as exc:
+            last_error = message_for_error(exc)
+        if time.monotonic() + pause > deadline or run.cancel.is_set():
+            break
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 1.0)
+    result.outcome = Outcome.UNVERIFIED
+    seen = f"locked still read {str(result.locked).lower()}" if result.locked is not None else last_error
+    result.message = f"accepted ({result.http_status}), but {seen} after {run.settings.verify_timeout:g} s"
+
+
+def counts_of(results: Sequence[ServerResult]) -> dict[str, int]:
+    return count_outcomes(r.outcome for r in results)
