@@ -28,9 +28,9 @@ from .credentials import Secret
 from .errors import ScpUsageError
 from .ids import ids_from, normalise_id
 from .journal import Journal, default_journal_dir
-from .loop_thread import background_loop
+from .loop_thread import background_loop, wait_for
 from .results import ServerResult, count_outcomes, summary_line, to_frame, utc_iso
-from .retry import RetryPolicy
+from .retry import RetryBudget, RetryPolicy
 from .servers import servers_frame
 from .versions import ScpDeprecationWarning
 
@@ -146,18 +146,21 @@ async def arun(
         }  # fmt: skip
         journal_file = _open_journal(journal, action, run_id)
         token = cancel or CancelToken()
+        budget = RetryBudget()
         try:
             if journal_file is not None:
                 journal_file.start(header)
             results: list[ServerResult] = await run_bulk(
                 client, action, server_ids, settings, version=choice,
                 cancel=token.bind(asyncio.get_running_loop()), journal=journal_file, progress=progress,
+                budget=budget,
             )  # fmt: skip
             elapsed = time.time() - started
             counts = count_outcomes(r.outcome for r in results)
             footer = {
                 "finished_at": utc_iso(time.time()), "elapsed_s": round(elapsed, 3), "counts": counts,
                 "cancelled": token.cancelled, "summary": summary_line(counts, elapsed),
+                "retries": budget.spent, "retries_denied": budget.denied,
             }  # fmt: skip
             if journal_file is not None:
                 journal_file.end(footer)
@@ -182,11 +185,11 @@ def _blocking(coro: Coroutine[Any, Any, T], cancel: CancelToken) -> T:
     """Run on the background loop; a KeyboardInterrupt cancels the run and still waits for its rows."""
     future = background_loop().submit(coro)
     try:
-        return future.result()
+        return wait_for(future)
     except KeyboardInterrupt:
         cancel.cancel()
         logger.warning("interrupted: finishing the requests in flight, marking the rest cancelled")
-        return future.result()
+        return wait_for(future)
 
 
 async def alock(ids: Any, **options: Any) -> pd.DataFrame:

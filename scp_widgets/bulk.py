@@ -85,8 +85,6 @@ class EngineSettings:
     verify_timeout: float = 10.0
     preflight: bool = False
     dry_run: bool = False
-    budget_ratio: float = 0.2
-    budget_reserve: float = 20.0
 
 
 @dataclass
@@ -138,11 +136,12 @@ async def run_bulk(
     cancel: asyncio.Event | None = None,
     journal: Journal | None = None,
     progress: ProgressCallback | None = None,
+    budget: RetryBudget | None = None,
 ) -> list[ServerResult]:
     """Run `action` on every (de-duplicated) id; one result per id, in order. Malformed ids are not sent."""
     run = _Run(
         client, action, settings, version, cancel or asyncio.Event(), journal, progress,
-        RetryBudget(settings.budget_ratio, settings.budget_reserve), total=len(server_ids),
+        budget or RetryBudget(), total=len(server_ids),
     )  # fmt: skip
     results: list[ServerResult | None] = [None] * len(server_ids)
     queue = iter(enumerate(server_ids))

@@ -24,7 +24,7 @@ from . import __version__
 from .auth import ScpAuth
 from .credentials import Credentials, Secret, resolve_credentials
 from .endpoints import resolve_endpoint
-from .errors import ScpApiError, ScpNetworkError, ScpRequestError, UnsupportedVersionError
+from .errors import ScpApiError, ScpNetworkError, ScpRequestError, ScpUsageError, UnsupportedVersionError
 from .ids import check_id
 from .loop_thread import background_loop
 from .responses import error_from_response, request_id_of, server_object
@@ -187,23 +187,33 @@ class AsyncScpClient:
         return await self._change(server_id, "unlock", **call)
 
     async def show(self, server_id: str, **call: Any) -> dict[str, Any]:
-        response, _ = await self.request("GET", f"/v1/servers/{check_id(server_id)}", **call)
-        return server_object(response.json())
+        response, attempts = await self.request("GET", f"/v1/servers/{check_id(server_id)}", **call)
+        body = _json_body(response, attempts)
+        if not isinstance(body, dict):
+            raise _bad_body(response, attempts, "is not a server object")
+        return server_object(body)
 
-    async def list_servers(self, *, page_size: int = 100, **filters: object) -> list[dict[str, Any]]:
+    async def list_servers(
+        self, *, page_size: int = 100, version: VersionChoice | None = None, **filters: object
+    ) -> list[dict[str, Any]]:
         """Every server matching the filters, following `marker` pages to the end."""
         unknown = set(filters) - LIST_FILTERS
         if unknown:
-            raise TypeError(f"unknown filter(s) {sorted(unknown)}; known: {sorted(LIST_FILTERS)}")
+            raise ScpUsageError(
+                f"Unknown filter {', '.join(sorted(unknown))}; known: {', '.join(sorted(LIST_FILTERS))}."
+            )
         if not 1 <= page_size <= 1000:
-            raise ValueError("page_size must be between 1 and 1000")
+            raise ScpUsageError(f"page_size must be between 1 and 1000, not {page_size!r}.")
         servers: list[dict[str, Any]] = []
         seen_markers: set[str] = set()
         marker: str | None = None
         while True:
             query = {**filters, "limit": page_size, "marker": marker}
-            response, _ = await self.request("GET", "/v1/servers", query=query)
-            page = response.json().get("servers", [])
+            response, attempts = await self.request("GET", "/v1/servers", query=query)
+            body = _json_body(response, attempts)
+            page = body.get("servers", []) if isinstance(body, dict) else None
+            if not isinstance(page, list) or not all(isinstance(s, dict) and "id" in s for s in page):
+                raise _bad_body(response, attempts, "is not a list of servers")
             servers.extend(page)
             if len(page) < page_size or not page:
                 return servers
@@ -236,8 +246,6 @@ class AsyncScpClient:
         url = f"{self.endpoint}{path}" + (f"?{qs}" if qs else "")
         headers = {"Scp-Api-Version": choice.header}
         budget = budget or self.budget
-        if budget is not None:
-            budget.on_call()
         attempt = 0
         while True:
             attempt += 1
@@ -249,6 +257,8 @@ class AsyncScpClient:
                 retry_after = None
             else:
                 if response.is_success:
+                    if budget is not None:
+                        budget.on_success()
                     return response, attempt
                 failure = error_from_response(response, attempts=attempt)
                 if failure.status not in RETRYABLE_STATUS:
@@ -266,6 +276,20 @@ class AsyncScpClient:
                     pass
                 else:
                     raise RetryCancelled(failure)
+
+
+def _bad_body(response: httpx.Response, attempts: int, what: str) -> ScpApiError:
+    """A 2xx answer whose body is not what the call expects (an HTML portal page, a proxy's answer...)."""
+    return ScpApiError(
+        response.status_code, f"the service's answer {what}", request_id=request_id_of(response), attempts=attempts
+    )
+
+
+def _json_body(response: httpx.Response, attempts: int) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise _bad_body(response, attempts, "is not JSON") from None
 
 
 def precheck_version(requested: str | None, today: dt.date) -> None:
@@ -318,7 +342,7 @@ class ScpClient:
     def show(self, server_id: str) -> dict[str, Any]:
         return self._run(self._async.show(server_id))
 
-    def list_servers(self, *, page_size: int = 100, **filters: object) -> list[dict[str, Any]]:
+    def list_servers(self, *, page_size: int = 100, **filters: Any) -> list[dict[str, Any]]:
         return self._run(self._async.list_servers(page_size=page_size, **filters))
 
     def close(self) -> None:

@@ -102,9 +102,12 @@ def resolve_endpoint(
         return validate_endpoint(endpoint)
     if not (region or environment) and env.get(ENDPOINT_ENV, "").strip():
         return validate_endpoint(env[ENDPOINT_ENV])
+    region = region or env.get(REGION_ENV, "").strip() or None
+    environment = environment or env.get(ENVIRONMENT_ENV, "").strip() or None
+    # config.json is the last resort: only read (and only able to fail) when something is still missing
     file_region, file_environment = _config_file(env) if not (region and environment) else (None, None)
-    region = region or env.get(REGION_ENV, "").strip() or file_region
-    environment = environment or env.get(ENVIRONMENT_ENV, "").strip() or file_environment
+    region = region or file_region
+    environment = environment or file_environment
     if region and environment:
         return regional_endpoint(region, environment)
     if region or environment:

@@ -36,7 +36,20 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.submit(coro).result()
+        return wait_for(self.submit(coro))
+
+
+def wait_for(future: concurrent.futures.Future[T]) -> T:
+    """The future's result, waiting in short slices so Ctrl-C / a kernel interrupt gets through.
+
+    A simulated interrupt (ipykernel, `_thread.interrupt_main`) is only delivered while the main thread
+    runs Python code, never inside one long lock wait.
+    """
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except concurrent.futures.TimeoutError:
+            continue
 
 
 _shared: LoopThread | None = None

@@ -40,19 +40,21 @@ class RetryPolicy:
 
 
 class RetryBudget:
-    """Retries allowed across many calls: a reserve, topped up by a fraction of each first attempt.
+    """Retries shared by every call of a run: a small reserve, earned back by successes.
 
-    With the service down, N calls make about N + reserve + ratio * N attempts instead of N * (retries + 1).
+    Each success earns `ratio` tokens and each retry spends one, so a partly failing service gets its
+    retries (at 30% failures a call needs about 0.4 retries per success) while a dead one earns nothing:
+    N calls then make about N + reserve attempts instead of N * (retries + 1).
     """
 
-    def __init__(self, ratio: float = 0.2, reserve: float = 10.0) -> None:
+    def __init__(self, ratio: float = 1.0, reserve: float = 20.0, cap: float = 200.0) -> None:
         self.ratio = ratio
         self._tokens = reserve
-        self._cap = max(reserve, 1.0) * 10
+        self._cap = max(cap, reserve)
         self.spent = 0
         self.denied = 0
 
-    def on_call(self) -> None:
+    def on_success(self) -> None:
         self._tokens = min(self._cap, self._tokens + self.ratio)
 
     def try_spend(self) -> bool:

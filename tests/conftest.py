@@ -1,0 +1,53 @@
+"""Shared fixtures: every test is isolated from the real home, environment and journal folder, and can
+have an emulator in process (fast) or on a real loopback socket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
+
+SCP_VARIABLES = ("SCP_ACCESS_KEY", "SCP_SECRET_KEY", "SCP_ENDPOINT", "SCP_REGION", "SCP_ENVIRONMENT")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No SCP_* variables, an empty ~/.scpconf and a private journal folder for every test."""
+    for name in SCP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("scpconf")
+    monkeypatch.setenv("SCP_CONFIG_DIR", str(home))
+    journal_dir = tmp_path_factory.mktemp("journal")
+    monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DIR", str(journal_dir))
+    return journal_dir
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    """A fresh in-process emulator: 50 own servers, 2 foreign, seeded."""
+    return Emulator(EmulatorConfig(servers=50, seed=7))
+
+
+@pytest.fixture
+def emu_options(emulator: Emulator) -> dict[str, Any]:
+    """Keyword arguments that point the public API (lock, unlock, list_servers) at the in-process emulator."""
+    return {
+        "endpoint": "http://127.0.0.1:9",
+        "access_key": DEMO_ACCESS_KEY,
+        "secret_key": DEMO_SECRET_KEY,
+        "transport": emulator.transport(),
+    }
+
+
+@pytest.fixture
+def live_emulator(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+    """The same emulator on a real loopback socket, with SCP_ENDPOINT and the demo keys in the environment."""
+    with EmulatorServer(emulator) as server:
+        monkeypatch.setenv("SCP_ENDPOINT", server.url)
+        monkeypatch.setenv("SCP_ACCESS_KEY", DEMO_ACCESS_KEY)
+        monkeypatch.setenv("SCP_SECRET_KEY", DEMO_SECRET_KEY)
+        yield server
