@@ -1,0 +1,119 @@
+"""The `emulator` command: serve the emulator on a socket until SIGINT or SIGTERM.
+
+Used by `python -m scp_widgets.emulator` and wired into `scp-widgets emulator`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from types import FrameType
+
+from .app import Emulator
+from .config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, Faults
+from .server import EmulatorServer
+
+DEFAULT_PORT = 8765
+_POLL_SECONDS = 0.1
+
+
+def _error_rate(text: str) -> tuple[int, float]:
+    status, sep, rate = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return int(status), float(rate)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected STATUS=P such as 503=0.2, got {text!r}") from None
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    defaults = EmulatorConfig()
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    add("--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one (default: %(default)s)")
+    add("--servers", type=int, default=defaults.servers, help="own-account servers (default: %(default)s)")
+    add("--foreign-servers", type=int, default=defaults.foreign_servers, help="servers of another account")
+    add("--locked-fraction", type=float, default=defaults.locked_fraction, help="share seeded already locked")
+    add("--lock-delay", type=float, default=0.0, help="seconds before an accepted lock becomes visible")
+    add("--seed", type=int, default=defaults.seed, help="seed for the fleet and the faults")
+    add("--latency", type=float, default=0.0, help="seconds added to every /v1 request")
+    add(
+        "--error-rate",
+        type=_error_rate,
+        action="append",
+        default=[],
+        metavar="STATUS=P",
+        help="probability of an injected 5xx, e.g. 503=0.2 (repeatable)",
+    )
+    add("--throttle-rate", type=float, default=0.0, help="probability of a 429 with Retry-After")
+    add("--retry-after", type=float, default=1.0, help="seconds sent in Retry-After on injected 429s")
+    add("--html-417-rate", type=float, default=0.0, help="probability of the edge's 417 HTML page")
+    add("--drop-rate", type=float, default=0.0, help="probability of dropping the connection unanswered")
+    add("--rate-limit", type=float, default=None, help="max /v1 requests per second (429 above it)")
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    faults = Faults(
+        latency=args.latency,
+        error_rates=dict(args.error_rate),
+        throttle_rate=args.throttle_rate,
+        retry_after=args.retry_after,
+        html_417_rate=args.html_417_rate,
+        drop_rate=args.drop_rate,
+        rate_limit=args.rate_limit,
+    )
+    return EmulatorConfig(
+        servers=args.servers,
+        foreign_servers=args.foreign_servers,
+        locked_fraction=args.locked_fraction,
+        lock_delay=args.lock_delay,
+        seed=args.seed,
+        faults=faults,
+    )
+
+
+class _StopFlag:
+    """Set from a signal handler: a plain attribute, because taking a lock there can deadlock."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.raised = True
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"scp emulator: {exc}", file=sys.stderr)
+        return 2
+    stop = _StopFlag()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with EmulatorServer(Emulator(config), host=args.host, port=args.port) as server:
+            print(
+                f"SCP emulator listening on {server.url} ({config.servers} servers, demo credentials)\n"
+                f"export SCP_ENDPOINT={server.url}\n"
+                f"export SCP_ACCESS_KEY={DEMO_ACCESS_KEY}\n"
+                f"export SCP_SECRET_KEY={DEMO_SECRET_KEY}",
+                flush=True,
+            )
+            while not stop.raised:
+                time.sleep(_POLL_SECONDS)
+    except RuntimeError as exc:
+        print(f"scp emulator: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scp_widgets.emulator", description=__doc__)
+    configure_parser(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,121 @@
+"""Configuration of the emulator: demo credentials, version catalog, fleet shape and faults."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Fixed, public and obviously fake: the emulator is meant to be started without any setup.
+DEMO_ACCESS_KEY = "scp-demo-access-key"
+DEMO_SECRET_KEY = "scp-demo-secret-key-NOT-A-REAL-SECRET"  # noqa: S105 (public demo value)
+DEMO_ACCOUNT_ID = "demo-account"
+
+VersionState = Literal["CURRENT", "SUPPORTED", "DEPRECATED", "PLANNED"]
+_VERSION_RE = re.compile(r"[0-9]+\.[0-9]+")
+_ALL_METHODS = frozenset({"GET", "POST", "DELETE"})
+
+
+@dataclass(frozen=True)
+class ApiVersion:
+    """One catalog entry: `version` is "X.Y", `state` as declared, `not_before` the end of support."""
+
+    version: str
+    state: VersionState
+    not_before: datetime.date | None = None
+
+    def __post_init__(self) -> None:
+        if not _VERSION_RE.fullmatch(self.version):
+            raise ValueError(f"version must look like '1.3', got {self.version!r}")
+        if self.state not in ("CURRENT", "SUPPORTED", "DEPRECATED", "PLANNED"):
+            raise ValueError(f"unknown version state {self.state!r}")
+
+
+# The seed page's table (lock-virtual-server.txt), newest first as the service lists it.
+DEFAULT_VERSIONS: tuple[ApiVersion, ...] = (
+    ApiVersion("1.3", "CURRENT"),
+    ApiVersion("1.2", "SUPPORTED", datetime.date(2026, 8, 31)),
+    ApiVersion("1.1", "DEPRECATED", datetime.date(2026, 5, 31)),
+    ApiVersion("1.0", "DEPRECATED", datetime.date(2025, 12, 31)),
+)
+
+
+def _probability(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults injected on `/v1/...` requests; every default means "no fault"."""
+
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    error_rates: Mapping[int, float] = field(default_factory=dict)
+    throttle_rate: float = 0.0
+    retry_after: float = 1.0
+    html_417_rate: float = 0.0
+    drop_rate: float = 0.0
+    rate_limit: float | None = None
+    methods: frozenset[str] = _ALL_METHODS
+
+    def __post_init__(self) -> None:
+        # Copies, so a caller mutating its own dict or set cannot change a running emulator.
+        object.__setattr__(self, "error_rates", {int(k): float(v) for k, v in self.error_rates.items()})
+        object.__setattr__(self, "methods", frozenset(m.upper() for m in _as_iterable(self.methods)))
+        for name in ("latency", "latency_jitter", "retry_after"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        for name in ("throttle_rate", "html_417_rate", "drop_rate"):
+            _probability(name, getattr(self, name))
+        for status, rate in self.error_rates.items():
+            if not 500 <= status <= 599:
+                raise ValueError(f"error_rates only takes 5xx statuses, got {status}")
+            _probability(f"error_rates[{status}]", rate)
+        if sum(self.error_rates.values()) > 1.0 + 1e-9:
+            raise ValueError("error_rates must sum to at most 1")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError("rate_limit must be positive (or None for no limit)")
+
+
+def _as_iterable(methods: Iterable[str] | str) -> Iterable[str]:
+    # A bare string would otherwise be split into letters.
+    return [methods] if isinstance(methods, str) else methods
+
+
+@dataclass
+class EmulatorConfig:
+    """Shape of the emulated service. Everything random derives from `seed`."""
+
+    servers: int = 50
+    foreign_servers: int = 2
+    locked_fraction: float = 0.1
+    shutoff_fraction: float = 0.2
+    seed: int = 7
+    lock_delay: float = 0.0
+    skew_seconds: float = 300.0
+    access_key: str = DEMO_ACCESS_KEY
+    secret_key: str = DEMO_SECRET_KEY
+    account_id: str = DEMO_ACCOUNT_ID
+    today: datetime.date | None = None
+    versions: tuple[ApiVersion, ...] = DEFAULT_VERSIONS
+    faults: Faults = field(default_factory=Faults)
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if self.servers < 0 or self.foreign_servers < 0:
+            raise ValueError("server counts must not be negative")
+        _probability("locked_fraction", self.locked_fraction)
+        _probability("shutoff_fraction", self.shutoff_fraction)
+        if self.lock_delay < 0 or self.skew_seconds < 0:
+            raise ValueError("lock_delay and skew_seconds must not be negative")
+        self.versions = tuple(self.versions)
+        if len({v.version for v in self.versions}) != len(self.versions):
+            raise ValueError("versions must not repeat")
+
+    def current_date(self) -> datetime.date:
+        """The date version rules are judged on: the injected one, else today's real UTC date."""
+        return self.today or datetime.datetime.now(datetime.UTC).date()
