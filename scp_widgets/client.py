@@ -345,6 +345,11 @@ class ScpClient:
     def list_servers(self, *, page_size: int = 100, **filters: Any) -> list[dict[str, Any]]:
         return self._run(self._async.list_servers(page_size=page_size, **filters))
 
+    def request(self, method: str, path: str, **call: Any) -> httpx.Response:
+        """Any signed, versioned, retried call (e.g. `request("POST", f"/v1/servers/{id}/stop")`)."""
+        response, _ = self._run(self._async.request(method, path, **call))
+        return response
+
     def close(self) -> None:
         self._run(self._async.aclose())
 

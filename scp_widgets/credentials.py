@@ -71,7 +71,7 @@ class Credentials:
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
     """`~/.scpconf`, or the folder `SCP_CONFIG_DIR` names."""
     env = os.environ if env is None else env
-    return Path(env.get(CONFIG_DIR_ENV) or Path.home() / ".scpconf")
+    return Path(env.get(CONFIG_DIR_ENV) or Path.home() / ".scpconf").expanduser()
 
 
 def _places(directory: Path) -> str:

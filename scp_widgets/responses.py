@@ -16,6 +16,8 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-scp-request-id", "scp-request-id")
 _MAX_MESSAGE = 300
+#: The code given to answers from the API gateway itself (no SCP error envelope).
+GATEWAY_CODE = "GATEWAY"
 
 
 def _first_line(text: str) -> str:
@@ -51,9 +53,9 @@ def error_from_response(response: httpx.Response, attempts: int = 1) -> ScpApiEr
         detail = first.get("detail") or first.get("title") or message
         message = "; ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
         request_id = first.get("request_id") or first.get("global_request_id") or request_id
-    elif isinstance(body, dict) and "requestId" in body:  # the gateway's body
-        code = str(body.get("error") or "") or None
-        message = str(body.get("message") or body.get("error") or message)
+    elif isinstance(body, dict) and "requestId" in body:  # the gateway's own body: it never reached the service
+        code = GATEWAY_CODE
+        message = f"the API gateway answered {status} {body.get('error') or ''}".strip()
         request_id = str(body["requestId"])
     elif "html" in response.headers.get("content-type", ""):
         found = _TITLE.search(response.text)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ScpApiError, ScpNetworkError, ScpRequestError
+from .responses import GATEWAY_CODE
 
 
 class Outcome(StrEnum):
@@ -58,6 +59,8 @@ def outcome_for_error(error: ScpRequestError) -> Outcome:
     if isinstance(error, ScpNetworkError):
         return Outcome.NETWORK_ERROR
     if isinstance(error, ScpApiError):
+        if error.code == GATEWAY_CODE:  # the gateway, not the service, answered: say nothing about the server
+            return Outcome.SERVER_ERROR if error.status >= 500 else Outcome.REJECTED
         if error.status in _BY_STATUS:
             return _BY_STATUS[error.status]
         return Outcome.SERVER_ERROR if error.status >= 500 else Outcome.REJECTED
@@ -74,6 +77,8 @@ def message_for_error(error: ScpRequestError) -> str:
         return f"network error{_after(error.attempts)}: {error.message}; check the endpoint and your connection"
     assert isinstance(error, ScpApiError)
     status, detail = error.status, error.message
+    if error.code == GATEWAY_CODE:
+        return f"{detail}: check the endpoint URL and that requests carry the Scp-* headers"
     match outcome_for_error(error):
         case Outcome.UNAUTHORIZED:
             return "signature rejected (401): check the secret key and the machine clock"

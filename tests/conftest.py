@@ -27,9 +27,18 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
 
 
 @pytest.fixture
-def emulator() -> Emulator:
-    """A fresh in-process emulator: 50 own servers, 2 foreign, seeded."""
-    return Emulator(EmulatorConfig(servers=50, seed=7))
+def emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """A fresh in-process emulator: 50 own servers, 2 foreign, seeded.
+
+    Afterwards it checks that the emulator refused no signature, unless the test is marked
+    `signature_rejections` (it sends a wrong secret or a stale clock on purpose): so every request the
+    client sends anywhere in the suite is proven to pass the emulator's signature check.
+    """
+    emulator = Emulator(EmulatorConfig(servers=50, seed=7))
+    yield emulator
+    if request.node.get_closest_marker("signature_rejections") is None:
+        refused = [f"{r.method} {r.path}" for r in emulator.record if r.status == 401]
+        assert not refused, f"the emulator refused the client's signature on: {refused[:5]}"
 
 
 @pytest.fixture

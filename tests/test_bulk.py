@@ -105,6 +105,7 @@ def test_retired_version_is_refused_before_anything_is_sent(emulator: Emulator, 
     assert emulator.record == []
 
 
+@pytest.mark.signature_rejections
 def test_wrong_secret_gives_rows_that_say_why(emulator: Emulator, emu_options: dict[str, Any]) -> None:
     df = scp_widgets.lock(emulator.own_ids[:3], **{**emu_options, "secret_key": "wrong-secret"})
     assert set(df.outcome) == {"unauthorized"}
@@ -299,3 +300,20 @@ def test_list_servers_is_a_frame_of_the_whole_own_fleet(emulator: Emulator, emu_
     assert str(servers.locked.dtype) == "boolean"
     active = scp_widgets.list_servers(state="ACTIVE", **emu_options)
     assert len(active) and set(active.state) == {"ACTIVE"}
+
+
+def test_a_gateway_404_does_not_claim_the_server_is_missing() -> None:
+    import httpx
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/":
+            return httpx.Response(404)
+        body = {"timestamp": "t", "path": request.url.path, "status": 404, "error": "Not Found", "requestId": "g"}
+        return httpx.Response(404, json=body)
+
+    df = scp_widgets.lock(
+        "2a9be312-5d4b-4bc8-b2ae-35100fa9241f", endpoint="https://example.test", access_key="a", secret_key="b",
+        transport=httpx.MockTransport(gateway), journal=False,
+    )  # fmt: skip
+    assert list(df.outcome) == ["rejected"]
+    assert df.message[0].startswith("the API gateway answered 404 Not Found: check the endpoint URL")
