@@ -93,6 +93,7 @@ class AsyncScpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = 100,
         discover_versions: bool = True,
+        warn_deprecated: bool = True,
         clock: Callable[[], float] = time.time,
         today: dt.date | None = None,
         env: Mapping[str, str] | None = None,
@@ -104,6 +105,7 @@ class AsyncScpClient:
         self._today = today
         self._requested = api_version
         self._discover = discover_versions
+        self._warn = warn_deprecated
         self._catalog: tuple[ApiVersion, ...] = BUILTIN_CATALOG
         self._choice: VersionChoice | None = None
         self._version_lock = asyncio.Lock()
@@ -174,7 +176,7 @@ class AsyncScpClient:
     async def version(self) -> VersionChoice:
         """The client's own version, chosen once."""
         if self._choice is None:
-            self._choice = await self.resolve_version()
+            self._choice = await self.resolve_version(warn=self._warn)
         return self._choice
 
     # -- the calls --------------------------------------------------------------------------------------
@@ -314,10 +316,17 @@ class ScpClient:
 
     def __init__(self, **options: Any) -> None:
         self._loop = background_loop()
-        self._async: AsyncScpClient = self._loop.run(_construct(options))
+        self._async: AsyncScpClient = self._loop.run(_construct({**options, "warn_deprecated": False}))
+        self._warned = not options.get("warn_deprecated", True)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._loop.run(coro)
+        result = self._loop.run(coro)
+        choice = self._async._choice
+        if choice is not None and not self._warned:
+            # Warn here, in the caller's thread, where a notebook shows it (not on the loop thread).
+            self._warned = True
+            warn_if_deprecated(choice)
+        return result
 
     @property
     def endpoint(self) -> str:
