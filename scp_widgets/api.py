@@ -188,7 +188,7 @@ def _blocking(coro: Coroutine[Any, Any, T], cancel: CancelToken) -> T:
         return wait_for(future)
     except KeyboardInterrupt:
         cancel.cancel()
-        logger.warning("interrupted: finishing the requests in flight, marking the rest cancelled")
+        logger.info("interrupted: finishing the requests in flight, marking the rest cancelled")
         return wait_for(future)
 
 

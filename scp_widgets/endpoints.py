@@ -114,6 +114,6 @@ def resolve_endpoint(
         missing = "environment (SCP_ENVIRONMENT)" if region else "region (SCP_REGION)"
         raise EndpointError(f"The SCP {missing} is not set; valid environments: {', '.join(REGIONS)}.")
     raise EndpointError(
-        f"No SCP endpoint configured: pass endpoint= or region= and environment=, set {ENDPOINT_ENV} "
-        f"(or {REGION_ENV} and {ENVIRONMENT_ENV}), or run `scp-widgets emulator` for a local one."
+        f"No SCP endpoint configured: set {ENDPOINT_ENV} (or {REGION_ENV} and {ENVIRONMENT_ENV}), give an "
+        "endpoint (or a region and an environment), or run `scp-widgets emulator` for a local one."
     )

@@ -60,4 +60,6 @@ def ids_from(value: Any) -> list[str]:
                 continue
             out.extend(split_ids(item) if isinstance(item, str) else [str(item)])
         return out
-    raise ScpUsageError(f"Cannot read server ids from a {type(value).__name__}; pass a string, list or Series.")
+    raise ScpUsageError(
+        f"Cannot read server ids from {type(value).__name__} {value!r}; pass a string, list or Series of ids."
+    )

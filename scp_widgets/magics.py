@@ -1,0 +1,421 @@
+"""The notebook magics: `%scp_lock`, `%%scp_lock`, `%scp_unlock`, `%scp_servers` and `%scp_panel`.
+
+Each magic is a short pipeline over the public API: parse the line, gather the ids, resolve options
+(explicit option > `%config ScpLockMagics.<trait>` > environment, which the API reads), run with a
+progress display, report one line, return the DataFrame. User mistakes become `UsageError` (one line, no
+traceback) before anything is sent. pandas, httpx and the API are imported inside the magics, so
+`%load_ext scp_widgets` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import re
+import sys
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
+from traitlets import Bool, Float, Int, Unicode, Union
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+
+F = TypeVar("F", bound=Callable[..., Any])
+_FROM = re.compile(r"(?:^|\s)--from(?:=|\s+)")
+_OPTION_NEXT = re.compile(r"\s+--?[A-Za-z]")
+_WORD_END = re.compile(r"\s+")
+_UNEXPANDED = re.compile(r"^\$|\{.*\}")
+_LIST_PUNCTUATION = "[](),'\""  # what `$ids` leaves around each id when IPython expands a list
+
+_EXAMPLES = """
+Examples::
+
+  %scp_lock 2a9be312-5d4b-4bc8-b2ae-35100fa9241f             # ids on the line (spaces or commas)
+  %scp_servers -o servers                                    # the fleet as a DataFrame
+  %scp_lock -o result --from servers.query("not locked").id   # ids from a list, Series or column
+  %scp_lock --dry-run --api-version 1.3 --from my_ids         # show the plan, send nothing
+
+  %%scp_lock --concurrency 8
+  # one id a line; blank lines and comments are ignored
+  2a9be312-5d4b-4bc8-b2ae-35100fa9241f
+
+Defaults: %config ScpLockMagics.region = "kr-west1" (also endpoint, environment, api_version,
+concurrency, timeout, retries, verify, quiet, journal); then SCP_ENDPOINT / SCP_REGION / SCP_ENVIRONMENT
+and SCP_ACCESS_KEY / SCP_SECRET_KEY (or ~/.scpconf). The result DataFrame is the cell's value.
+"""
+
+
+_Decorator = Callable[[Any], Any]
+
+
+def _arg(*names: str, **options: Any) -> _Decorator:
+    """One `add_argument` for a magic's parser (IPython's `argument`, which mypy sees as untyped)."""
+    decorator: _Decorator = argument(*names, **options)  # type: ignore[no-untyped-call]
+    return decorator
+
+
+def _parser(*arguments: _Decorator, epilog: str | None = None) -> Callable[[F], F]:
+    """Give a magic an argparse parser (its `%magic?` help), keeping the method's type for mypy."""
+    head: list[_Decorator] = [magic_arguments()]  # type: ignore[no-untyped-call]
+    if epilog:
+        head.append(kwds(epilog=epilog))  # type: ignore[no-untyped-call]
+
+    def wrap(func: F) -> F:
+        for decorator in reversed([*head, *arguments]):  # innermost first, as if written above the def
+            func = decorator(func)
+        return func
+
+    return wrap
+
+
+def _kind(marker: Any) -> Callable[[F], F]:
+    """IPython's @line_magic / @line_cell_magic, typed (theirs returns a union mypy cannot call)."""
+    return cast(Callable[[F], F], marker)
+
+
+def _connection_arguments() -> list[_Decorator]:
+    return [
+        _arg("--endpoint", metavar="URL", help="service base URL (default: SCP_ENDPOINT)"),
+        _arg("--region", help="SCP region, e.g. kr-west1 (default: SCP_REGION)"),
+        _arg("--environment", help="SCP environment: s, g or e (default: SCP_ENVIRONMENT)"),
+        _arg("--api-version", metavar="VERSION", help="API version to send (default: the CURRENT one)"),
+    ]
+
+
+def _output_argument() -> _Decorator:
+    return _arg("-o", "--output", metavar="NAME", help="also store the DataFrame in this variable")
+
+
+def _run_arguments() -> Callable[[F], F]:
+    """The options shared by %scp_lock and %scp_unlock."""
+    return _parser(
+        _output_argument(),
+        _arg("--from", dest="from_expr", metavar="EXPR",
+             help="ids from a Python expression: a list, tuple, set, Series, Index or DataFrame column"),
+        *_connection_arguments(),
+        _arg("--concurrency", type=int, metavar="N", help="requests in flight at once (default 16)"),
+        _arg("--timeout", type=float, metavar="SECONDS", help="per-request timeout (default 15)"),
+        _arg("--retries", type=int, metavar="N", help="retries of a failed request (default 3)"),
+        _arg("--no-verify", action="store_true", help="do not read the lock state back"),
+        _arg("--preflight", action="store_true", help="skip servers already in the wanted state"),
+        _arg("--dry-run", action="store_true", help="show the plan and the planned rows; send nothing"),
+        _arg("--quiet", action="store_true", help="no progress bar and no summary line"),
+        _arg("ids", nargs="*", metavar="ID", help="server ids (UUIDs); in the cell form, one a line"),
+        epilog=_EXAMPLES,
+    )  # fmt: skip
+
+
+def split_from(line: str) -> tuple[str, str | None]:
+    """Take `--from EXPR` out of the line before shell-style splitting, which would eat EXPR's quotes.
+
+    EXPR may hold spaces (`servers.query("not locked").id`): it is the shortest run of words that
+    compiles as an expression and is followed by another option or the end of the line.
+    """
+    match = _FROM.search(line)
+    if match is None:
+        return line, None
+    head, rest = line[: match.start()], line[match.end() :]
+    ends = [m.start() for m in _WORD_END.finditer(rest)] + [len(rest)]
+    candidates = [(rest[:end], rest[end:]) for end in ends]
+    for expr, tail in candidates:
+        if _compiles(expr) and (not tail.strip() or _OPTION_NEXT.match(tail)):
+            return f"{head}{tail}", expr
+    for expr, tail in candidates:  # ids after EXPR: `--from ids 2a9be312-...`
+        if _compiles(expr):
+            return f"{head}{tail}", expr
+    first = candidates[0]
+    if not first[0].strip():
+        raise UsageError("--from needs a Python expression, e.g. --from servers.id.")
+    return f"{head}{first[1]}", first[0]  # let eval report the syntax error
+
+
+def _compiles(expr: str) -> bool:
+    if not expr.strip():
+        return False
+    try:
+        compile(expr, "<--from>", "eval")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def parse(func: Callable[..., Any], line: str) -> argparse.Namespace:
+    """The magic's arguments; every parsing problem is a one-line UsageError."""
+    rest, from_expr = split_from(line)
+    try:
+        args: argparse.Namespace = parse_argstring(func, rest)  # type: ignore[no-untyped-call]
+    except UsageError as exc:  # argparse's own sentence, without the magic's name
+        raise UsageError(f"{exc} (see %{func.__name__}? for the options).") from None
+    except ValueError as exc:  # shlex: "No closing quotation"
+        raise UsageError(f"Cannot read the options: {exc}.") from None
+    if from_expr is not None:
+        args.from_expr = from_expr
+    output = getattr(args, "output", None)
+    if output is not None and not output_name_ok(output):
+        raise UsageError(f"-o needs a Python variable name, not {output!r}.")
+    return args
+
+
+def check_tokens(tokens: list[str], user_ns: dict[str, Any], *, in_cell: bool = False) -> list[str]:
+    """Refuse what is surely not an id (an unexpanded `$name`, a variable's name) before anything is sent."""
+    ids: list[str] = []
+    for token in tokens:
+        if _UNEXPANDED.search(token):
+            raise UsageError(_unexpanded(token, user_ns, in_cell))
+        if token.isidentifier() and token in user_ns:
+            raise UsageError(f"{token!r} is a variable, not a server id: use --from {token}.")
+        token = token.strip(_LIST_PUNCTUATION)
+        if token:
+            ids.append(token)
+    return ids
+
+
+def _unexpanded(token: str, user_ns: dict[str, Any], in_cell: bool) -> str:
+    # IPython expands $name and {expr} on the magic's line only, and leaves the whole line as typed when one fails.
+    name = token.lstrip("$").strip("{}")
+    if in_cell:
+        return f"{token} in the cell body is not expanded (it holds ids only); put --from {name} on the magic's line."
+    if token.startswith("$") and name.isidentifier() and name not in user_ns:
+        return f"{token} was not expanded because {name!r} is not defined; define it, or pass ids with --from EXPR."
+    return f"{token} was not expanded (a $name or {{expression}} on this line failed); pass ids with --from EXPR."
+
+
+def eval_from(expr: str, user_ns: dict[str, Any]) -> Any:
+    """The value of `--from EXPR` in the user's namespace (the user typed it, as they would in a cell)."""
+    try:
+        value = eval(expr, user_ns)  # noqa: S307
+    except NameError as exc:
+        raise UsageError(f"--from {expr.strip()} names nothing: {exc}.") from None
+    except Exception as exc:
+        raise UsageError(f"--from {expr.strip()} failed: {type(exc).__name__}: {exc}.") from None
+    if value is None:
+        raise UsageError(f"--from {expr.strip()} is None; it should be a list, Series or DataFrame column of ids.")
+    return value
+
+
+def output_name_ok(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+@magics_class
+class ScpLockMagics(Magics):
+    """Lock and unlock SCP virtual servers in bulk; settings: `%config ScpLockMagics.<name> = value`."""
+
+    endpoint = Unicode(None, allow_none=True, help="Service base URL (else SCP_ENDPOINT).").tag(config=True)
+    region = Unicode(None, allow_none=True, help="SCP region, e.g. kr-west1 (else SCP_REGION).").tag(config=True)
+    environment = Unicode(None, allow_none=True, help="SCP environment (else SCP_ENVIRONMENT).").tag(config=True)
+    api_version = Unicode(None, allow_none=True, help="API version, e.g. 1.3 (else CURRENT).").tag(config=True)
+    concurrency = Int(16, help="Requests in flight at once.").tag(config=True)
+    timeout = Float(15.0, help="Per-request timeout in seconds.").tag(config=True)
+    retries = Int(3, help="Retries of a failed request.").tag(config=True)
+    verify = Bool(True, help="Read the lock state back after a change.").tag(config=True)
+    quiet = Bool(False, help="No progress bar and no summary line.").tag(config=True)
+    journal = Union(
+        [Bool(), Unicode()], default_value=True, help="True: a journal per run under the state dir; a path; or False."
+    ).tag(config=True)
+
+    # -- the magics -----------------------------------------------------------------------------------------
+
+    @_kind(line_cell_magic)
+    @_run_arguments()
+    def scp_lock(self, line: str, cell: str | None = None) -> pd.DataFrame:
+        """Lock SCP virtual servers; returns one DataFrame row per server (failures are rows)."""
+        return self._run("lock", self.scp_lock, line, cell)
+
+    @_kind(line_cell_magic)
+    @_run_arguments()
+    def scp_unlock(self, line: str, cell: str | None = None) -> pd.DataFrame:
+        """Unlock SCP virtual servers; same options and result as %scp_lock."""
+        return self._run("unlock", self.scp_unlock, line, cell)
+
+    @_kind(line_magic)
+    @_parser(
+        _output_argument(),
+        _arg("--state", metavar="S", help="only servers in this state, e.g. ACTIVE or SHUTOFF"),
+        _arg("--name", metavar="N", help="only servers whose name matches"),
+        _arg("--vpc-id", metavar="V", help="only servers in this VPC"),
+        *_connection_arguments(),
+        _arg("--quiet", action="store_true", help="no summary line"),
+    )
+    def scp_servers(self, line: str) -> pd.DataFrame:
+        """The fleet as a DataFrame (id, name, state, locked, ...), to pick servers from.
+
+        Example: %scp_servers -o servers --state ACTIVE, then %scp_lock --from servers.query("not locked").id
+        """
+        args = parse(self.scp_servers, line)
+        filters = {k: v for k, v in (("state", args.state), ("name", args.name), ("vpc_id", args.vpc_id)) if v}
+        frame = self._call("list_servers", **filters, **self._connection(args))
+        if not (args.quiet or self.quiet):
+            locked = int(frame["locked"].fillna(False).sum())
+            print(f"{len(frame)} servers ({locked} locked) at {frame.attrs.get('endpoint')}")
+        self._report_warning(frame)
+        return self._store(frame, args.output)
+
+    @_kind(line_magic)
+    @_parser(*_connection_arguments(), _arg("--concurrency", type=int, metavar="N", help="requests in flight"))
+    def scp_panel(self, line: str) -> Any:
+        """The lock panel (server chooser, version, Lock / Unlock, progress, results) for this connection."""
+        import importlib
+
+        args = parse(self.scp_panel, line)
+        panel = importlib.import_module("scp_widgets.panel")  # imported only when asked for: it pulls in widgets
+        concurrency = self.concurrency if args.concurrency is None else args.concurrency
+        return panel.LockPanel(**self._connection(args), concurrency=concurrency)
+
+    # -- the pipeline ---------------------------------------------------------------------------------------
+
+    def _run(self, action: str, func: Callable[..., Any], line: str, cell: str | None) -> pd.DataFrame:
+        from .bulk import CancelToken
+        from .progress import progress_display
+
+        args = parse(func, line)
+        ids = self._ids(args, cell)
+        options = self._run_options(args)
+        quiet = bool(args.quiet or self.quiet)
+        cancel = CancelToken()
+        display = progress_display(self.shell, action, quiet=quiet)
+        try:
+            frame = self._call(action, ids, progress=display.update, cancel=cancel, **options)
+        finally:
+            display.close()
+        self._report(frame, quiet=quiet, interrupted=cancel.cancelled)
+        return self._store(frame, args.output)
+
+    def _ids(self, args: argparse.Namespace, cell: str | None) -> list[Any]:
+        from .ids import split_ids
+
+        user_ns = self._user_ns
+        ids: list[Any] = []
+        if args.from_expr is not None:
+            ids.extend(ids_from_value(eval_from(args.from_expr, user_ns)))
+        ids.extend(check_tokens(list(args.ids), user_ns))
+        if cell is not None:
+            ids.extend(check_tokens(split_ids(cell), user_ns, in_cell=True))
+        if not ids:
+            raise UsageError("No server ids given: pass ids after the options, one a line in %%scp_lock, or --from.")
+        return ids
+
+    def _connection(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Where to connect: a location typed on the line replaces the configured one as a whole."""
+        typed = {k: getattr(args, k) for k in ("endpoint", "region", "environment")}
+        if typed["endpoint"]:
+            location = {"endpoint": typed["endpoint"], "region": None, "environment": None}
+        elif typed["region"] or typed["environment"]:
+            location = {
+                "endpoint": None,
+                "region": typed["region"] or self.region,
+                "environment": typed["environment"] or self.environment,
+            }
+        else:
+            location = {"endpoint": self.endpoint, "region": self.region, "environment": self.environment}
+        return {**location, "api_version": args.api_version or self.api_version}
+
+    def _run_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        def pick(name: str) -> Any:
+            typed = getattr(args, name)
+            return getattr(self, name) if typed is None else typed
+
+        journal = self.journal if self.journal != "" else True
+        return {
+            **self._connection(args),
+            "concurrency": pick("concurrency"),
+            "timeout": pick("timeout"),
+            "retries": pick("retries"),
+            "verify": bool(self.verify) and not args.no_verify,
+            "preflight": bool(args.preflight),
+            "dry_run": bool(args.dry_run),
+            "journal": journal,
+        }
+
+    def _call(self, name: str, *args: Any, **options: Any) -> pd.DataFrame:
+        """Call the public API; its usage errors become UsageError, and its deprecation warning is ours to show."""
+        from . import api
+        from .errors import ScpError, ScpUsageError
+        from .versions import ScpDeprecationWarning
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ScpDeprecationWarning)  # printed by _report_warning instead
+                frame: pd.DataFrame = getattr(api, name)(*args, **options)
+        except ScpUsageError as exc:
+            raise UsageError(str(exc)) from None
+        except ScpError as exc:  # only the listing raises these; a bulk run reports failures as rows
+            raise UsageError(f"Could not {name.replace('_', ' ')}: {str(exc).rstrip('.')}.") from None
+        return frame
+
+    def _report(self, frame: pd.DataFrame, *, quiet: bool, interrupted: bool) -> None:
+        attrs = frame.attrs
+        if interrupted:
+            cancelled = int(attrs.get("counts", {}).get("cancelled", 0))
+            print(f"Interrupted: stopped sending; {cancelled} of {len(frame)} servers were not sent (cancelled).")
+        if attrs.get("dry_run"):
+            print(
+                f"Dry run: would {attrs.get('action')} {len(frame)} servers with API {attrs.get('api_version')} "
+                f"at {attrs.get('endpoint')}; nothing was sent."
+            )
+        elif not quiet or interrupted:
+            duplicates = int(attrs.get("duplicates") or 0)
+            extra = f" ({duplicates} duplicate ids ignored)" if duplicates else ""
+            print(f"{attrs.get('summary', '')}{extra}")
+        self._report_warning(frame)
+
+    @staticmethod
+    def _report_warning(frame: pd.DataFrame) -> None:
+        if frame.attrs.get("warning"):
+            print(f"Warning: {frame.attrs['warning']}", file=sys.stderr)
+
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        assert self.shell is not None, "registered with a shell by load()"
+        user_ns: dict[str, Any] = self.shell.user_ns
+        return user_ns
+
+    def _store(self, frame: pd.DataFrame, name: str | None) -> pd.DataFrame:
+        if name:
+            self._user_ns[name] = frame
+        return frame
+
+
+def ids_from_value(value: Any) -> list[str]:
+    """Ids from whatever `--from` gave; a value that holds no ids is a UsageError."""
+    from .errors import ScpUsageError
+    from .ids import ids_from
+
+    try:
+        return ids_from(value)
+    except ScpUsageError as exc:
+        raise UsageError(str(exc)) from None
+    except TypeError as exc:
+        raise UsageError(f"--from gave a {type(value).__name__}, which holds no ids: {exc}.") from None
+
+
+_MAGIC_NAMES = {"line": ("scp_lock", "scp_unlock", "scp_servers", "scp_panel"), "cell": ("scp_lock", "scp_unlock")}
+
+
+def load(ipython: InteractiveShell) -> None:
+    """Register the magics (and their %config settings) in `ipython`."""
+    unload(ipython)  # loading twice must not leave two configurables behind
+    ipython.register_magics(ScpLockMagics(shell=ipython))
+
+
+def unload(ipython: InteractiveShell) -> None:
+    """Remove the magics and their %config entry; the rest of the shell is left alone."""
+    manager = ipython.magics_manager
+    instance = manager.registry.pop(ScpLockMagics.__name__, None)
+    if instance is None:
+        return
+    for kind, names in _MAGIC_NAMES.items():
+        for name in names:
+            bound = manager.magics[kind].get(name)
+            if getattr(bound, "__self__", None) is instance:
+                del manager.magics[kind][name]
+    ipython.configurables[:] = [c for c in ipython.configurables if c is not instance]
+
+
+__all__ = ["ScpLockMagics", "load", "unload"]
