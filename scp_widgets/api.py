@@ -248,7 +248,7 @@ async def alist_servers(
 
 
 def list_servers(**options: Any) -> pd.DataFrame:
-    """The fleet as a DataFrame (id, name, state, locked, server_type, vcpus, ram_gb, vpc_id, ip, created_at).
+    """The fleet as a DataFrame (id, name, state, locked, server_type, vcpus, ram, vpc_id, ip, created_at).
 
     Filters: `name`, `state`, `vpc_id`, `server_type_id`, `ip`, ... Connection options as for `lock`.
     """

@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .client import AsyncScpClient, RetryCancelled
 from .errors import ScpApiError, ScpRequestError
 from .ids import is_valid_id
 from .journal import Journal
+from .readback import StateReader
 from .results import Outcome, ServerResult, count_outcomes, message_for_error, outcome_for_error
 from .retry import RetryBudget
 from .versions import VersionChoice
@@ -97,6 +98,7 @@ class _Run:
     journal: Journal | None
     progress: ProgressCallback | None
     budget: RetryBudget
+    reader: StateReader
     started: float = field(default_factory=time.monotonic)
     done: int = 0
     total: int = 0
@@ -138,30 +140,47 @@ async def run_bulk(
     progress: ProgressCallback | None = None,
     budget: RetryBudget | None = None,
 ) -> list[ServerResult]:
-    """Run `action` on every (de-duplicated) id; one result per id, in order. Malformed ids are not sent."""
+    """Run `action` on every (de-duplicated) id; one result per id, in order. Malformed ids are not sent.
+
+    `settings.concurrency` workers send the state changes; each accepted change is then read back in the
+    background (batched by the `StateReader`), so a worker moves on to its next server at once.
+    """
+    budget = budget or RetryBudget()
+    reader = StateReader(client, version, budget, concurrency=settings.concurrency)
     run = _Run(
         client, action, settings, version, cancel or asyncio.Event(), journal, progress,
-        budget or RetryBudget(), total=len(server_ids),
+        budget, reader, total=len(server_ids),
     )  # fmt: skip
     results: list[ServerResult | None] = [None] * len(server_ids)
     queue = iter(enumerate(server_ids))
+    read_backs: list[asyncio.Task[None]] = []
+    known = await reader.snapshot([i for i in server_ids if is_valid_id(i)]) if settings.preflight else {}
+
+    async def read_back(index: int, result: ServerResult) -> None:
+        await _read_back(run, result)
+        results[index] = run.finish(result)
 
     async def worker() -> None:
         for index, server_id in queue:
             if run.cancel.is_set():
                 results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled before it was sent"))
                 continue
-            results[index] = run.finish(await _one(run, server_id))
+            result, accepted = await _send(run, server_id, known.get(server_id))
+            if accepted and settings.verify:
+                read_backs.append(asyncio.create_task(read_back(index, result)))
+            else:
+                results[index] = run.finish(result)
 
     workers = [asyncio.create_task(worker()) for _ in range(min(settings.concurrency, len(server_ids)) or 1)]
     try:
         await asyncio.gather(*workers)
+        await asyncio.gather(*read_backs)
     except BaseException:
         # Interrupted from outside (task cancelled): stop everything, but still account for every id.
         run.cancel.set()
-        for task in workers:
+        for task in [*workers, *read_backs]:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*workers, *read_backs, return_exceptions=True)
         raise
     finally:
         for index, server_id in enumerate(server_ids):
@@ -175,38 +194,36 @@ def _cancelled(result: ServerResult, why: str) -> ServerResult:
     return result
 
 
-async def _one(run: _Run, server_id: str) -> ServerResult:
+async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tuple[ServerResult, bool]:
+    """Preflight, then the state change. Returns the result so far and whether the change was accepted."""
     result = run.new_result(server_id)
     wanted = run.action == "lock"
     if not is_valid_id(server_id):
         result.outcome, result.error_code = Outcome.INVALID_ID, "INVALID_ID"
         result.message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
-        return result
-    call = {"version": run.version, "budget": run.budget}
+        return result, False
     try:
         if run.settings.preflight:
-            current = await run.client.show(server_id, **call)
+            current = known or await run.reader.read(server_id)
             if bool(current.get("locked")) is wanted:
                 result.outcome, result.http_status, result.locked = _ALREADY[run.action], 200, wanted
-                return result
+                return result, False
         if run.settings.dry_run:
             result.outcome, result.message = Outcome.PLANNED, f"dry run: would {run.action} this server"
-            return result
+            return result, False
         change = run.client.lock if wanted else run.client.unlock
-        accepted = await change(server_id, cancel=run.cancel, **call)
+        accepted = await change(server_id, cancel=run.cancel, version=run.version, budget=run.budget)
         result.http_status, result.attempts, result.request_id = (
             accepted.status, accepted.attempts, accepted.request_id,
         )  # fmt: skip
-        if not run.settings.verify:
-            result.outcome = _DONE[run.action]
-            return result
-        await _read_back(run, server_id, wanted, result)
+        result.outcome = _DONE[run.action]  # accepted; the read-back (when on) confirms or downgrades it
+        return result, True
     except RetryCancelled as exc:
         _fail(result, exc.last)
         result.outcome, result.message = Outcome.CANCELLED, f"cancelled while waiting to retry: {result.message}"
     except ScpRequestError as exc:
         _fail(result, exc)
-    return result
+    return result, False
 
 
 def _fail(result: ServerResult, error: ScpRequestError) -> None:
@@ -219,14 +236,15 @@ def _fail(result: ServerResult, error: ScpRequestError) -> None:
         result.error_code = "NETWORK_ERROR"
 
 
-async def _read_back(run: _Run, server_id: str, wanted: bool, result: ServerResult) -> None:
+async def _read_back(run: _Run, result: ServerResult) -> None:
     """Poll `locked` until it shows the wanted state or the deadline passes (then `unverified`)."""
+    wanted = run.action == "lock"
     deadline = time.monotonic() + run.settings.verify_timeout
     pause = 0.05
     last_error: str | None = None
     while True:
         try:
-            server = await run.client.show(server_id, version=run.version, budget=run.budget)
+            server = await run.reader.read(result.server_id)
             result.locked = bool(server.get("locked"))
             if result.locked is wanted:
                 result.outcome = _DONE[run.action]

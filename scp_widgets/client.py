@@ -27,6 +27,7 @@ from .endpoints import resolve_endpoint
 from .errors import ScpApiError, ScpNetworkError, ScpRequestError, ScpUsageError, UnsupportedVersionError
 from .ids import check_id
 from .loop_thread import background_loop
+from .pools import ShardedTransport
 from .responses import error_from_response, request_id_of, server_object
 from .retry import RETRYABLE_STATUS, RetryBudget, RetryPolicy
 from .versions import (
@@ -114,7 +115,7 @@ class AsyncScpClient:
         self._http = httpx.AsyncClient(
             auth=ScpAuth(self.credentials, clock=clock),
             timeout=timeout,
-            transport=transport,
+            transport=transport or ShardedTransport(max_connections),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={
                 "User-Agent": USER_AGENT,
@@ -196,7 +197,12 @@ class AsyncScpClient:
         return server_object(body)
 
     async def list_servers(
-        self, *, page_size: int = 100, version: VersionChoice | None = None, **filters: object
+        self,
+        *,
+        page_size: int = 100,
+        version: VersionChoice | None = None,
+        budget: RetryBudget | None = None,
+        **filters: object,
     ) -> list[dict[str, Any]]:
         """Every server matching the filters, following `marker` pages to the end."""
         unknown = set(filters) - LIST_FILTERS

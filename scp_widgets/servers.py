@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 SERVER_COLUMNS = (
-    "id", "name", "state", "locked", "server_type", "vcpus", "ram_gb", "vpc_id", "ip", "created_at",
+    "id", "name", "state", "locked", "server_type", "vcpus", "ram", "vpc_id", "ip", "created_at",
     "modified_at",
 )  # fmt: skip
 
@@ -39,7 +39,7 @@ def servers_frame(servers: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "locked": pd.array([s.get("locked") for s in servers], dtype="boolean"),
             "server_type": pd.array([server_type(s).get("name") for s in servers], dtype="string"),
             "vcpus": pd.array([server_type(s).get("vcpus") for s in servers], dtype="Int64"),
-            "ram_gb": pd.array([server_type(s).get("ram") for s in servers], dtype="Float64"),
+            "ram": pd.array([server_type(s).get("ram") for s in servers], dtype="Float64"),
             "vpc_id": pd.array([s.get("vpc_id") for s in servers], dtype="string"),
             "ip": pd.array([_first_ip(s) for s in servers], dtype="string"),
             "created_at": _times([s.get("created_at") for s in servers]),

@@ -203,7 +203,7 @@ def test_cancel_half_way_marks_the_rest_and_journals_every_finished_server(tmp_p
     token = CancelToken()
 
     def on_progress(progress: Progress) -> None:
-        if progress.done >= 20:
+        if progress.done >= 10:
             token.cancel()
 
     journal = tmp_path / "run.jsonl"

@@ -1,0 +1,76 @@
+"""Batched read-back: many servers' state from one listing, per-server reads for the rest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import httpx
+
+import scp_widgets
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
+from scp_widgets.pools import ShardedTransport
+
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+def actions(emulator: Emulator) -> Counter[str]:
+    return Counter(r.action or "other" for r in emulator.record)
+
+
+def lock_many(emulator: Emulator, ids: list[str], transport: httpx.AsyncBaseTransport | None = None, **options: object):  # type: ignore[no-untyped-def]
+    return scp_widgets.lock(
+        ids, endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+        transport=transport or emulator.transport(), concurrency=32, journal=False, **options,
+    )  # fmt: skip
+
+
+def test_many_read_backs_come_from_listings_not_one_get_each() -> None:
+    emulator = Emulator(EmulatorConfig(servers=200, foreign_servers=2, locked_fraction=0.0))
+    ids = [*emulator.own_ids, emulator.foreign_ids[0], UNKNOWN]
+    df = lock_many(emulator, ids, preflight=True)
+    assert df.attrs["counts"] == {"locked": 200, "forbidden": 1, "not_found": 1}
+    seen = actions(emulator)
+    assert seen["lock"] == 200  # preflight errors stopped the foreign and unknown ids before a POST
+    assert seen["list"] >= 1
+    assert seen["show"] < 100  # without batching: 2 reads per server, 400 GETs
+    assert df.locked[:200].all()
+
+
+def test_when_the_listing_fails_each_server_is_read_on_its_own() -> None:
+    emulator = Emulator(EmulatorConfig(servers=60, locked_fraction=0.0))
+    inner = emulator.transport()
+
+    class NoListing(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v1/servers":
+                return httpx.Response(400, json={"errors": [{"code": "bad", "detail": "no listing today"}]})
+            return await inner.handle_async_request(request)
+
+    df = lock_many(emulator, emulator.own_ids, transport=NoListing())
+    assert set(df.outcome) == {"locked"}
+    assert actions(emulator)["show"] >= 60
+
+
+def test_sharded_transport_keeps_each_task_on_one_small_pool() -> None:
+    emulator = Emulator(EmulatorConfig(servers=4))
+
+    async def main(url: str) -> tuple[set[int], int]:
+        transport = ShardedTransport(8, per_pool=2)
+        used: dict[int, set[int]] = {}
+        async with httpx.AsyncClient(transport=transport) as client:
+
+            async def worker(n: int) -> None:
+                for _ in range(3):
+                    assert (await client.get(url + "/")).status_code == 200
+                    task = asyncio.current_task()
+                    assert task is not None
+                    used.setdefault(n, set()).add(id(transport._by_task[task]))
+
+            await asyncio.gather(*(worker(n) for n in range(8)))
+        return {pool for pools in used.values() for pool in pools}, max(len(p) for p in used.values())
+
+    with EmulatorServer(emulator) as server:
+        pools, per_task = asyncio.run(main(server.url))
+    assert len(pools) == 4  # 8 connections in pools of 2
+    assert per_task == 1  # a task never hops between pools
