@@ -1,0 +1,136 @@
+"""Binder: `binder/postBuild` installs the package into a fresh environment, and `binder/start` serves the
+emulator to whatever it runs (here: a tutorial notebook), then leaves no emulator behind.
+
+The environment is honestly fresh: a new venv, then what repo2docker does (`pip install -r
+binder/requirements.txt`, then `binder/postBuild`), downloading from the package index. That takes about a
+minute on a 2-core machine, most of it JupyterLab's and pandas' wheels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from scp_widgets.emulator import DEMO_SECRET_KEY
+
+REPO = Path(__file__).resolve().parent.parent
+BINDER = REPO / "binder"
+pytestmark = pytest.mark.slow
+
+
+def _clean_env(path_first: Path | None = None) -> dict[str, str]:
+    """The current environment minus anything that would make Python see the CI venv."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    if path_first is not None:
+        env["PATH"] = f"{path_first}{os.pathsep}{env.get('PATH', '')}"
+        env["VIRTUAL_ENV"] = str(path_first.parent)
+    return env
+
+
+@pytest.fixture(scope="module")
+def fresh_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtual environment after repo2docker's two steps; returns its bin folder."""
+    venv = tmp_path_factory.mktemp("binder") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    bin_dir = venv / "bin"
+    env = _clean_env(bin_dir)
+    for step in (
+        [str(bin_dir / "pip"), "install", "-q", "-r", str(BINDER / "requirements.txt")],
+        [str(BINDER / "postBuild")],
+    ):
+        subprocess.run(step, cwd=REPO, env=env, check=True, timeout=600)
+    return bin_dir
+
+
+def test_binder_files_are_executable_bash_scripts() -> None:
+    for name in ("postBuild", "start"):
+        script = BINDER / name
+        assert os.access(script, os.X_OK), f"binder/{name} must be executable"
+        text = script.read_text()
+        assert text.startswith("#!/bin/bash\n") and "set -euo pipefail" in text
+    assert (BINDER / "start").read_text().rstrip().endswith('exec "$@"')
+
+
+def test_postbuild_installs_the_package_and_its_command(fresh_bin: Path, tmp_path: Path) -> None:
+    code = "import scp_widgets, matplotlib; print(scp_widgets.__file__)"
+    where = subprocess.run(
+        [fresh_bin / "python", "-c", code], env=_clean_env(fresh_bin), capture_output=True, text=True, cwd=tmp_path
+    )
+    assert where.returncode == 0, where.stderr
+    assert str(fresh_bin.parent) in where.stdout  # a real install in the fresh venv, not the checkout
+    assert (fresh_bin / "scp-widgets").exists()
+
+
+def test_postbuild_ships_the_notebooks_in_the_wheel(fresh_bin: Path, tmp_path: Path) -> None:
+    """`scp-widgets demo` after a plain `pip install .` needs them (pyproject: hatch force-include)."""
+    code = "import json, scp_widgets.cli as c; print(json.dumps([p.name for p in c.bundled_notebooks().iterdir()]))"
+    found = subprocess.run(
+        [fresh_bin / "python", "-c", code], env=_clean_env(fresh_bin), capture_output=True, text=True, cwd=tmp_path
+    )
+    assert found.returncode == 0, found.stderr
+    assert sorted(json.loads(found.stdout)) == sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.fixture
+def new_group() -> Iterator[list[int]]:
+    """Collects the process-group ids a test starts, and kills whatever is left of them at the end."""
+    groups: list[int] = []
+    yield groups
+    for pgid in groups:
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def test_start_serves_the_emulator_to_a_notebook_and_cleans_up(
+    fresh_bin: Path, tmp_path: Path, new_group: list[int]
+) -> None:
+    notebook = REPO / "notebooks" / "03-analysis.ipynb"
+    command = [
+        str(BINDER / "start"), "jupyter", "nbconvert", "--to", "notebook", "--execute",
+        "--ExecutePreprocessor.timeout=120", "--ExecutePreprocessor.kernel_name=python3",
+        f"--output-dir={tmp_path}", str(notebook),
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=_clean_env(fresh_bin),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # start (then nbconvert) and its emulator share this group: easy to find, to clean
+    )
+    new_group.append(process.pid)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    assert "binder/start: SCP emulator at http://127.0.0.1:" in err
+
+    executed = nbformat.read(tmp_path / notebook.name, as_version=4)
+    first_output = next(c for c in executed.cells if c.cell_type == "code").outputs[0]["text"]
+    assert first_output.startswith("Using the SCP endpoint at http://127.0.0.1:")  # start's emulator, not its own
+    assert DEMO_SECRET_KEY not in nbformat.writes(executed)
+
+    deadline = time.monotonic() + 10  # the emulator notices its parent is gone within a second
+    while _group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _group_members(process.pid) == []

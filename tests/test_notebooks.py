@@ -1,0 +1,110 @@
+"""Every tutorial notebook runs top to bottom in a real kernel against the emulator, and leaks no secret."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import find_kernel_specs
+from nbclient import NotebookClient
+
+from scp_widgets.demo import demo_config
+from scp_widgets.emulator import DEMO_SECRET_KEY, Emulator, EmulatorServer
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="session", autouse=True)
+def python3_kernel() -> None:
+    if "python3" not in find_kernel_specs():
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    """The demo fleet (faults included), as `scp-widgets demo` and Binder serve it: the notebooks' ids exist."""
+    return Emulator(demo_config())
+
+
+def execute(path: Path, workdir: Path) -> nbformat.NotebookNode:
+    """Run the notebook in a fresh kernel (raises CellExecutionError on the first failing cell)."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": workdir}})
+    client.execute()
+    return nb
+
+
+def outputs_text(nb: nbformat.NotebookNode) -> str:
+    return "\n".join(json.dumps(cell.get("outputs", [])) for cell in nb.cells)
+
+
+def assert_no_secret(text: str) -> None:
+    assert DEMO_SECRET_KEY not in text
+    assert "Scp-Signature" not in text and "X-Cmp-Signature" not in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_against_the_emulator(path: Path, live_emulator: EmulatorServer, tmp_path: Path) -> None:
+    nb = execute(path, tmp_path)
+    text = outputs_text(nb)
+    assert '"output_type": "error"' not in text
+    assert_no_secret(nbformat.writes(nb))
+    if path.stem != "04-real-scp":
+        assert f"Using the SCP endpoint at {live_emulator.url}" in text  # it used SCP_ENDPOINT, started nothing
+    else:
+        assert "that is the emulator, not a real account" in text
+
+
+@pytest.fixture
+def trap() -> Iterator[socket.socket]:
+    """A listening socket standing in for every HTTP(S) proxy: any outgoing request would connect to it."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        yield listener
+
+
+def test_real_scp_notebook_makes_no_call_when_unconfigured(
+    trap: socket.socket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = f"http://127.0.0.1:{trap.getsockname()[1]}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    nb = execute(REPO / "notebooks" / "04-real-scp.ipynb", tmp_path)  # conftest: no SCP_* set, empty ~/.scpconf
+    text = outputs_text(nb)
+    assert "Not configured: the cells below skip every call" in text
+    assert "Skipped: not configured" in text
+    with pytest.raises(BlockingIOError):
+        trap.accept()  # nobody tried to reach anything
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_is_clean(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"  # JupyterLab opens it without asking for a kernel
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source
+    assert_no_secret(path.read_text(encoding="utf-8"))
+
+
+def test_there_are_four_tutorials() -> None:
+    assert [p.name for p in NOTEBOOKS] == [
+        "01-quickstart.ipynb",
+        "02-panel.ipynb",
+        "03-analysis.ipynb",
+        "04-real-scp.ipynb",
+    ]
