@@ -20,7 +20,7 @@ from .errors import ScpApiError, ScpRequestError
 from .ids import is_valid_id
 from .journal import Journal
 from .readback import StateReader
-from .results import Outcome, ServerResult, count_outcomes, message_for_error, outcome_for_error
+from .results import Outcome, ServerResult, message_for_error, outcome_for_error
 from .retry import RetryBudget
 from .versions import VersionChoice
 
@@ -258,7 +258,3 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
     result.outcome = Outcome.UNVERIFIED
     seen = f"locked still read {str(result.locked).lower()}" if result.locked is not None else last_error
     result.message = f"accepted ({result.http_status}), but {seen} after {run.settings.verify_timeout:g} s"
-
-
-def counts_of(results: Sequence[ServerResult]) -> dict[str, int]:
-    return count_outcomes(r.outcome for r in results)

@@ -78,13 +78,14 @@ def read_journal(path: str | os.PathLike[str]) -> pd.DataFrame:
     header: dict[str, Any] = {}
     footer: dict[str, Any] | None = None
     results: list[ServerResult] = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+    lines = file.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError:
-            if number == _count_lines(file):  # a line cut short by a crash: everything before it stands
+            if number == len(lines):  # a last line cut short by a crash: everything before it stands
                 break
             raise ScpUsageError(f"{file} line {number} is not JSON; is this an scp-widgets journal?") from None
         kind = record.pop("type", None)
@@ -102,10 +103,6 @@ def read_journal(path: str | os.PathLike[str]) -> pd.DataFrame:
     attrs["missing"] = [i for i in header.get("ids", []) if i not in done]
     attrs["summary"] = summary_line(counts, attrs.get("elapsed_s"))
     return to_frame(results, attrs)
-
-
-def _count_lines(file: Path) -> int:
-    return len(file.read_text(encoding="utf-8").splitlines())
 
 
 def _in_request_order(results: list[ServerResult], ids: Sequence[str]) -> list[ServerResult]:

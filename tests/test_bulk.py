@@ -159,10 +159,13 @@ def test_thousand_servers_through_faults_all_end_locked_exactly_once() -> None:
     faults = Faults(error_rates={503: 0.2}, drop_rate=0.05, throttle_rate=0.05, retry_after=0.2)
     emulator = Emulator(EmulatorConfig(servers=1000, foreign_servers=0, locked_fraction=0.0, seed=11, faults=faults))
     ids = emulator.own_ids
-    df = scp_widgets.lock(ids, retries=10, concurrency=32, **options_for(emulator))
+    # about 28% of attempts fail: 12 retries make a server failing every one of them a one-in-a-million event
+    df = scp_widgets.lock(ids, retries=12, concurrency=32, **options_for(emulator))
 
     assert len(df) == 1000 and list(df.server_id) == ids
-    assert df.outcome.value_counts().to_dict()["locked"] == 1000, df[df.outcome != "locked"].message.tolist()
+    failed = df.server_id[df.outcome != "locked"]
+    history = {i: [(r.action, r.status, r.fault) for r in emulator.record if r.server_id == i] for i in failed}
+    assert df.attrs["counts"] == {"locked": 1000}, history
     assert df.attempts.max() > 1  # faults really happened and were retried
     faults_seen = Counter(r.fault for r in emulator.record if r.fault)
     assert faults_seen["5xx"] > 100 and faults_seen["drop"] > 10 and faults_seen["429"] > 10
@@ -207,12 +210,15 @@ def test_cancel_half_way_marks_the_rest_and_journals_every_finished_server(tmp_p
             token.cancel()
 
     journal = tmp_path / "run.jsonl"
+    # verify off: a server is done when its POST is, so at most `concurrency` more are in flight at the cancel
     df = scp_widgets.lock(
-        emulator.own_ids, concurrency=4, cancel=token, progress=on_progress, journal=journal, **options_for(emulator)
-    )
+        emulator.own_ids, concurrency=4, verify=False, cancel=token, progress=on_progress, journal=journal,
+        **options_for(emulator),
+    )  # fmt: skip
     assert len(df) == 60 and list(df.server_id) == emulator.own_ids
     counts = df.outcome.value_counts()
-    assert counts["cancelled"] >= 30 and counts["locked"] >= 20
+    assert counts["cancelled"] >= 60 - 10 - 4
+    assert counts["locked"] >= 10
     assert counts["locked"] + counts["cancelled"] == 60
     cancelled_ids = set(df.server_id[df.outcome == "cancelled"])
     assert not cancelled_ids & set(posts(emulator))  # cancelled means never sent
