@@ -61,6 +61,10 @@ def validate_endpoint(url: str) -> str:
         parsed = httpx.URL(text)
     except (httpx.InvalidURL, TypeError):
         raise EndpointError(f"{url!r} is not a valid URL; expected something like https://host.") from None
+    if parsed.userinfo:  # checked first: no later message may echo a password
+        raise EndpointError(
+            "The endpoint must not carry a user name or password; SCP keys go in SCP_ACCESS_KEY and SCP_SECRET_KEY."
+        )
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise EndpointError(f"{url!r} is not an http(s) URL with a host; expected something like https://host.")
     if parsed.query or parsed.fragment:

@@ -186,3 +186,9 @@ def test_nothing_configured(tmp_path: Path) -> None:
 def test_half_configured(tmp_path: Path, extra: dict[str, str], missing: str) -> None:
     with pytest.raises(EndpointError, match=f"SCP {missing}"):
         resolve_endpoint(env=env_for(tmp_path, **extra))
+
+
+def test_an_endpoint_with_credentials_in_it_is_refused_without_echoing_them() -> None:
+    with pytest.raises(EndpointError) as info:
+        validate_endpoint("https://me:hunter2@virtualserver.kr-west1.s.samsungsdscloud.com")
+    assert "hunter2" not in str(info.value)
