@@ -89,7 +89,8 @@ def ticking_clock(step: float = 1.0) -> Callable[[], float]:
     return clock
 
 
-def make_client(service: Service, **options: Any) -> AsyncScpClient:
+def client_options(service: Service, **options: Any) -> dict[str, Any]:
+    """The test client's settings: the mock service, fast retries, a fixed today; `options` override them."""
     defaults: dict[str, Any] = {
         "endpoint": ENDPOINT,
         "access_key": ACCESS,
@@ -97,10 +98,14 @@ def make_client(service: Service, **options: Any) -> AsyncScpClient:
         "transport": httpx.MockTransport(service),
         "retry": FAST,
         "today": TODAY,
-        "discover_versions": False,
-        "clock": ticking_clock(),
     }
-    return AsyncScpClient(**{**defaults, **options})
+    return {**defaults, **options}
+
+
+def make_client(service: Service, **options: Any) -> AsyncScpClient:
+    return AsyncScpClient(
+        **client_options(service, **{"discover_versions": False, "clock": ticking_clock(), **options})
+    )
 
 
 def run(service: Service, action: Callable[[AsyncScpClient], Awaitable[Any]], **options: Any) -> Any:
@@ -587,15 +592,7 @@ def test_unknown_version_sends_no_api_call(discover: bool) -> None:
 
 
 def sync_client(service: Service, **options: Any) -> ScpClient:
-    defaults: dict[str, Any] = {
-        "endpoint": ENDPOINT,
-        "access_key": ACCESS,
-        "secret_key": SECRET,
-        "transport": httpx.MockTransport(service),
-        "retry": FAST,
-        "today": TODAY,
-    }
-    return ScpClient(**{**defaults, **options})
+    return ScpClient(**client_options(service, **options))
 
 
 def shown_handler(request: httpx.Request) -> httpx.Response:
