@@ -54,13 +54,24 @@ class CancelToken:
         event = asyncio.Event()
 
         def wake() -> None:
-            loop.call_soon_threadsafe(event.set)
+            # On the loop's own thread (a progress callback) set it now, so no worker starts another server.
+            if _running_loop() is loop:
+                event.set()
+            else:
+                loop.call_soon_threadsafe(event.set)
 
         with self._lock:
             self._listeners.append(wake)
             if self._flag.is_set():
                 event.set()
         return event
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 @dataclass(frozen=True)
