@@ -80,8 +80,12 @@ def plan_ids(ids: Any) -> tuple[list[str], int]:
 def _open_journal(option: JournalOption, action: str, run_id: str) -> Journal | None:
     if option is False:
         return None
-    explicit = option not in (None, True)
-    path = Path(option) if explicit else default_journal_dir() / f"{_stamp()}-{action}-{run_id}.jsonl"  # type: ignore[arg-type]
+    explicit = isinstance(option, str | PathLike)
+    path = (
+        Path(option)
+        if isinstance(option, str | PathLike)
+        else default_journal_dir() / f"{_stamp()}-{action}-{run_id}.jsonl"
+    )
     try:
         return Journal(path)
     except OSError as exc:

@@ -31,12 +31,12 @@ from .errors import ScpError, ScpRequestError
 from .ids import normalise_id, split_ids
 from .loop_thread import background_loop
 from .panel_table import Level, common_failure, muted_line, results_table, status_line, summary_html
-from .results import SUCCESSES, message_for_error, summary_line
+from .progress import Throttle, counts_text
+from .results import SUCCESSES, message_for_error
 from .versions import BUILTIN_CATALOG, ApiVersion, default_version
 
 logger = logging.getLogger(__name__)
 Action = Literal["lock", "unlock"]
-_PUSH_INTERVAL = 0.1  # at most ~10 progress updates a second reach the browser
 _LOADING = "Loading the server list…"
 
 
@@ -76,7 +76,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self._jobs: list[_Job] = []
         self._cancel: CancelToken | None = None
         self._running = False
-        self._last_push = 0.0
+        self._throttle = Throttle()
         self._fleet: pd.DataFrame | None = None
         self._labels: dict[str, str] = {}
         self._picked: list[str] = []
@@ -274,12 +274,8 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         }  # fmt: skip
 
     def _on_progress(self, progress: Progress) -> None:
-        # Called on the loop thread once per server: throttle, the browser cannot use 1,000 updates a second.
-        now = time.monotonic()
-        if progress.done < progress.total and now - self._last_push < _PUSH_INTERVAL:
-            return
-        self._last_push = now
-        self._show_counts(progress.done, progress.total, progress.counts)
+        if self._throttle.due(progress):
+            self._show_counts(progress.done, progress.total, progress.counts)
 
     def _finished(self, frame: pd.DataFrame) -> None:
         self.results = frame
@@ -310,14 +306,14 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         if running:
             self.progress_bar.bar_style = ""
             self.summary_html.value = ""
-            self._last_push = 0.0
+            self._throttle = Throttle()
             self._show_counts(0, total, {})
 
     def _show_counts(self, done: int, total: int, counts: dict[str, int]) -> None:
         self.progress_bar.max = max(total, 1)
         self.progress_bar.value = done
-        detail = f" · {summary_line(counts)}" if counts else ""
-        self.counts_label.value = f"<span style='font-variant-numeric:tabular-nums'>{done}/{total}{detail}</span>"
+        text = html.escape(counts_text(done, total, counts))
+        self.counts_label.value = f"<span style='font-variant-numeric:tabular-nums'>{text}</span>"
 
     def _say(self, level: Level, text: str) -> None:
         self.status_html.value = status_line(level, text)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import html
 import sys
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+from .results import summary_line
 
 if TYPE_CHECKING:
     from .bulk import Progress
@@ -25,15 +28,19 @@ class ProgressDisplay(Protocol):
     def close(self) -> None: ...
 
 
+def counts_text(done: int, total: int, counts: Mapping[str, int]) -> str:
+    """e.g. '412/1000 · 410 locked, 2 not_found' (the magics' bar and the panel's counts line)."""
+    text = f"{done}/{total}"
+    return f"{text} · {summary_line(counts)}" if any(counts.values()) else text
+
+
 def label(progress: Progress) -> str:
-    """e.g. '412/1000 · 410 locked, 2 not_found'."""
-    counts = ", ".join(f"{n} {outcome}" for outcome, n in progress.counts.items() if n)
-    text = f"{progress.done}/{progress.total}"
-    return f"{text} · {counts}" if counts else text
+    return counts_text(progress.done, progress.total, progress.counts)
 
 
-class _Throttle:
-    """Lets through at most one redraw per MIN_INTERVAL, but always the last one."""
+class Throttle:
+    """Lets through at most one redraw per MIN_INTERVAL, but always the last one (the engine calls back once
+    per server, from its loop thread; a browser or a terminal cannot use 1,000 updates a second)."""
 
     def __init__(self) -> None:
         self._last = 0.0
@@ -64,7 +71,7 @@ class TextProgress:
     def __init__(self, title: str, stream: TextIO | None = None) -> None:
         self._title = title
         self._stream = stream or sys.stderr
-        self._throttle = _Throttle()
+        self._throttle = Throttle()
         self._drawn = False
 
     def update(self, progress: Progress) -> None:
@@ -96,7 +103,7 @@ class WidgetProgress:
         self._bar = ipywidgets.IntProgress(value=0, min=0, max=1, description=title, bar_style="info")
         self._label = ipywidgets.HTML("starting…")
         self._box = ipywidgets.HBox([self._bar, self._label])
-        self._throttle = _Throttle()
+        self._throttle = Throttle()
         self._handle: Any = display(self._box, display_id=True)  # type: ignore[no-untyped-call]
 
     def update(self, progress: Progress) -> None:

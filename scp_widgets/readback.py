@@ -46,12 +46,16 @@ class StateReader:
         if len(server_ids) < self._batch_min:
             return {}
         try:
-            servers = await self._client.list_servers(page_size=PAGE, **self._call)
+            by_id = await self._listing()
         except ScpRequestError:
             return {}
+        return {server_id: by_id[server_id] for server_id in server_ids if server_id in by_id}
+
+    async def _listing(self) -> dict[str, dict[str, Any]]:
+        """Every server of the account by id, from one paged listing (and the page count learnt from it)."""
+        servers = await self._client.list_servers(page_size=PAGE, **self._call)
         self._pages = len(servers) // PAGE + 1
-        wanted = set(server_ids)
-        return {str(s.get("id")): s for s in servers if s.get("id") in wanted}
+        return {str(s.get("id")): s for s in servers}
 
     async def read(self, server_id: str) -> dict[str, Any]:
         """The server object as read after this call began (raises the per-server error, e.g. 404)."""
@@ -76,12 +80,10 @@ class StateReader:
 
     async def _by_listing(self, batch: Waiters) -> None:
         try:
-            servers = await self._client.list_servers(page_size=PAGE, **self._call)
+            by_id = await self._listing()
         except ScpRequestError:
             await self._one_by_one(batch)
             return
-        self._pages = len(servers) // PAGE + 1
-        by_id = {str(s.get("id")): s for s in servers}
         rest: Waiters = {}
         for server_id, futures in batch.items():
             if server_id in by_id:
