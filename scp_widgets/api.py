@@ -163,7 +163,7 @@ async def arun(
             counts = count_outcomes(r.outcome for r in results)
             footer = {
                 "finished_at": utc_iso(time.time()), "elapsed_s": round(elapsed, 3), "counts": counts,
-                "cancelled": token.cancelled, "summary": summary_line(counts, elapsed),
+                "cancelled": token.cancelled, "summary": summary_line(counts, elapsed, duplicates=duplicates),
                 "retries": budget.spent, "retries_denied": budget.denied,
             }  # fmt: skip
             if journal_file is not None:
@@ -235,6 +235,8 @@ async def alist_servers(
 ) -> pd.DataFrame:
     """Async `list_servers`."""
     filters = {k: options.pop(k) for k in list(options) if k not in _CONNECTION_KEYS}
+    if isinstance(filters.get("state"), str):  # SCP states are upper case; `state="active"` means ACTIVE
+        filters["state"] = str(filters["state"]).upper()
     if isinstance(client, ScpClient):
         client = client.aclient
     owned = client is None

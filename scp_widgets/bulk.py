@@ -165,7 +165,8 @@ async def run_bulk(
     results: list[ServerResult | None] = [None] * len(server_ids)
     queue = iter(enumerate(server_ids))
     read_backs: list[asyncio.Task[None]] = []
-    known = await reader.snapshot([i for i in server_ids if is_valid_id(i)]) if settings.preflight else {}
+    reads_first = settings.preflight or settings.dry_run
+    known = await reader.snapshot([i for i in server_ids if is_valid_id(i)]) if reads_first else {}
 
     async def read_back(index: int, result: ServerResult) -> None:
         await _read_back(run, result)
@@ -214,14 +215,16 @@ async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tupl
         result.message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
         return result, False
     try:
-        if run.settings.preflight:
+        if run.settings.preflight or run.settings.dry_run:
+            # A dry run reads too (a signed GET), so a wrong key or an unknown server shows before the real run.
             current = known or await run.reader.read(server_id)
-            if bool(current.get("locked")) is wanted:
+            if run.settings.preflight and bool(current.get("locked")) is wanted:
                 result.outcome, result.http_status, result.locked = _ALREADY[run.action], 200, wanted
                 return result, False
-        if run.settings.dry_run:
-            result.outcome, result.message = Outcome.PLANNED, f"dry run: would {run.action} this server"
-            return result, False
+            if run.settings.dry_run:
+                result.outcome, result.message = Outcome.PLANNED, f"dry run: would {run.action} this server"
+                result.http_status, result.locked = 200, bool(current.get("locked"))
+                return result, False
         change = run.client.lock if wanted else run.client.unlock
         accepted = await change(server_id, cancel=run.cancel, version=run.version, budget=run.budget)
         result.http_status, result.attempts, result.request_id = (

@@ -101,7 +101,7 @@ def read_journal(path: str | os.PathLike[str]) -> pd.DataFrame:
     attrs.update(counts=counts, complete=footer is not None, journal=str(file))
     done = {r.server_id for r in results}
     attrs["missing"] = [i for i in header.get("ids", []) if i not in done]
-    attrs["summary"] = summary_line(counts, attrs.get("elapsed_s"))
+    attrs["summary"] = summary_line(counts, attrs.get("elapsed_s"), duplicates=int(attrs.get("duplicates") or 0))
     return to_frame(results, attrs)
 
 

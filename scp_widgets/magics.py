@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
-from traitlets import Bool, Float, Int, Unicode, Union
+from traitlets import Bool, Float, Int, TraitError, Unicode, Union, validate
+
+from .wording import counted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +34,9 @@ _OPTION_NEXT = re.compile(r"\s+--?[A-Za-z]")
 _WORD_END = re.compile(r"\s+")
 _UNEXPANDED = re.compile(r"^\$|\{.*\}")
 _LIST_PUNCTUATION = "[](),'\""  # what `$ids` leaves around each id when IPython expands a list
+
+# The same ranges the Python API checks (options.py); %config refuses what a run would refuse.
+_CONFIG_RANGES = {"concurrency": (1, 1000), "timeout": (0.001, 3600), "retries": (0, 20)}
 
 _EXAMPLES = """
 Examples::
@@ -111,6 +116,20 @@ def _run_arguments() -> Callable[[F], F]:
     )  # fmt: skip
 
 
+def strip_comment(line: str) -> str:
+    """The line without its trailing `# comment`, as in a cell; a `#` inside quotes (in EXPR) is kept."""
+    quote: str | None = None
+    escaped = False
+    for index, char in enumerate(line):
+        if quote is not None:
+            escaped, quote = (False, quote) if escaped else (char == "\\", None if char == quote else quote)
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return line[:index].rstrip()
+    return line
+
+
 def split_from(line: str) -> tuple[str, str | None]:
     """Take `--from EXPR` out of the line before shell-style splitting, which would eat EXPR's quotes.
 
@@ -147,7 +166,7 @@ def _compiles(expr: str) -> bool:
 
 def parse(func: Callable[..., Any], line: str) -> argparse.Namespace:
     """The magic's arguments; every parsing problem is a one-line UsageError."""
-    rest, from_expr = split_from(line)
+    rest, from_expr = split_from(strip_comment(line))
     try:
         args: argparse.Namespace = parse_argstring(func, rest)  # type: ignore[no-untyped-call]
     except UsageError as exc:  # argparse's own sentence, without the magic's name
@@ -220,6 +239,15 @@ class ScpLockMagics(Magics):
         [Bool(), Unicode()], default_value=True, help="True: a journal per run under the state dir; a path; or False."
     ).tag(config=True)
 
+    @validate("concurrency", "timeout", "retries")
+    def _in_range(self, proposal: Any) -> Any:
+        """`%config ScpLockMagics.concurrency = 0` is refused at once, with the range (as the API would)."""
+        name, value = proposal["trait"].name, proposal["value"]
+        low, high = _CONFIG_RANGES[name]
+        if not low <= value <= high:
+            raise TraitError(f"ScpLockMagics.{name} must be between {low:g} and {high:g}, not {value!r}.")
+        return value
+
     # -- the magics -----------------------------------------------------------------------------------------
 
     @_kind(line_cell_magic)
@@ -253,7 +281,7 @@ class ScpLockMagics(Magics):
         frame = self._call("list_servers", **filters, **self._connection(args))
         if not (args.quiet or self.quiet):
             locked = int(frame["locked"].fillna(False).sum())
-            print(f"{len(frame)} servers ({locked} locked) at {frame.attrs.get('endpoint')}")
+            print(f"{counted(len(frame), 'server')} ({locked} locked) at {frame.attrs.get('endpoint')}")
         self._report_warning(frame)
         return self._store(frame, args.output)
 
@@ -333,10 +361,11 @@ class ScpLockMagics(Magics):
             "journal": journal,
         }
 
-    def _call(self, name: str, *args: Any, **options: Any) -> pd.DataFrame:
+    def _call(self, name: str, /, *args: Any, **options: Any) -> pd.DataFrame:
         """Call the public API; its usage errors become UsageError, and its deprecation warning is ours to show."""
         from . import api
-        from .errors import ScpError, ScpUsageError
+        from .errors import ScpError, ScpRequestError, ScpUsageError
+        from .results import message_for_error
         from .versions import ScpDeprecationWarning
 
         try:
@@ -346,23 +375,21 @@ class ScpLockMagics(Magics):
         except ScpUsageError as exc:
             raise UsageError(str(exc)) from None
         except ScpError as exc:  # only the listing raises these; a bulk run reports failures as rows
-            raise UsageError(f"Could not {name.replace('_', ' ')}: {str(exc).rstrip('.')}.") from None
+            why = message_for_error(exc) if isinstance(exc, ScpRequestError) else str(exc)
+            raise UsageError(f"Could not {name.replace('_', ' ')}: {why.rstrip('.')}.") from None
         return frame
 
     def _report(self, frame: pd.DataFrame, *, quiet: bool, interrupted: bool) -> None:
         attrs = frame.attrs
         if interrupted:
             cancelled = int(attrs.get("counts", {}).get("cancelled", 0))
-            print(f"Interrupted: stopped sending; {cancelled} of {len(frame)} servers were not sent (cancelled).")
-        if attrs.get("dry_run"):
-            print(
-                f"Dry run: would {attrs.get('action')} {len(frame)} servers with API {attrs.get('api_version')} "
-                f"at {attrs.get('endpoint')}; nothing was sent."
+            print(f"Interrupted: stopped sending; {cancelled} of {counted(len(frame), 'server')} not sent (cancelled).")
+        if not quiet or interrupted:
+            plan = (
+                f"Dry run: would {attrs.get('action')} {counted(len(frame), 'server')} with API "
+                f"{attrs.get('api_version')} at {attrs.get('endpoint')}; nothing was sent."
             )
-        elif not quiet or interrupted:
-            duplicates = int(attrs.get("duplicates") or 0)
-            extra = f" ({duplicates} duplicate ids ignored)" if duplicates else ""
-            print(f"{attrs.get('summary', '')}{extra}")
+            print(plan if attrs.get("dry_run") else attrs.get("summary", ""))
         self._report_warning(frame)
 
     @staticmethod

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .errors import ScpApiError, ScpNetworkError, ScpRequestError
 from .responses import GATEWAY_CODE
+from .wording import counted
 
 
 class Outcome(StrEnum):
@@ -180,15 +181,20 @@ def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = 
     return frame
 
 
+_RANK = {str(o): rank for rank, o in enumerate(Outcome)}
+
+
 def count_outcomes(outcomes: Iterable[Outcome | str]) -> dict[str, int]:
-    """Counts per outcome, most frequent first, zero counts left out."""
-    return dict(Counter(str(o) for o in outcomes).most_common())
+    """Counts per outcome, most frequent first (ties in `Outcome` order, not in finishing order), no zeros."""
+    counts = Counter(str(o) for o in outcomes)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], _RANK.get(kv[0], len(_RANK)), kv[0])))
 
 
-def summary_line(counts: Mapping[str, int], elapsed_s: float | None = None) -> str:
-    """e.g. '998 locked, 1 not_found, 1 forbidden in 3.1 s'."""
+def summary_line(counts: Mapping[str, int], elapsed_s: float | None = None, *, duplicates: int = 0) -> str:
+    """e.g. '998 locked, 1 not_found, 1 forbidden in 3.1 s (2 duplicate ids ignored)'."""
     parts = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "nothing to do"
-    return parts if elapsed_s is None else f"{parts} in {elapsed_s:.1f} s"
+    line = parts if elapsed_s is None else f"{parts} in {elapsed_s:.1f} s"
+    return f"{line} ({counted(duplicates, 'duplicate id')} ignored)" if duplicates else line
 
 
 def utc_iso(epoch: float) -> str:

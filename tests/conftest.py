@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
 
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
 
@@ -60,3 +62,22 @@ def live_emulator(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterat
         monkeypatch.setenv("SCP_ACCESS_KEY", DEMO_ACCESS_KEY)
         monkeypatch.setenv("SCP_SECRET_KEY", DEMO_SECRET_KEY)
         yield server
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def ip(shell: InteractiveShell, live_emulator: EmulatorServer) -> Iterator[InteractiveShell]:
+    """The shell with the extension loaded, pointed at the live emulator through SCP_* variables."""
+    shell.run_line_magic("load_ext", "scp_widgets")
+    before = set(shell.user_ns)
+    yield shell
+    for name in set(shell.user_ns) - before:
+        del shell.user_ns[name]
+    shell.run_line_magic("unload_ext", "scp_widgets")
+    shell.config.pop("ScpLockMagics", None)  # %config writes into the shell's config, which outlives the magics

@@ -12,6 +12,7 @@ import hmac
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
@@ -93,3 +94,15 @@ def error(response: httpx.Response) -> dict[str, object]:
     assert len(body["errors"]) == 1
     entry: dict[str, object] = body["errors"][0]
     return entry
+
+
+def unlocked(emulator: Emulator, n: int) -> list[str]:
+    """The first `n` own servers that are not locked (the test fails when the fleet has fewer)."""
+    ids = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:n]
+    assert len(ids) == n
+    return ids
+
+
+def posts(emulator: Emulator) -> list[Any]:
+    """The state-changing requests the emulator received."""
+    return [r for r in emulator.record if r.method == "POST"]

@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from emulator_helpers import posts, unlocked
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 from scp_widgets import api
 from scp_widgets.bulk import Progress
@@ -30,35 +30,6 @@ from scp_widgets.magics import ScpLockMagics, split_from
 from scp_widgets.progress import NoProgress, TextProgress, WidgetProgress, in_kernel, label, progress_display
 
 MISSING = "00000000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    return InteractiveShell.instance(config=config)
-
-
-@pytest.fixture
-def ip(shell: InteractiveShell, live_emulator: EmulatorServer) -> Iterator[InteractiveShell]:
-    """The shell with the extension loaded, pointed at the live emulator through SCP_* variables."""
-    shell.run_line_magic("load_ext", "scp_widgets")
-    before = set(shell.user_ns)
-    yield shell
-    for name in set(shell.user_ns) - before:
-        del shell.user_ns[name]
-    shell.run_line_magic("unload_ext", "scp_widgets")
-    shell.config.pop("ScpLockMagics", None)  # %config writes into the shell's config, which outlives the magics
-
-
-def unlocked(emulator: Emulator, n: int) -> list[str]:
-    ids = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:n]
-    assert len(ids) == n
-    return ids
-
-
-def posts(emulator: Emulator) -> list[Any]:
-    return [r for r in emulator.record if r.method == "POST"]
 
 
 def outcomes(frame: pd.DataFrame) -> list[str]:

@@ -1,0 +1,8 @@
+"""Small pieces of English shared by the messages: "1 server", "2 servers"."""
+
+from __future__ import annotations
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 server', '2 servers', '0 servers' (regular plurals only: every noun we count takes an s)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
