@@ -54,15 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     emulator = commands.add_parser(
-        "emulator", help="run the local SCP emulator", description=emulator_command.__doc__, formatter_class=_Raw
+        "emulator", help="run the local SCP emulator", description=emulator_command.USER_HELP, formatter_class=_Raw
     )
     emulator_command.configure_parser(emulator)
     emulator.set_defaults(handler=emulator_command.run)
     demo = commands.add_parser(
         "demo",
         help="the emulator + JupyterLab on the tutorial notebooks",
-        description="Start the SCP emulator with a demo fleet, then JupyterLab on the tutorial notebooks with "
-        "SCP_ENDPOINT and demo credentials set, so every notebook talks to the emulator. Ctrl-C stops both.",
+        description="Start the SCP emulator with the demo fleet (mild faults on, so retries show), then "
+        "JupyterLab on the tutorial notebooks with SCP_ENDPOINT and the demo credentials set, so every notebook "
+        "talks to the emulator. It prints the `export SCP_...` lines to use the same emulator from a shell. "
+        "Ctrl-C stops both.",
     )
     _configure_demo(demo)
     demo.set_defaults(handler=run_demo)
@@ -283,7 +285,7 @@ def _serve(args: argparse.Namespace, notebooks: Path, signals: _Signals, childre
     lab = Child("JupyterLab", argv, {**os.environ, **exports}, cwd=notebooks, read=False)
     children.append(lab)
     wait_for_lab(lab, url, token, signals)
-    _banner(f"{url}/lab?token={token}", exports["SCP_ENDPOINT"], args.servers, notebooks)
+    _banner(f"{url}/lab?token={token}", exports, args.servers, notebooks)
     while not signals.raised:
         if not (lab.alive and emulator.alive):
             raise DemoError(f"{'JupyterLab' if not lab.alive else 'the emulator'} stopped on its own")
@@ -294,13 +296,15 @@ def _emulator_argv(args: argparse.Namespace) -> list[str]:
     return [sys.executable, "-m", "scp_widgets.emulator", *emulator_arguments(args.servers, args.emulator_port)]
 
 
-def _banner(lab_url: str, endpoint: str, servers: int, notebooks: Path) -> None:
+def _banner(lab_url: str, exports: dict[str, str], servers: int, notebooks: Path) -> None:
+    lines = "".join(f"  export {name}={exports[name]}\n" for name in _EXPORTS)
     print(
         "\nscp-widgets demo is running\n"
         f"  JupyterLab:    {lab_url}\n"
-        f"  SCP emulator:  {endpoint}  ({servers} servers, demo credentials)\n"
+        f"  SCP emulator:  {exports['SCP_ENDPOINT']}  ({servers} servers, demo credentials)\n"
         f"  Notebooks:     {notebooks}\n"
-        "Open the JupyterLab link and start with 01-quickstart.ipynb. Press Ctrl-C to stop both.\n",
+        "Open the JupyterLab link and start with 01-quickstart.ipynb. Press Ctrl-C to stop both.\n"
+        f"To use this emulator from a shell or a script, paste:\n{lines}",
         flush=True,
     )
 

@@ -10,12 +10,19 @@ import atexit
 import os
 import threading
 
-from .emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
+from .emulator import (
+    DEMO_ACCESS_KEY,
+    DEMO_FOREIGN_SERVERS,
+    DEMO_LOCK_DELAY,
+    DEMO_SECRET_KEY,
+    DEMO_SEED,
+    DEMO_SERVERS,
+    Emulator,
+    EmulatorConfig,
+    EmulatorServer,
+    Faults,
+)
 
-DEMO_SERVERS = 300
-DEMO_FOREIGN_SERVERS = 5
-DEMO_SEED = 7
-DEMO_LOCK_DELAY = 0.1
 # 3 % 503, 1 % 429 asking for a 1 s wait, 20 ms per request: enough for retries to show, not enough to annoy.
 DEMO_FAULTS = Faults(latency=0.02, error_rates={503: 0.03}, throttle_rate=0.01, retry_after=1.0)
 

@@ -46,7 +46,8 @@ def regional_endpoint(region: str, environment: str) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    """A literal loopback address, or `localhost` itself (not `*.localhost`: any resolver may answer for those)."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -50,6 +52,29 @@ def fresh_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         subprocess.run(step, cwd=REPO, env=env, check=True, timeout=600)
     return bin_dir
+
+
+def _minimum_python() -> tuple[int, int]:
+    requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    match = re.fullmatch(r">=\s*3\.(\d+)", requires.strip())
+    assert match, f"requires-python {requires!r} is not the simple '>=3.N' this test understands"
+    return 3, int(match.group(1))
+
+
+def test_runtime_txt_names_a_python_the_package_accepts() -> None:
+    """repo2docker reads `binder/runtime.txt` as `python-X.Y` (without it: Python 3.10, which pip refuses here)."""
+    runtime = (BINDER / "runtime.txt").read_text()
+    match = re.fullmatch(r"python-(\d+)\.(\d+)\n?", runtime)
+    assert match, f"binder/runtime.txt must be one line like 'python-3.12', not {runtime!r}"
+    assert (int(match.group(1)), int(match.group(2))) >= _minimum_python()
+
+
+def test_binder_holds_only_files_repo2docker_reads_as_we_mean() -> None:
+    # An environment.yml or a Pipfile would take precedence and silently ignore requirements.txt and runtime.txt;
+    # a Dockerfile would bypass everything else.
+    known = {"postBuild", "requirements.txt", "runtime.txt", "start"}
+    assert {p.name for p in BINDER.iterdir()} == known
+    assert not any((REPO / name).exists() for name in ("environment.yml", "Pipfile", "Dockerfile", "setup.py"))
 
 
 def test_binder_files_are_executable_bash_scripts() -> None:

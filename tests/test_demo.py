@@ -133,6 +133,10 @@ def test_demo_serves_lab_and_emulator_and_ctrl_c_stops_both(
 
     lab_url, token = run.wait_for(r"JupyterLab:\s+(http://127\.0\.0\.1:\d+)/lab\?token=(\w+)").groups()
     endpoint = run.wait_for(r"SCP emulator:\s+(http://127\.0\.0\.1:\d+)\s").group(1)
+    # the lines to paste into a terminal, to use the same emulator from a shell or a script
+    assert run.wait_for(r"^\s*export SCP_ENDPOINT=(\S+)$").group(1) == endpoint
+    run.wait_for(rf"^\s*export SCP_ACCESS_KEY={DEMO_ACCESS_KEY}$")
+    run.wait_for(rf"^\s*export SCP_SECRET_KEY={DEMO_SECRET_KEY}$")
     assert lab_url == f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"token {token}"}
     assert httpx.get(f"{lab_url}/api/status", headers=auth).status_code == 200

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from emulator_helpers import signed_headers
 
-from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Faults
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, Faults
 from scp_widgets.emulator.command import config_from_args, configure_parser
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,3 +103,26 @@ def test_options_become_the_config() -> None:
 def test_bad_error_rate_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         _parse("--error-rate", "503:0.2")
+
+
+def test_help_is_written_for_a_user(capsys: pytest.CaptureFixture[str]) -> None:
+    from scp_widgets import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["emulator", "--help"])
+    text = capsys.readouterr().out
+    assert "export SCP_ENDPOINT" in text  # says what it prints and how to use it
+    assert "demo fleet" in text
+    assert "command.py" not in text and "wired into" not in text and "Used by" not in text
+
+
+def test_default_fleet_is_the_demo_fleet() -> None:
+    """`scp-widgets emulator` with no options serves the fleet of `scp-widgets demo` (and Binder, and the notebooks)."""
+    from scp_widgets.demo import demo_config
+
+    config, demo_fleet = config_from_args(_parse()), demo_config()
+    shape = ("servers", "foreign_servers", "seed", "locked_fraction", "shutoff_fraction", "lock_delay")
+    assert [getattr(config, name) for name in shape] == [getattr(demo_fleet, name) for name in shape]
+    served, demo_served = Emulator(config), Emulator(demo_fleet)
+    assert (served.own_ids, served.foreign_ids) == (demo_served.own_ids, demo_served.foreign_ids)
+    assert config.faults == Faults()  # faults are the demo's extra, and opt-in here

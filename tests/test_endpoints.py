@@ -129,6 +129,8 @@ def test_region_of_another_environment_is_refused(tmp_path: Path) -> None:
         "http://10.0.0.5:8080",
         "http://0.0.0.0:8000",
         "http://localhost.example.com",
+        "http://evil.localhost:8000",  # a name, resolved by whatever DNS says, not the loopback interface
+        "http://api.localhost",
         "http://virtualserver.kr-west1.e.samsungsdscloud.com",
     ],
 )

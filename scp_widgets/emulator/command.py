@@ -1,7 +1,4 @@
-"""The `emulator` command: serve the emulator on a socket until SIGINT or SIGTERM.
-
-Used by `python -m scp_widgets.emulator` and wired into `scp-widgets emulator`.
-"""
+"""The `emulator` command (`scp-widgets emulator`, `python -m scp_widgets.emulator`); its help is `USER_HELP`."""
 
 from __future__ import annotations
 
@@ -12,10 +9,35 @@ import time
 from types import FrameType
 
 from .app import Emulator
-from .config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, EmulatorConfig, Faults
+from .config import (
+    DEMO_ACCESS_KEY,
+    DEMO_FOREIGN_SERVERS,
+    DEMO_LOCK_DELAY,
+    DEMO_SECRET_KEY,
+    DEMO_SEED,
+    DEMO_SERVERS,
+    EmulatorConfig,
+    Faults,
+)
 from .server import EmulatorServer
 
 DEFAULT_PORT = 8765
+USER_HELP = f"""\
+Serve a local SCP Virtual Server API emulator: no cloud account needed. It checks signatures, headers and
+API versions as strictly as the documentation describes, and keeps each server's lock state.
+
+By default it serves the demo fleet ({DEMO_SERVERS} servers of the demo account, {DEMO_FOREIGN_SERVERS} of another
+account, seed {DEMO_SEED}): the fleet of `scp-widgets demo`, Binder and the tutorials, which every id in the
+README and in `%scp_lock?` belongs to. Faults are off unless asked for (--latency, --error-rate, ...).
+
+Once it listens it prints the lines to paste into a shell (the demo credentials are fixed, public and fake):
+
+  export SCP_ENDPOINT=http://127.0.0.1:{DEFAULT_PORT}
+  export SCP_ACCESS_KEY={DEMO_ACCESS_KEY}
+  export SCP_SECRET_KEY={DEMO_SECRET_KEY}
+
+Start Jupyter (or a script) from that shell, then `%load_ext scp_widgets` and `%scp_servers`. Ctrl-C stops it.
+"""
 _POLL_SECONDS = 0.1
 
 
@@ -34,11 +56,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     add("--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one (default: %(default)s)")
-    add("--servers", type=int, default=defaults.servers, help="own-account servers (default: %(default)s)")
-    add("--foreign-servers", type=int, default=defaults.foreign_servers, help="servers of another account")
+    add("--servers", type=int, default=DEMO_SERVERS, help="own-account servers (default: %(default)s)")
+    add(
+        "--foreign-servers",
+        type=int,
+        default=DEMO_FOREIGN_SERVERS,
+        help="servers of another account (default: %(default)s)",
+    )
     add("--locked-fraction", type=float, default=defaults.locked_fraction, help="share seeded already locked")
-    add("--lock-delay", type=float, default=0.0, help="seconds before an accepted lock becomes visible")
-    add("--seed", type=int, default=defaults.seed, help="seed for the fleet and the faults")
+    add(
+        "--lock-delay",
+        type=float,
+        default=DEMO_LOCK_DELAY,
+        help="seconds before an accepted lock becomes visible (default: %(default)s)",
+    )
+    add("--seed", type=int, default=DEMO_SEED, help="seed for the fleet and the faults (default: %(default)s)")
     add("--latency", type=float, default=0.0, help="seconds added to every /v1 request")
     add(
         "--error-rate",
@@ -114,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scp_widgets.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m scp_widgets.emulator",
+        description=USER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     configure_parser(parser)
     return run(parser.parse_args(argv))

@@ -14,6 +14,13 @@ DEMO_ACCESS_KEY = "scp-demo-access-key"
 DEMO_SECRET_KEY = "scp-demo-secret-key-NOT-A-REAL-SECRET"  # noqa: S105 (public demo value)
 DEMO_ACCOUNT_ID = "demo-account"
 
+# The one default fleet: `scp-widgets emulator`, `scp-widgets demo`, Binder and the tutorial notebooks all
+# serve it, so an id quoted in the README, the magics' help or a notebook exists wherever a reader tries it.
+DEMO_SERVERS = 300
+DEMO_FOREIGN_SERVERS = 5
+DEMO_SEED = 7
+DEMO_LOCK_DELAY = 0.1
+
 VersionState = Literal["CURRENT", "SUPPORTED", "DEPRECATED", "PLANNED"]
 _VERSION_RE = re.compile(r"[0-9]+\.[0-9]+")
 _ALL_METHODS = frozenset({"GET", "POST", "DELETE"})
