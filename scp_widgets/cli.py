@@ -27,7 +27,8 @@ from typing import IO
 import httpx
 
 from . import __version__
-from .demo import DEMO_SERVERS, emulator_arguments
+from .demo import emulator_arguments
+from .emulator import DEMO_SERVERS
 from .emulator import command as emulator_command
 
 HOME_NOTEBOOKS = "scp-widgets-notebooks"
