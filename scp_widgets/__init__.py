@@ -1,7 +1,7 @@
 """scp-widgets: lock and unlock Samsung Cloud Platform virtual servers from Jupyter, in bulk.
 
     import scp_widgets
-    df = scp_widgets.lock(["2a9be312-5d4b-4bc8-b2ae-35100fa9241f"])   # one row per server
+    df = scp_widgets.lock(["31f1160f-bd1e-40e8-b2ef-84f4ed22c330"])   # one row per server (web-052 of the demo fleet)
 
 In a notebook: `%load_ext scp_widgets`, then `%scp_lock ID ...`, or `scp_widgets.LockPanel()`.
 Imports are lazy so that `%load_ext` stays fast.

@@ -39,16 +39,17 @@ _LIST_PUNCTUATION = "[](),'\""  # what `$ids` leaves around each id when IPython
 _CONFIG_RANGES = {"concurrency": (1, 1000), "timeout": (0.001, 3600), "retries": (0, 20)}
 
 _EXAMPLES = """
-Examples::
+Examples (the ids belong to the default fleet of `scp-widgets emulator` and `scp-widgets demo`)::
 
-  %scp_lock 2a9be312-5d4b-4bc8-b2ae-35100fa9241f             # ids on the line (spaces or commas)
-  %scp_servers -o servers                                    # the fleet as a DataFrame
-  %scp_lock -o result --from servers.query("not locked").id   # ids from a list, Series or column
-  %scp_lock --dry-run --api-version 1.3 --from my_ids         # show the plan, send nothing
+  %scp_lock 31f1160f-bd1e-40e8-b2ef-84f4ed22c330 1a48ef9f-2afa-4645-aeb1-5ca29e7bf788  # ids on the line
+  %scp_servers -o servers --state ACTIVE                          # the fleet as a DataFrame
+  %scp_lock -o result --from servers.query("not locked").id[:10]  # ids from a list, Series or column
+  %scp_lock --dry-run --api-version 1.3 --from result.server_id   # show the plan, send nothing
+  %scp_unlock --quiet --from result                               # a result frame works too
 
   %%scp_lock --concurrency 8
   # one id a line; blank lines and comments are ignored
-  2a9be312-5d4b-4bc8-b2ae-35100fa9241f
+  31f1160f-bd1e-40e8-b2ef-84f4ed22c330   # web-052
 
 Defaults: %config ScpLockMagics.region = "kr-west1" (also endpoint, environment, api_version,
 concurrency, timeout, retries, verify, quiet, journal); then SCP_ENDPOINT / SCP_REGION / SCP_ENVIRONMENT
@@ -274,7 +275,11 @@ class ScpLockMagics(Magics):
     def scp_servers(self, line: str) -> pd.DataFrame:
         """The fleet as a DataFrame (id, name, state, locked, ...), to pick servers from.
 
-        Example: %scp_servers -o servers --state ACTIVE, then %scp_lock --from servers.query("not locked").id
+        Examples::
+
+          %scp_servers -o servers --state active   # SHUTOFF, ACTIVE, ... in any case
+          %scp_servers --name web-00               # names containing web-00
+          %scp_lock --from servers.query("not locked").id[:3]
         """
         args = parse(self.scp_servers, line)
         filters = {k: v for k, v in (("state", args.state), ("name", args.name), ("vpc_id", args.vpc_id)) if v}
@@ -288,7 +293,13 @@ class ScpLockMagics(Magics):
     @_kind(line_magic)
     @_parser(*_connection_arguments(), _arg("--concurrency", type=int, metavar="N", help="requests in flight"))
     def scp_panel(self, line: str) -> Any:
-        """The lock panel (server chooser, version, Lock / Unlock, progress, results) for this connection."""
+        """The lock panel (server chooser, version, Lock / Unlock, progress, results) for this connection.
+
+        Examples::
+
+          %scp_panel
+          %scp_panel --concurrency 8
+        """
         import importlib
 
         args = parse(self.scp_panel, line)

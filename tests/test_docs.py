@@ -1,0 +1,165 @@
+"""Docs are code: every ```python block of the README runs verbatim, in order, in one IPython shell, against
+a real `scp-widgets emulator` process started as the README says; so does every example in the magics' help.
+
+A ```text block right after a ```python block is what that block promises to print: each of its lines must
+be printed, in order (times and the emulator's port may differ; `in 0.2 s` matches any duration).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from scp_widgets.demo import demo_config
+from scp_widgets.emulator import Emulator
+from scp_widgets.magics import ScpLockMagics
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+SCRIPT = Path(sys.executable).parent / "scp-widgets"
+_BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_NOT_IN_FLEET = "not in the demo fleet"
+_MAGICS = ("scp_lock", "scp_unlock", "scp_servers", "scp_panel")
+
+
+def readme_blocks() -> list[tuple[str, str]]:
+    """(language, code) of every fenced block, in order; a block marked `no-run` (with a reason) is skipped."""
+    return [(lang, code) for lang, rest, code in _BLOCK.findall(README.read_text()) if "no-run" not in rest]
+
+
+def python_blocks_with_promises() -> list[tuple[str, list[str]]]:
+    """Each ```python block and the lines of the ```text block right after it (its promised output)."""
+    blocks = readme_blocks()
+    runs: list[tuple[str, list[str]]] = []
+    for index, (lang, code) in enumerate(blocks):
+        if lang != "python":
+            continue
+        after = blocks[index + 1] if index + 1 < len(blocks) else ("", "")
+        runs.append((code, after[1].splitlines() if after[0] == "text" else []))
+    return runs
+
+
+def help_text() -> str:
+    """What `%scp_lock?`, `%scp_servers?`, ... show: the magics' docstrings, with their argparse help."""
+    return "\n".join(getattr(ScpLockMagics, name).__doc__ or "" for name in _MAGICS)
+
+
+def help_examples() -> list[str]:
+    """The examples of the magics' help (the indented lines under `Examples::`), a `%%magic` with its body."""
+    examples: list[str] = []
+    for doc in help_text().split("Examples")[1:]:
+        lines = doc.splitlines()[1:]
+        for index, line in enumerate(lines):
+            if line.strip() and not line.startswith(" "):
+                break  # the end of the indented block
+            text = line.strip()
+            if text.startswith("%%"):
+                body = [b.strip() for b in itertools.takewhile(str.strip, lines[index + 1 :])]
+                examples.append("\n".join([text, *body]))
+            elif text.startswith("%scp_"):
+                examples.append(text)
+    return list(dict.fromkeys(examples))  # %scp_lock and %scp_unlock share theirs
+
+
+def _pattern(promised: str) -> re.Pattern[str]:
+    """A promised line as a pattern: the durations and the emulator's port are whatever this run took."""
+    text = re.escape(promised.strip())
+    text = re.sub(r"in\\ [0-9]+\\\.[0-9]+\\ s", r"in [0-9]+\\.[0-9] s", text)
+    text = re.sub(r"http://127\\\.0\\\.0\\\.1:[0-9]+", r"http://127\\.0\\.0\\.1:[0-9]+", text)
+    return re.compile(rf"^{text}$", re.MULTILINE)
+
+
+def assert_printed_in_order(promised: list[str], printed: str) -> None:
+    position = 0
+    for line in filter(str.strip, promised):
+        match = _pattern(line).search(printed, position)
+        assert match, f"the README promises {line!r}, but the block printed:\n{printed}"
+        position = match.end()
+
+
+@pytest.fixture(scope="module")
+def emulator_exports() -> Iterator[dict[str, str]]:
+    """`scp-widgets emulator`, as the README starts it (on a free port: tests run in parallel), and its exports."""
+    process = subprocess.Popen([SCRIPT, "emulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        exports: dict[str, str] = {}
+        while len(exports) < 3:
+            line = process.stdout.readline()
+            assert line, "the emulator exited before printing its export lines"
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[name] = value
+        yield exports
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(15)
+
+
+@pytest.fixture
+def fresh_shell(
+    shell: InteractiveShell, emulator_exports: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InteractiveShell]:
+    """The test shell, emptied, in a terminal whose environment holds the emulator's export lines."""
+    for name, value in emulator_exports.items():
+        monkeypatch.setenv(name, value)
+    shell.reset(new_session=False)
+    yield shell
+    shell.run_line_magic("unload_ext", "scp_widgets")
+    shell.reset(new_session=False)
+    shell.config.pop("ScpLockMagics", None)
+
+
+def run(shell: InteractiveShell, code: str, capsys: pytest.CaptureFixture[str]) -> str:
+    result = shell.run_cell(code, store_history=True)
+    out, err = capsys.readouterr()
+    assert result.error_before_exec is None and result.error_in_exec is None, f"{code}\nfailed:\n{out}\n{err}"
+    return out
+
+
+@pytest.mark.slow
+def test_every_readme_python_block_runs_verbatim_and_prints_what_it_promises(
+    fresh_shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = python_blocks_with_promises()
+    assert len(runs) >= 4 and sum(bool(promised) for _, promised in runs) >= 4  # the tour has not gone missing
+    for code, promised in runs:
+        assert_printed_in_order(promised, run(fresh_shell, code, capsys))
+
+
+@pytest.mark.slow
+def test_every_example_in_the_magics_help_runs(
+    fresh_shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = help_examples()
+    assert len(examples) >= 10
+    run(fresh_shell, "%load_ext scp_widgets", capsys)
+    for example in examples:
+        out = run(fresh_shell, example, capsys)
+        assert "invalid_id" not in out and "not_found" not in out, f"{example}\nprinted:\n{out}"
+
+
+def test_every_id_in_the_readme_and_the_help_is_in_the_default_fleet() -> None:
+    fleet = Emulator(demo_config())
+    known = set(fleet.own_ids) | set(fleet.foreign_ids)
+    for source, text in (("README.md", README.read_text()), ("the magics' help", help_text())):
+        for line in text.splitlines():
+            for server_id in _UUID.findall(line):
+                assert server_id in known or _NOT_IN_FLEET in line, f"{source}: {server_id} is not in the fleet"
+
+
+def test_the_promise_matcher_accepts_other_durations_and_rejects_other_counts() -> None:
+    assert_printed_in_order(["5 locked in 0.2 s"], "noise\n5 locked in 1.3 s\n")
+    with pytest.raises(AssertionError):
+        assert_printed_in_order(["5 locked in 0.2 s"], "4 locked, 1 not_found in 0.2 s\n")
+    with pytest.raises(AssertionError):
+        assert_printed_in_order(["a", "b"], "b\na\n")
