@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import logging
 import time
 import uuid
 import warnings
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import httpx
 import pandas as pd
 
-from .bulk import Action, CancelToken, EngineSettings, ProgressCallback, run_bulk
-from .client import AsyncScpClient, ScpClient
-from .credentials import Secret
+from .bulk import Action, CancelToken, ProgressCallback, run_bulk
+from .client import AsyncScpClient, ScpClient, precheck_version
+from .credentials import Secret, resolve_credentials
+from .endpoints import resolve_endpoint
 from .errors import ScpUsageError
 from .ids import ids_from, normalise_id
 from .journal import Journal, default_journal_dir
 from .loop_thread import background_loop, wait_for
+from .options import JournalOption, RunOptions, optional_text, version_text
 from .results import ServerResult, count_outcomes, summary_line, to_frame, utc_iso
 from .retry import RetryBudget, RetryPolicy
 from .servers import servers_frame
@@ -36,12 +39,14 @@ from .versions import ScpDeprecationWarning
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-JournalOption = str | PathLike[str] | bool | None
 
 
 @dataclass(frozen=True)
 class Connection:
-    """Where and as whom: everything needed to build a client (None means: resolve as the client does)."""
+    """Where and as whom: everything needed to build a client (None means: resolve as the client does).
+
+    A `secret_key` given as a string is wrapped in `Secret` at once, so no frame or repr holds it in clear.
+    """
 
     endpoint: str | None = None
     region: str | None = None
@@ -51,8 +56,26 @@ class Connection:
     accept_language: str = "en-US"
     transport: httpx.AsyncBaseTransport | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.secret_key, str):
+            object.__setattr__(self, "secret_key", Secret(self.secret_key))
+        elif self.secret_key is not None and not isinstance(self.secret_key, Secret):
+            raise ScpUsageError(f"secret_key must be a string, not a {type(self.secret_key).__name__}.")
+        for name in ("endpoint", "region", "environment", "access_key", "accept_language"):
+            optional_text(name, getattr(self, name))
+
     def __repr__(self) -> str:  # the dataclass repr would show secret_key
         return f"Connection(endpoint={self.endpoint!r}, region={self.region!r}, environment={self.environment!r})"
+
+    def resolved(self) -> Connection:
+        """The endpoint and credentials looked up now (arguments, environment, ~/.scpconf) in the caller's
+        thread, so a missing credential or endpoint is a `ScpUsageError` there, before any run starts."""
+        endpoint = resolve_endpoint(self.endpoint, region=self.region, environment=self.environment)
+        credentials = resolve_credentials(self.access_key, self.secret_key)
+        return replace(
+            self, endpoint=endpoint, region=None, environment=None,
+            access_key=credentials.access_key, secret_key=credentials.secret_key,
+        )  # fmt: skip
 
     def client(self, *, retries: int, timeout: float, concurrency: int) -> AsyncScpClient:
         return AsyncScpClient(
@@ -61,11 +84,6 @@ class Connection:
             transport=self.transport, retry=RetryPolicy(retries=retries),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), max_connections=max(concurrency, 10),
         )  # fmt: skip
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ScpUsageError(f"{name} must be between {low:g} and {high:g}, not {value!r}.")
 
 
 def plan_ids(ids: Any) -> tuple[list[str], int]:
@@ -102,60 +120,43 @@ def _stamp() -> str:
 async def arun(
     action: Action,
     ids: Any,
+    options: RunOptions | None = None,
     *,
-    api_version: str | None = None,
-    endpoint: str | None = None,
-    region: str | None = None,
-    environment: str | None = None,
-    access_key: str | None = None,
-    secret_key: str | Secret | None = None,
-    accept_language: str = "en-US",
-    concurrency: int = 16,
-    retries: int = 3,
-    timeout: float = 15.0,
-    verify: bool = True,
-    verify_timeout: float = 10.0,
-    preflight: bool = False,
-    dry_run: bool = False,
-    journal: JournalOption = True,
+    connection: Connection | None = None,
+    client: AsyncScpClient | ScpClient | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-    client: AsyncScpClient | ScpClient | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> pd.DataFrame:
-    """Run `action` on every id and return the result DataFrame (see `lock` for the options)."""
+    """Run `action` on every id and return the result DataFrame (the engine under `lock` and `alock`)."""
     if action not in ("lock", "unlock"):
         raise ScpUsageError(f"action must be 'lock' or 'unlock', not {action!r}.")
+    options = options or RunOptions()
     server_ids, duplicates = plan_ids(ids)
-    _check_range("concurrency", concurrency, 1, 1000)
-    _check_range("retries", retries, 0, 20)
-    _check_range("timeout", timeout, 0.001, 3600)
-    _check_range("verify_timeout", verify_timeout, 0, 3600)
 
     owned = client is None
     if isinstance(client, ScpClient):
         client = client.aclient
     if client is None:
-        connection = Connection(endpoint, region, environment, access_key, secret_key, accept_language, transport)
-        client = connection.client(retries=retries, timeout=timeout, concurrency=concurrency)
+        client = (connection or Connection()).client(
+            retries=options.retries, timeout=options.timeout, concurrency=options.concurrency
+        )
     try:
-        choice = await client.resolve_version(api_version, warn=False)
+        choice = await client.resolve_version(options.api_version, warn=False)
         run_id = uuid.uuid4().hex[:12]
-        settings = EngineSettings(concurrency, verify, verify_timeout, preflight, dry_run)
         started = time.time()
         header = {
             "run_id": run_id, "action": action, "api_version": choice.number, "endpoint": client.endpoint,
-            "started_at": utc_iso(started), "dry_run": dry_run, "verify": verify, "preflight": preflight,
-            "duplicates": duplicates, "warning": choice.warning, "ids": server_ids,
+            "started_at": utc_iso(started), "dry_run": options.dry_run, "verify": options.verify,
+            "preflight": options.preflight, "duplicates": duplicates, "warning": choice.warning, "ids": server_ids,
         }  # fmt: skip
-        journal_file = _open_journal(journal, action, run_id)
+        journal_file = _open_journal(options.journal, action, run_id)
         token = cancel or CancelToken()
         budget = RetryBudget()
         try:
             if journal_file is not None:
                 journal_file.start(header)
             results: list[ServerResult] = await run_bulk(
-                client, action, server_ids, settings, version=choice,
+                client, action, server_ids, options, version=choice,
                 cancel=token.bind(asyncio.get_running_loop()), journal=journal_file, progress=progress,
                 budget=budget,
             )  # fmt: skip
@@ -196,34 +197,162 @@ def _blocking(coro: Coroutine[Any, Any, T], cancel: CancelToken) -> T:
         return wait_for(future)
 
 
-async def alock(ids: Any, **options: Any) -> pd.DataFrame:
-    """Async `lock`: `df = await scp_widgets.alock(ids)`. Same options as `lock`."""
-    return _warn_from(await arun("lock", ids, **options))
+def _request(
+    ids: Any,
+    *,
+    api_version: str | float | None = None,
+    endpoint: str | None = None,
+    region: str | None = None,
+    environment: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | Secret | None = None,
+    concurrency: int = 16,
+    retries: int = 3,
+    timeout: float = 15.0,
+    verify: bool = True,
+    verify_timeout: float = 10.0,
+    preflight: bool = False,
+    dry_run: bool = False,
+    journal: JournalOption = True,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    client: AsyncScpClient | ScpClient | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    accept_language: str = "en-US",
+) -> _Request:
+    """Returns one DataFrame row per requested server, whatever happened to it (see README: the result).
 
+    ids: server ids (UUIDs): a string (commas, spaces or new lines between), any iterable, a pandas Series,
+        Index or a DataFrame with an `id` or `server_id` column. Duplicates are sent once.
+    api_version: the API version to send, e.g. "1.3" (default: the CURRENT one); a retired one is refused.
+    endpoint: the service base URL (default: SCP_ENDPOINT); or `region` + `environment` (e.g. "kr-west1", "e").
+    access_key, secret_key: default: SCP_ACCESS_KEY / SCP_SECRET_KEY, then ~/.scpconf/credentials.json.
+    concurrency: requests in flight at once, 1 to 1000 (16).
+    retries: retries of a retryable failure (429, 503, a timeout...), 0 to 20 (3).
+    timeout: per-request timeout in seconds (15).
+    verify: read the lock state back until it shows the change (True); verify_timeout: for how long (10 s).
+    preflight: read the state first; servers already in the wanted state are not sent (False).
+    dry_run: read the state and return `planned` rows; send nothing that changes a server (False).
+    journal: True: a JSON Lines journal under the user state folder; a path; or False for none.
+    progress: called with a `Progress` as servers finish; cancel: a `CancelToken` to stop sending.
+    client: an `ScpClient` / `AsyncScpClient` to reuse (then the connection options are not used).
+    transport: an httpx transport (tests, the in-process emulator); accept_language: "en-US".
 
-async def aunlock(ids: Any, **options: Any) -> pd.DataFrame:
-    """Async `unlock`. Same options as `lock`."""
-    return _warn_from(await arun("unlock", ids, **options))
-
-
-def lock(ids: Any, **options: Any) -> pd.DataFrame:
-    """Lock servers; one DataFrame row per requested server, whatever happened to it.
-
-    `ids`: a string (commas/whitespace), any iterable, a Series or a DataFrame column. Options:
-    `api_version` (default: the CURRENT one), `endpoint` / `region` / `environment`, `access_key` /
-    `secret_key` (default: environment, then ~/.scpconf), `concurrency` (16), `retries` (3), `timeout`
-    (15 s), `verify` (read `locked` back, True), `verify_timeout` (10 s), `preflight` (skip servers already
-    in the wanted state, False), `dry_run`, `journal` (True: a new file under the state dir; a path; or
-    False), `progress` (callback), `cancel` (a `CancelToken`), `client`, `transport`.
+    A mistake in these arguments raises one `ScpUsageError` (a ValueError) before anything is sent.
     """
-    cancel = options.pop("cancel", None) or CancelToken()
-    return _warn_from(_blocking(arun("lock", ids, cancel=cancel, **options), cancel))
+    if client is None:
+        connection = Connection(endpoint, region, environment, access_key, secret_key, accept_language, transport)
+        connection = connection.resolved()
+    else:
+        connection = None
+    options = RunOptions(
+        api_version=api_version, concurrency=concurrency, retries=retries, timeout=timeout, verify=verify,  # type: ignore[arg-type]  # a float version is read as text
+        verify_timeout=verify_timeout, preflight=preflight, dry_run=dry_run, journal=journal,
+    )  # fmt: skip
+    precheck_version(options.api_version, dt.date.today())
+    plan_ids(ids)  # "no ids" is a mistake of the call, found here rather than on the loop thread
+    return _Request(ids, options, connection, client, progress, cancel or CancelToken())
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One checked call of lock / unlock / alock / aunlock."""
+
+    ids: Any
+    options: RunOptions
+    connection: Connection | None
+    client: AsyncScpClient | ScpClient | None
+    progress: ProgressCallback | None
+    cancel: CancelToken
+
+    def run(self, action: Action) -> Coroutine[Any, Any, pd.DataFrame]:
+        return arun(
+            action, self.ids, self.options, connection=self.connection, client=self.client,
+            progress=self.progress, cancel=self.cancel,
+        )  # fmt: skip
+
+
+_OPTIONS = tuple(inspect.signature(_request).parameters)[1:]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _options_of(template: Callable[P, Any]) -> Callable[[Callable[..., R]], Callable[P, R]]:
+    """Give a public function the template's spelled-out, typed keyword arguments and their documentation.
+
+    One list of options for four functions: mypy checks calls against it (ParamSpec), and `inspect.signature`
+    (Jupyter's signature help, `help()`) shows it instead of `**options`.
+    """
+
+    def apply(func: Callable[..., R]) -> Callable[P, R]:
+        own = inspect.signature(func, eval_str=True)
+        func.__signature__ = inspect.signature(template, eval_str=True).replace(  # type: ignore[attr-defined]
+            return_annotation=own.return_annotation
+        )
+        func.__doc__ = f"{func.__doc__}\n\n{template.__doc__}"
+        return cast(Callable[P, R], func)
+
+    return apply
+
+
+def _wrap_secret(options: dict[str, Any]) -> None:
+    """Replace a clear `secret_key` in the caller's own options dict: from here on no frame holds it in clear."""
+    if isinstance(options.get("secret_key"), str):
+        options["secret_key"] = Secret(options["secret_key"])
+
+
+def _short(error: ScpUsageError) -> ScpUsageError:
+    """The error without the frames below the public function (the loop thread, concurrent.futures...)."""
+    return error.with_traceback(None)
+
+
+def _prepare(name: str, ids: Any, options: dict[str, Any]) -> _Request:
+    """Check a call's arguments, the secret wrapped first."""
+    _wrap_secret(options)
+    unknown = [key for key in options if key not in _OPTIONS]
+    if unknown:
+        raise ScpUsageError(f"{name}() has no option {unknown[0]!r}; its options: {', '.join(_OPTIONS)}.")
+    return _request(ids, **options)
+
+
+def _sync(name: str, action: Action, ids: Any, options: dict[str, Any]) -> pd.DataFrame:
+    try:
+        request = _prepare(name, ids, options)
+        return _warn_from(_blocking(request.run(action), request.cancel))
+    except ScpUsageError as exc:  # one sentence from the caller's call, not 40 lines of loop-thread machinery
+        raise _short(exc) from None
+
+
+async def _async(name: str, action: Action, ids: Any, options: dict[str, Any]) -> pd.DataFrame:
+    try:
+        request = _prepare(name, ids, options)
+        return _warn_from(await request.run(action))
+    except ScpUsageError as exc:
+        raise _short(exc) from None
+
+
+@_options_of(_request)
+def lock(ids: Any, **options: Any) -> pd.DataFrame:
+    """Lock servers: `df = scp_widgets.lock(ids)`."""
+    return _sync("lock", "lock", ids, options)
+
+
+@_options_of(_request)
 def unlock(ids: Any, **options: Any) -> pd.DataFrame:
-    """Unlock servers; same options and result as `lock`."""
-    cancel = options.pop("cancel", None) or CancelToken()
-    return _warn_from(_blocking(arun("unlock", ids, cancel=cancel, **options), cancel))
+    """Unlock servers: `df = scp_widgets.unlock(ids)`; the same options and result as `lock`."""
+    return _sync("unlock", "unlock", ids, options)
+
+
+@_options_of(_request)
+async def alock(ids: Any, **options: Any) -> pd.DataFrame:
+    """Async `lock`: `df = await scp_widgets.alock(ids)` (in a notebook cell or an async function)."""
+    return await _async("alock", "lock", ids, options)
+
+
+@_options_of(_request)
+async def aunlock(ids: Any, **options: Any) -> pd.DataFrame:
+    """Async `unlock`: `df = await scp_widgets.aunlock(ids)`."""
+    return await _async("aunlock", "unlock", ids, options)
 
 
 async def alist_servers(
@@ -234,6 +363,16 @@ async def alist_servers(
     **options: Any,
 ) -> pd.DataFrame:
     """Async `list_servers`."""
+    _wrap_secret(options)
+    try:
+        return _warn_from(await _listing(client, api_version, page_size, options))
+    except ScpUsageError as exc:
+        raise _short(exc) from None
+
+
+async def _listing(
+    client: AsyncScpClient | ScpClient | None, api_version: str | None, page_size: int, options: dict[str, Any]
+) -> pd.DataFrame:
     filters = {k: options.pop(k) for k in list(options) if k not in _CONNECTION_KEYS}
     if isinstance(filters.get("state"), str):  # SCP states are upper case; `state="active"` means ACTIVE
         filters["state"] = str(filters["state"]).upper()
@@ -243,22 +382,27 @@ async def alist_servers(
     if client is None:
         client = Connection(**options).client(retries=3, timeout=30.0, concurrency=4)
     try:
-        choice = await client.resolve_version(api_version, warn=False)
+        choice = await client.resolve_version(version_text(api_version), warn=False)
         servers = await client.list_servers(page_size=page_size, version=choice, **filters)
     finally:
         if owned:
             await client.aclose()
     frame = servers_frame(servers)
     frame.attrs.update(endpoint=client.endpoint, api_version=choice.number, warning=choice.warning)
-    return _warn_from(frame)
+    return frame
 
 
 def list_servers(**options: Any) -> pd.DataFrame:
     """The fleet as a DataFrame (id, name, state, locked, server_type, vcpus, ram, vpc_id, ip, created_at).
 
-    Filters: `name`, `state`, `vpc_id`, `server_type_id`, `ip`, ... Connection options as for `lock`.
+    Filters: `name` (part of the name), `state` (any case), `vpc_id`, `server_type_id`, `ip`, ...
+    Connection options as for `lock`; `page_size` (100).
     """
-    return background_loop().run(alist_servers(**options))
+    _wrap_secret(options)
+    try:
+        return background_loop().run(alist_servers(**options))
+    except ScpUsageError as exc:
+        raise _short(exc) from None
 
 
 _CONNECTION_KEYS = frozenset(Connection.__dataclass_fields__)

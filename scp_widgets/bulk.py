@@ -19,6 +19,7 @@ from .client import AsyncScpClient, RetryCancelled
 from .errors import ScpApiError, ScpRequestError
 from .ids import is_valid_id
 from .journal import Journal
+from .options import RunOptions
 from .readback import StateReader
 from .results import Outcome, ServerResult, message_for_error, outcome_for_error
 from .retry import RetryBudget
@@ -90,20 +91,11 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    concurrency: int = 16
-    verify: bool = True
-    verify_timeout: float = 10.0
-    preflight: bool = False
-    dry_run: bool = False
-
-
 @dataclass
 class _Run:
     client: AsyncScpClient
     action: Action
-    settings: EngineSettings
+    options: RunOptions
     version: VersionChoice
     cancel: asyncio.Event
     journal: Journal | None
@@ -143,7 +135,7 @@ async def run_bulk(
     client: AsyncScpClient,
     action: Action,
     server_ids: Sequence[str],
-    settings: EngineSettings,
+    options: RunOptions,
     *,
     version: VersionChoice,
     cancel: asyncio.Event | None = None,
@@ -153,19 +145,19 @@ async def run_bulk(
 ) -> list[ServerResult]:
     """Run `action` on every (de-duplicated) id; one result per id, in order. Malformed ids are not sent.
 
-    `settings.concurrency` workers send the state changes; each accepted change is then read back in the
+    `options.concurrency` workers send the state changes; each accepted change is then read back in the
     background (batched by the `StateReader`), so a worker moves on to its next server at once.
     """
     budget = budget or RetryBudget()
-    reader = StateReader(client, version, budget, concurrency=settings.concurrency)
+    reader = StateReader(client, version, budget, concurrency=options.concurrency)
     run = _Run(
-        client, action, settings, version, cancel or asyncio.Event(), journal, progress,
+        client, action, options, version, cancel or asyncio.Event(), journal, progress,
         budget, reader, total=len(server_ids),
     )  # fmt: skip
     results: list[ServerResult | None] = [None] * len(server_ids)
     queue = iter(enumerate(server_ids))
     read_backs: list[asyncio.Task[None]] = []
-    reads_first = settings.preflight or settings.dry_run
+    reads_first = options.preflight or options.dry_run
     known = await reader.snapshot([i for i in server_ids if is_valid_id(i)]) if reads_first else {}
 
     async def read_back(index: int, result: ServerResult) -> None:
@@ -178,12 +170,12 @@ async def run_bulk(
                 results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled before it was sent"))
                 continue
             result, accepted = await _send(run, server_id, known.get(server_id))
-            if accepted and settings.verify:
+            if accepted and options.verify:
                 read_backs.append(asyncio.create_task(read_back(index, result)))
             else:
                 results[index] = run.finish(result)
 
-    workers = [asyncio.create_task(worker()) for _ in range(min(settings.concurrency, len(server_ids)) or 1)]
+    workers = [asyncio.create_task(worker()) for _ in range(min(options.concurrency, len(server_ids)) or 1)]
     try:
         await asyncio.gather(*workers)
         await asyncio.gather(*read_backs)
@@ -215,13 +207,13 @@ async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tupl
         result.message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
         return result, False
     try:
-        if run.settings.preflight or run.settings.dry_run:
+        if run.options.preflight or run.options.dry_run:
             # A dry run reads too (a signed GET), so a wrong key or an unknown server shows before the real run.
             current = known or await run.reader.read(server_id)
-            if run.settings.preflight and bool(current.get("locked")) is wanted:
+            if run.options.preflight and bool(current.get("locked")) is wanted:
                 result.outcome, result.http_status, result.locked = _ALREADY[run.action], 200, wanted
                 return result, False
-            if run.settings.dry_run:
+            if run.options.dry_run:
                 result.outcome, result.message = Outcome.PLANNED, f"dry run: would {run.action} this server"
                 result.http_status, result.locked = 200, bool(current.get("locked"))
                 return result, False
@@ -253,7 +245,7 @@ def _fail(result: ServerResult, error: ScpRequestError) -> None:
 async def _read_back(run: _Run, result: ServerResult) -> None:
     """Poll `locked` until it shows the wanted state or the deadline passes (then `unverified`)."""
     wanted = run.action == "lock"
-    deadline = time.monotonic() + run.settings.verify_timeout
+    deadline = time.monotonic() + run.options.verify_timeout
     pause = 0.05
     last_error: str | None = None
     while True:
@@ -271,4 +263,4 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
         pause = min(pause * 2, 1.0)
     result.outcome = Outcome.UNVERIFIED
     seen = f"locked still read {str(result.locked).lower()}" if result.locked is not None else last_error
-    result.message = f"accepted ({result.http_status}), but {seen} after {run.settings.verify_timeout:g} s"
+    result.message = f"accepted ({result.http_status}), but {seen} after {run.options.verify_timeout:g} s"

@@ -22,6 +22,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, validate
 
+from .options import RANGES
 from .wording import counted
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ _OPTION_NEXT = re.compile(r"\s+--?[A-Za-z]")
 _WORD_END = re.compile(r"\s+")
 _UNEXPANDED = re.compile(r"^\$|\{.*\}")
 _LIST_PUNCTUATION = "[](),'\""  # what `$ids` leaves around each id when IPython expands a list
-
-# The same ranges the Python API checks (options.py); %config refuses what a run would refuse.
-_CONFIG_RANGES = {"concurrency": (1, 1000), "timeout": (0.001, 3600), "retries": (0, 20)}
 
 _EXAMPLES = """
 Examples (the ids belong to the default fleet of `scp-widgets emulator` and `scp-widgets demo`)::
@@ -244,7 +242,7 @@ class ScpLockMagics(Magics):
     def _in_range(self, proposal: Any) -> Any:
         """`%config ScpLockMagics.concurrency = 0` is refused at once, with the range (as the API would)."""
         name, value = proposal["trait"].name, proposal["value"]
-        low, high = _CONFIG_RANGES[name]
+        low, high = RANGES[name]  # the ranges the Python API checks: %config refuses what a run would
         if not low <= value <= high:
             raise TraitError(f"ScpLockMagics.{name} must be between {low:g} and {high:g}, not {value!r}.")
         return value

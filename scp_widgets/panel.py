@@ -24,12 +24,13 @@ import httpx
 import ipywidgets as w
 import pandas as pd
 
-from .api import Connection, JournalOption, alist_servers, arun, plan_ids
+from .api import Connection, alist_servers, arun, plan_ids
 from .bulk import CancelToken, Progress
 from .credentials import Secret
-from .errors import ScpError, ScpRequestError
+from .errors import ScpError, ScpRequestError, ScpUsageError
 from .ids import normalise_id, split_ids
 from .loop_thread import background_loop
+from .options import JournalOption, RunOptions
 from .panel_table import Level, common_failure, muted_line, results_table, status_line, summary_html
 from .progress import Throttle, counts_text
 from .results import SUCCESSES, message_for_error
@@ -255,23 +256,20 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         if not ids:
             self._say("error", "Nothing to do: pick servers in the list or paste ids first.")
             return
+        try:
+            options = RunOptions(
+                api_version=self.version_dropdown.value, concurrency=self._concurrency, journal=self._journal
+            )
+        except ScpUsageError as exc:
+            self._say("error", f"Nothing was sent: {exc}")
+            return
         total = len(plan_ids(ids)[0])
         token = CancelToken()
         self._cancel = token
         self._set_running(True, total)
         self._say("info", f"{action.capitalize()}ing {total} server{'s' if total != 1 else ''}…")
-        coro = arun(
-            action, ids, api_version=self.version_dropdown.value, concurrency=self._concurrency,
-            journal=self._journal, progress=self._on_progress, cancel=token, **self._connection_options(),
-        )  # fmt: skip
+        coro = arun(action, ids, options, connection=self._connection, progress=self._on_progress, cancel=token)
         self._track(background_loop().submit(coro), self._finished, self._run_failed)
-
-    def _connection_options(self) -> dict[str, Any]:
-        c = self._connection
-        return {
-            "endpoint": c.endpoint, "region": c.region, "environment": c.environment,
-            "access_key": c.access_key, "secret_key": c.secret_key, "transport": c.transport,
-        }  # fmt: skip
 
     def _on_progress(self, progress: Progress) -> None:
         if self._throttle.due(progress):
