@@ -25,7 +25,7 @@ import pandas as pd
 
 from .bulk import Action, CancelToken, ProgressCallback, run_bulk
 from .client import AsyncScpClient, ScpClient, precheck_version
-from .credentials import Secret, resolve_credentials
+from .credentials import Secret, as_secret, resolve_credentials
 from .endpoints import resolve_endpoint
 from .errors import ScpUsageError
 from .ids import ids_from, normalise_id
@@ -57,10 +57,7 @@ class Connection:
     transport: httpx.AsyncBaseTransport | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.secret_key, str):
-            object.__setattr__(self, "secret_key", Secret(self.secret_key))
-        elif self.secret_key is not None and not isinstance(self.secret_key, Secret):
-            raise ScpUsageError(f"secret_key must be a string, not a {type(self.secret_key).__name__}.")
+        object.__setattr__(self, "secret_key", as_secret(self.secret_key))
         for name in ("endpoint", "region", "environment", "access_key", "accept_language"):
             optional_text(name, getattr(self, name))
 
@@ -297,8 +294,8 @@ def _options_of(template: Callable[P, Any]) -> Callable[[Callable[..., R]], Call
 
 def _wrap_secret(options: dict[str, Any]) -> None:
     """Replace a clear `secret_key` in the caller's own options dict: from here on no frame holds it in clear."""
-    if isinstance(options.get("secret_key"), str):
-        options["secret_key"] = Secret(options["secret_key"])
+    if "secret_key" in options:
+        options["secret_key"] = as_secret(options["secret_key"])
 
 
 def _short(error: ScpUsageError) -> ScpUsageError:

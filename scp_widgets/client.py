@@ -22,7 +22,7 @@ import httpx
 
 from . import __version__
 from .auth import ScpAuth
-from .credentials import Credentials, Secret, resolve_credentials
+from .credentials import Credentials, Secret, as_secret, resolve_credentials
 from .endpoints import resolve_endpoint
 from .errors import ScpApiError, ScpNetworkError, ScpRequestError, ScpUsageError, UnsupportedVersionError
 from .ids import check_id
@@ -99,6 +99,7 @@ class AsyncScpClient:
         today: dt.date | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
+        secret_key = as_secret(secret_key)  # first: no frame below (or this one) holds it in clear
         self.endpoint = resolve_endpoint(endpoint, region=region, environment=environment, env=env)
         self.credentials = credentials or resolve_credentials(access_key, secret_key, env=env)
         self.retry = retry or RetryPolicy()
@@ -321,6 +322,8 @@ class ScpClient:
     """The blocking face of `AsyncScpClient`, safe to call from a notebook cell or a widget callback."""
 
     def __init__(self, **options: Any) -> None:
+        if "secret_key" in options:
+            options["secret_key"] = as_secret(options["secret_key"])  # first: no frame holds it in clear
         self._loop = background_loop()
         self._async: AsyncScpClient = self._loop.run(_construct({**options, "warn_deprecated": False}))
         self._warned = not options.get("warn_deprecated", True)

@@ -49,6 +49,25 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+def as_secret(value: str | Secret | None) -> Secret | None:
+    """Wrap a secret given in clear, at the door; an empty one is no secret (so the lookup goes on)."""
+    if isinstance(value, str):
+        return Secret(value) if value.strip() else None
+    if value is None or isinstance(value, Secret):
+        return value
+    raise CredentialsError(f"secret_key must be a string, not a {type(value).__name__}.")
+
+
+def environment_values(env: Mapping[str, str] | None, names: tuple[str, ...]) -> dict[str, str]:
+    """Only the variables a resolver reads: its frame never holds all of os.environ (and the secrets in it)."""
+    source = os.environ if env is None else env
+    return {name: source[name] for name in names if name in source}
+
+
+def _environment_secret(env: Mapping[str, str] | None) -> Secret | None:
+    return as_secret((os.environ if env is None else env).get(SECRET_KEY_ENV, "").strip())
+
+
 def mask(value: str, keep: int = 4) -> str:
     """Show enough of an identifier to recognise it, never the whole thing."""
     return value[:keep] + "…" if len(value) > keep else "…"
@@ -87,33 +106,44 @@ def resolve_credentials(
     *,
     env: Mapping[str, str] | None = None,
 ) -> Credentials:
-    """Find credentials in the documented order; raise `CredentialsError` (one sentence) when there are none."""
-    env = os.environ if env is None else env
+    """Find credentials in the documented order; raise `CredentialsError` (one sentence) when there are none.
+
+    The secret is wrapped first and read from the environment straight into a `Secret`, so no frame here
+    holds it (or the environment) in clear, even when an error is raised.
+    """
+    secret_key = as_secret(secret_key)
+    env_secret = _environment_secret(env) if secret_key is None and not access_key else None
+    env = environment_values(env, (ACCESS_KEY_ENV, CONFIG_DIR_ENV))
     directory = config_dir(env)
     if access_key or secret_key:
         if not (access_key and secret_key):
             missing = "secret_key" if access_key else "access_key"
             raise CredentialsError(f"{missing} is missing: give both access_key and secret_key, or neither.")
-        secret = secret_key if isinstance(secret_key, Secret) else Secret(secret_key)
-        return Credentials(access_key.strip(), secret, "arguments")
+        return Credentials(access_key.strip(), secret_key, "arguments")
 
-    env_access, env_secret = env.get(ACCESS_KEY_ENV, "").strip(), env.get(SECRET_KEY_ENV, "").strip()
+    env_access = env.get(ACCESS_KEY_ENV, "").strip()
     if env_access or env_secret:
         if not (env_access and env_secret):
             missing = SECRET_KEY_ENV if env_access else ACCESS_KEY_ENV
             raise CredentialsError(f"{missing} is not set: set both {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}.")
-        return Credentials(env_access, Secret(env_secret), "environment")
+        return Credentials(env_access, env_secret, "environment")
 
     path = directory / "credentials.json"
     if path.is_file():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CredentialsError(f"{path} is not readable JSON ({type(exc).__name__}).") from None
-        file_access = str(data.get("access-key", "")).strip() if isinstance(data, dict) else ""
-        file_secret = str(data.get("secret-key", "")).strip() if isinstance(data, dict) else ""
-        if file_access and file_secret:
-            return Credentials(file_access, Secret(file_secret), str(path))
-        raise CredentialsError(f"{path} needs both access-key and secret-key.")
-
+        return _from_file(path)
     raise CredentialsError(f"No SCP credentials found: {_places(directory)}.")
+
+
+def _from_file(path: Path) -> Credentials:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CredentialsError(f"{path} is not readable JSON ({type(exc).__name__}).") from None
+    if not isinstance(data, dict):
+        data = {}
+    access = str(data.get("access-key", "")).strip()
+    secret = as_secret(str(data.get("secret-key", "")).strip())
+    del data  # the file's secret in clear: not in this frame when the error below is raised
+    if access and secret:
+        return Credentials(access, secret, str(path))
+    raise CredentialsError(f"{path} needs both access-key and secret-key.")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 from collections.abc import Mapping
 
 import httpx
 
-from .credentials import config_dir
+from .credentials import CONFIG_DIR_ENV, config_dir, environment_values
 from .errors import EndpointError
 
 ENDPOINT_ENV = "SCP_ENDPOINT"
@@ -102,7 +101,7 @@ def resolve_endpoint(
     env: Mapping[str, str] | None = None,
 ) -> str:
     """Pick the base URL in the documented order; raise `EndpointError` (one sentence) when none fits."""
-    env = os.environ if env is None else env
+    env = environment_values(env, (ENDPOINT_ENV, REGION_ENV, ENVIRONMENT_ENV, CONFIG_DIR_ENV))
     if endpoint:
         return validate_endpoint(endpoint)
     if not (region or environment) and env.get(ENDPOINT_ENV, "").strip():

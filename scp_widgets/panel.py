@@ -26,7 +26,7 @@ import pandas as pd
 
 from .api import Connection, alist_servers, arun, plan_ids
 from .bulk import CancelToken, Progress
-from .credentials import Secret
+from .credentials import Secret, as_secret
 from .errors import ScpError, ScpRequestError, ScpUsageError
 from .ids import normalise_id, split_ids
 from .loop_thread import background_loop
@@ -67,9 +67,9 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         autoload: bool = True,
         today: dt.date | None = None,
     ) -> None:
-        secret = Secret(secret_key) if isinstance(secret_key, str) else secret_key
+        secret_key = as_secret(secret_key)  # first: no frame holds it in clear
         # Plain attributes, not traits: ipywidgets syncs traits to the browser and into saved notebooks.
-        self._connection = Connection(endpoint, region, environment, access_key, secret, transport=transport)
+        self._connection = Connection(endpoint, region, environment, access_key, secret_key, transport=transport)
         self._concurrency = concurrency
         self._journal = journal
         self._today = today
