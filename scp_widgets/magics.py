@@ -285,6 +285,11 @@ class ScpLockMagics(Magics):
         if not (args.quiet or self.quiet):
             locked = int(frame["locked"].fillna(False).sum())
             print(f"{counted(len(frame), 'server')} ({locked} locked) at {frame.attrs.get('endpoint')}")
+        if filters and frame.empty:  # an empty answer to a filter is a hint worth a line, even with --quiet
+            typed = " ".join(
+                f"--{k.replace('_', '-')} {str(v).upper() if k == 'state' else v}" for k, v in filters.items()
+            )
+            print(f"No server matches {typed}; states are words like ACTIVE, SHUTOFF or ERROR, names match in part.")
         self._report_warning(frame)
         return self._store(frame, args.output)
 

@@ -157,3 +157,11 @@ def test_config_refuses_a_setting_out_of_range(
     assert (magics.concurrency, magics.timeout, magics.retries) == before
     with pytest.raises(TraitError, match="must be between"):
         setattr(magics, name, int(setting.split()[-1]))
+
+
+def test_a_filter_that_matches_nothing_says_so(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = ip.run_line_magic("scp_servers", "--state running")
+    assert len(frame) == 0
+    out = capsys.readouterr().out
+    assert "No server matches --state RUNNING" in out
+    assert "ACTIVE" in out  # what the states look like
