@@ -108,8 +108,8 @@ def _run_arguments() -> Callable[[F], F]:
         _arg("--retries", type=int, metavar="N", help="retries of a failed request (default 3)"),
         _arg("--no-verify", action="store_true", help="do not read the lock state back"),
         _arg("--preflight", action="store_true", help="skip servers already in the wanted state"),
-        _arg("--dry-run", action="store_true", help="show the plan and the planned rows; send nothing"),
-        _arg("--quiet", action="store_true", help="no progress bar and no summary line"),
+        _arg("--dry-run", action="store_true", help="read the servers' state, show the plan; change nothing"),
+        _arg("--quiet", action="store_true", help="no progress bar, no summary or dry-run line"),
         _arg("ids", nargs="*", metavar="ID", help="server ids (UUIDs); in the cell form, one a line"),
         epilog=_EXAMPLES,
     )  # fmt: skip

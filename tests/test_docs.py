@@ -86,9 +86,10 @@ def assert_printed_in_order(promised: list[str], printed: str) -> None:
         position = match.end()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def emulator_exports() -> Iterator[dict[str, str]]:
-    """`scp-widgets emulator`, as the README starts it (on a free port: tests run in parallel), and its exports."""
+    """A fresh `scp-widgets emulator`, as the README starts it (on a free port, as other test runs may share the
+    machine), and the values of the export lines it prints."""
     process = subprocess.Popen([SCRIPT, "emulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
