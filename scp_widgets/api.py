@@ -177,9 +177,10 @@ async def arun(
             await client.aclose()
 
 
-def _warn_from(frame: pd.DataFrame) -> pd.DataFrame:
+def _warn_from(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:
+    """Show the run's deprecation warning in the caller's thread, at the user's line (`stacklevel` frames up)."""
     if frame.attrs.get("warning"):
-        warnings.warn(str(frame.attrs["warning"]), ScpDeprecationWarning, stacklevel=3)
+        warnings.warn(str(frame.attrs["warning"]), ScpDeprecationWarning, stacklevel=stacklevel)
     return frame
 
 
@@ -315,7 +316,7 @@ def _prepare(name: str, ids: Any, options: dict[str, Any]) -> _Request:
 def _sync(name: str, action: Action, ids: Any, options: dict[str, Any]) -> pd.DataFrame:
     try:
         request = _prepare(name, ids, options)
-        return _warn_from(_blocking(request.run(action), request.cancel))
+        return _warn_from(_blocking(request.run(action), request.cancel), stacklevel=4)
     except ScpUsageError as exc:  # one sentence from the caller's call, not 40 lines of loop-thread machinery
         raise _short(exc) from None
 
@@ -323,7 +324,7 @@ def _sync(name: str, action: Action, ids: Any, options: dict[str, Any]) -> pd.Da
 async def _async(name: str, action: Action, ids: Any, options: dict[str, Any]) -> pd.DataFrame:
     try:
         request = _prepare(name, ids, options)
-        return _warn_from(await request.run(action))
+        return _warn_from(await request.run(action), stacklevel=4)
     except ScpUsageError as exc:
         raise _short(exc) from None
 
@@ -362,9 +363,10 @@ async def alist_servers(
     """Async `list_servers`."""
     _wrap_secret(options)
     try:
-        return _warn_from(await _listing(client, api_version, page_size, options))
+        frame = await _listing(client, api_version, page_size, options)
     except ScpUsageError as exc:
         raise _short(exc) from None
+    return _warn_from(frame, stacklevel=3)
 
 
 async def _listing(
@@ -389,7 +391,13 @@ async def _listing(
     return frame
 
 
-def list_servers(**options: Any) -> pd.DataFrame:
+def list_servers(
+    *,
+    client: AsyncScpClient | ScpClient | None = None,
+    api_version: str | None = None,
+    page_size: int = 100,
+    **options: Any,
+) -> pd.DataFrame:
     """The fleet as a DataFrame (id, name, state, locked, server_type, vcpus, ram, vpc_id, ip, created_at).
 
     Filters: `name` (part of the name), `state` (any case), `vpc_id`, `server_type_id`, `ip`, ...
@@ -397,9 +405,10 @@ def list_servers(**options: Any) -> pd.DataFrame:
     """
     _wrap_secret(options)
     try:
-        return background_loop().run(alist_servers(**options))
+        frame = background_loop().run(_listing(client, api_version, page_size, options))
     except ScpUsageError as exc:
         raise _short(exc) from None
+    return _warn_from(frame, stacklevel=3)  # here, in the caller's thread, where a notebook shows it
 
 
 _CONNECTION_KEYS = frozenset(Connection.__dataclass_fields__)

@@ -139,3 +139,25 @@ def test_good_options_still_run(emulator: Emulator) -> None:
     )  # fmt: skip
     assert list(frame["outcome"]) == ["locked", "locked"]
     assert isinstance(transport, httpx.AsyncBaseTransport)
+
+
+@pytest.mark.parametrize("name", ["lock", "list_servers"])
+def test_a_deprecation_warning_points_at_the_callers_line(name: str) -> None:
+    """The notebook shows the file and line `stacklevel` names: the user's call, not a frame of ours."""
+    import datetime as dt
+
+    from scp_widgets.emulator import ApiVersion, EmulatorConfig
+    from scp_widgets.versions import ScpDeprecationWarning
+
+    soon = dt.date.today() + dt.timedelta(days=30)
+    versions = (ApiVersion("1.4", "CURRENT"), ApiVersion("1.3", "DEPRECATED", soon))
+    emulator = Emulator(EmulatorConfig(servers=3, locked_fraction=0, versions=versions))
+    options = {"endpoint": "http://127.0.0.1:9", "access_key": DEMO_ACCESS_KEY, "secret_key": DEMO_SECRET_KEY}
+    options.update(transport=emulator.transport(), api_version="1.3")
+    call = {
+        "lock": lambda: scp_widgets.lock(emulator.own_ids[:1], journal=False, **options),
+        "list_servers": lambda: scp_widgets.list_servers(**options),
+    }[name]
+    with pytest.warns(ScpDeprecationWarning, match="1.3 is deprecated") as caught:
+        call()
+    assert [w.filename for w in caught] == [__file__]  # the line of the call (in the lambda above)
