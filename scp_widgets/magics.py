@@ -305,10 +305,15 @@ class ScpLockMagics(Magics):
         """
         import importlib
 
+        from .errors import ScpUsageError
+
         args = parse(self.scp_panel, line)
         panel = importlib.import_module("scp_widgets.panel")  # imported only when asked for: it pulls in widgets
         concurrency = self.concurrency if args.concurrency is None else args.concurrency
-        return panel.LockPanel(**self._connection(args), concurrency=concurrency)
+        try:
+            return panel.LockPanel(**self._connection(args), concurrency=concurrency)
+        except ScpUsageError as exc:
+            raise UsageError(str(exc)) from None
 
     # -- the pipeline ---------------------------------------------------------------------------------------
 

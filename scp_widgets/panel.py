@@ -30,7 +30,7 @@ from .credentials import Secret, as_secret
 from .errors import ScpError, ScpRequestError, ScpUsageError
 from .ids import normalise_id, split_ids
 from .loop_thread import background_loop
-from .options import JournalOption, RunOptions
+from .options import JournalOption, RunOptions, whole_number
 from .panel_table import Level, common_failure, muted_line, results_table, status_line, summary_html
 from .progress import Throttle, counts_text
 from .results import SUCCESSES, message_for_error
@@ -70,7 +70,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         secret_key = as_secret(secret_key)  # first: no frame holds it in clear
         # Plain attributes, not traits: ipywidgets syncs traits to the browser and into saved notebooks.
         self._connection = Connection(endpoint, region, environment, access_key, secret_key, transport=transport)
-        self._concurrency = concurrency
+        self._concurrency = whole_number("concurrency", concurrency)  # a mistake shows now, not at the first click
         self._journal = journal
         self._today = today
         self._guard = threading.RLock()

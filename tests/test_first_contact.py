@@ -165,3 +165,13 @@ def test_a_filter_that_matches_nothing_says_so(ip: InteractiveShell, capsys: pyt
     out = capsys.readouterr().out
     assert "No server matches --state RUNNING" in out
     assert "ACTIVE" in out  # what the states look like
+
+
+def test_panel_refuses_a_bad_concurrency_when_made(ip: InteractiveShell) -> None:
+    from scp_widgets import ScpUsageError
+    from scp_widgets.panel import LockPanel
+
+    with pytest.raises(ScpUsageError, match="concurrency must be a whole number"):
+        LockPanel(concurrency="16", autoload=False)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="concurrency must be between 1 and 1000"):
+        ip.run_line_magic("scp_panel", "--concurrency 0")
