@@ -21,7 +21,7 @@ from .ids import is_valid_id
 from .journal import Journal
 from .options import RunOptions
 from .readback import StateReader
-from .results import Outcome, ServerResult, message_for_error, outcome_for_error
+from .results import Outcome, ServerResult, message_for_error, ordered_counts, outcome_for_error
 from .retry import RetryBudget
 from .versions import VersionChoice
 
@@ -123,7 +123,7 @@ class _Run:
         self.done += 1
         self.counts[str(result.outcome)] = self.counts.get(str(result.outcome), 0) + 1
         if self.progress is not None:
-            snapshot = dict(sorted(self.counts.items(), key=lambda kv: -kv[1]))
+            snapshot = ordered_counts(self.counts)
             try:
                 self.progress(Progress(self.done, self.total, snapshot, time.monotonic() - self.started, result))
             except Exception:  # a broken progress display must not stop the run or lose rows

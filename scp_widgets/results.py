@@ -186,8 +186,13 @@ _RANK = {str(o): rank for rank, o in enumerate(Outcome)}
 
 def count_outcomes(outcomes: Iterable[Outcome | str]) -> dict[str, int]:
     """Counts per outcome, most frequent first (ties in `Outcome` order, not in finishing order), no zeros."""
-    counts = Counter(str(o) for o in outcomes)
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], _RANK.get(kv[0], len(_RANK)), kv[0])))
+    return ordered_counts(Counter(str(o) for o in outcomes))
+
+
+def ordered_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """The same counts in a stable order: most frequent first, ties in `Outcome` order; zeros left out."""
+    kept = [(k, n) for k, n in counts.items() if n]
+    return dict(sorted(kept, key=lambda kv: (-kv[1], _RANK.get(kv[0], len(_RANK)), kv[0])))
 
 
 def summary_line(counts: Mapping[str, int], elapsed_s: float | None = None, *, duplicates: int = 0) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from emulator_helpers import posts, unlocked
 from IPython.core.error import UsageError
@@ -175,3 +177,12 @@ def test_panel_refuses_a_bad_concurrency_when_made(ip: InteractiveShell) -> None
         LockPanel(concurrency="16", autoload=False)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="concurrency must be between 1 and 1000"):
         ip.run_line_magic("scp_panel", "--concurrency 0")
+
+
+def test_progress_counts_have_the_summary_order(emulator: Emulator, emu_options: dict[str, Any]) -> None:
+    import scp_widgets
+
+    seen: list[list[str]] = []
+    own, foreign = emulator.own_ids[0], emulator.foreign_ids[0]
+    scp_widgets.lock([foreign, own], journal=False, progress=lambda p: seen.append(list(p.counts)), **emu_options)
+    assert seen[-1] == ["locked", "forbidden"]  # a tie: outcome order, whichever finished first
