@@ -120,8 +120,13 @@ def strip_comment(line: str) -> str:
     quote: str | None = None
     escaped = False
     for index, char in enumerate(line):
-        if quote is not None:
-            escaped, quote = (False, quote) if escaped else (char == "\\", None if char == quote else quote)
+        if quote is not None:  # inside a string of EXPR: only its closing quote (unescaped) ends it
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
         elif char in "'\"":
             quote = char
         elif char == "#":
