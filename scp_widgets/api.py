@@ -238,18 +238,18 @@ def _request(
 
     A mistake in these arguments raises one `ScpUsageError` (a ValueError) before anything is sent.
     """
+    connection = Connection(endpoint, region, environment, access_key, secret_key, accept_language, transport)
     if client is None:
-        connection = Connection(endpoint, region, environment, access_key, secret_key, accept_language, transport)
         connection = connection.resolved()
-    else:
-        connection = None
+    elif connection != Connection(accept_language=accept_language):
+        raise ScpUsageError("client= already says where and as whom: drop the endpoint and key options, or client=.")
     options = RunOptions(
-        api_version=api_version, concurrency=concurrency, retries=retries, timeout=timeout, verify=verify,  # type: ignore[arg-type]  # a float version is read as text
-        verify_timeout=verify_timeout, preflight=preflight, dry_run=dry_run, journal=journal,
+        api_version=version_text(api_version), concurrency=concurrency, retries=retries, timeout=timeout,
+        verify=verify, verify_timeout=verify_timeout, preflight=preflight, dry_run=dry_run, journal=journal,
     )  # fmt: skip
     precheck_version(options.api_version, dt.date.today())
     plan_ids(ids)  # "no ids" is a mistake of the call, found here rather than on the loop thread
-    return _Request(ids, options, connection, client, progress, cancel or CancelToken())
+    return _Request(ids, options, connection if client is None else None, client, progress, cancel or CancelToken())
 
 
 @dataclass(frozen=True)

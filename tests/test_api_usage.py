@@ -161,3 +161,13 @@ def test_a_deprecation_warning_points_at_the_callers_line(name: str) -> None:
     with pytest.warns(ScpDeprecationWarning, match="1.3 is deprecated") as caught:
         call()
     assert [w.filename for w in caught] == [__file__]  # the line of the call (in the lambda above)
+
+
+def test_a_client_and_connection_options_together_are_refused(emulator: Emulator, emu_options: dict[str, Any]) -> None:
+    from scp_widgets.client import ScpClient
+
+    with ScpClient(**emu_options) as client:
+        error = usage_error(lambda: scp_widgets.lock(emulator.own_ids[:1], client=client, endpoint="https://x.test"))
+        assert "client=" in str(error)
+        frame = scp_widgets.lock(emulator.own_ids[:1], client=client, journal=False)
+    assert list(frame["outcome"]) == ["locked"]
