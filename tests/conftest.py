@@ -3,6 +3,8 @@ have an emulator in process (fast) or on a real loopback socket."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,3 +83,13 @@ def ip(shell: InteractiveShell, live_emulator: EmulatorServer) -> Iterator[Inter
         del shell.user_ns[name]
     shell.run_line_magic("unload_ext", "scp_widgets")
     shell.config.pop("ScpLockMagics", None)  # %config writes into the shell's config, which outlives the magics
+
+
+@pytest.fixture(scope="session")
+def python3_kernel() -> str:
+    """The `python3` kernelspec; CI starts from a fresh venv that may lack it, so install it there when missing."""
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    if "python3" not in find_kernel_specs():
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
+    return "python3"

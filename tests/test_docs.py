@@ -15,8 +15,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from nbclient import NotebookClient
 
 from scp_widgets.demo import demo_config
 from scp_widgets.emulator import Emulator
@@ -135,6 +137,24 @@ def test_every_readme_python_block_runs_verbatim_and_prints_what_it_promises(
     assert len(runs) >= 4 and sum(bool(promised) for _, promised in runs) >= 4  # the tour has not gone missing
     for code, promised in runs:
         assert_printed_in_order(promised, run(fresh_shell, code, capsys))
+
+
+@pytest.mark.slow
+def test_the_readme_tour_runs_in_a_fresh_kernel(
+    emulator_exports: dict[str, str], python3_kernel: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The same blocks as notebook cells in a real ipykernel (widgets, top-level await), as a reader pastes them."""
+    for name, value in emulator_exports.items():
+        monkeypatch.setenv(name, value)  # the kernel inherits the terminal's environment
+    runs = python_blocks_with_promises()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code, _ in runs])
+    NotebookClient(
+        notebook, timeout=120, kernel_name=python3_kernel, resources={"metadata": {"path": tmp_path}}
+    ).execute()
+    for cell, (_, promised) in zip(notebook.cells, runs, strict=True):
+        assert not [o for o in cell.outputs if o.output_type == "error"], cell.outputs
+        printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+        assert_printed_in_order(promised, printed)
 
 
 @pytest.mark.slow

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +12,6 @@ from nbclient import NotebookClient
 from scp_widgets.emulator import DEMO_SECRET_KEY, Emulator, EmulatorServer
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def python3_kernel() -> str:
-    """The `python3` kernelspec; a fresh venv may lack it, so install it into this venv when missing."""
-    from jupyter_client.kernelspec import find_kernel_specs
-
-    if "python3" not in find_kernel_specs():
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
-    return "python3"
 
 
 class _Client(NotebookClient):  # type: ignore[misc]  # nbclient is untyped

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client.kernelspec import find_kernel_specs
 from nbclient import NotebookClient
 
 from scp_widgets.demo import demo_config
@@ -20,12 +17,7 @@ from scp_widgets.emulator import DEMO_SECRET_KEY, Emulator, EmulatorServer
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 TIMEOUT = 120
-
-
-@pytest.fixture(scope="session", autouse=True)
-def python3_kernel() -> None:
-    if "python3" not in find_kernel_specs():
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
+pytestmark = pytest.mark.usefixtures("python3_kernel")
 
 
 @pytest.fixture

@@ -7,14 +7,10 @@ Proves the panel works from notebook cells (click in a later cell, wait, results
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
-from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 from scp_widgets.emulator import DEMO_SECRET_KEY, EmulatorServer
@@ -34,14 +30,6 @@ CELLS = (
     "print(ids)\n"
     "print(list(p.results['outcome']))",
 )
-
-
-@pytest.fixture(scope="session")
-def python3_kernel() -> str:
-    """CI starts from a fresh venv: install the python3 kernelspec into it when missing."""
-    if "python3" not in KernelSpecManager().find_kernel_specs():
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
-    return "python3"
 
 
 def run_notebook(path: Path, kernel: str) -> nbformat.NotebookNode:
