@@ -325,11 +325,17 @@ class ScpClient:
         if "secret_key" in options:
             options["secret_key"] = as_secret(options["secret_key"])  # first: no frame holds it in clear
         self._loop = background_loop()
-        self._async: AsyncScpClient = self._loop.run(_construct({**options, "warn_deprecated": False}))
+        try:
+            self._async: AsyncScpClient = self._loop.run(_construct({**options, "warn_deprecated": False}))
+        except ScpUsageError as exc:  # one sentence at the caller's line, not the loop thread's frames
+            raise exc.with_traceback(None) from None
         self._warned = not options.get("warn_deprecated", True)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        result = self._loop.run(coro)
+        try:
+            result = self._loop.run(coro)
+        except ScpUsageError as exc:
+            raise exc.with_traceback(None) from None
         choice = self._async._choice
         if choice is not None and not self._warned:
             # Warn here, in the caller's thread, where a notebook shows it (not on the loop thread).

@@ -171,3 +171,12 @@ def test_a_client_and_connection_options_together_are_refused(emulator: Emulator
         assert "client=" in str(error)
         frame = scp_widgets.lock(emulator.own_ids[:1], client=client, journal=False)
     assert list(frame["outcome"]) == ["locked"]
+
+
+def test_the_blocking_client_raises_short_usage_errors_too(emulator: Emulator, emu_options: dict[str, Any]) -> None:
+    from scp_widgets.client import ScpClient
+
+    usage_error(lambda: ScpClient(endpoint="http://127.0.0.1:9"))  # no credentials
+    with ScpClient(**emu_options) as client:
+        usage_error(lambda: client.show("not-a-server-id"))
+    assert sent(emulator) == []
