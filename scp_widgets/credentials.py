@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CredentialsError
+from .wording import a_type
 
 ACCESS_KEY_ENV = "SCP_ACCESS_KEY"
 SECRET_KEY_ENV = "SCP_SECRET_KEY"  # noqa: S105 (a variable name, not a secret)
@@ -55,7 +56,7 @@ def as_secret(value: str | Secret | None) -> Secret | None:
         return Secret(value) if value.strip() else None
     if value is None or isinstance(value, Secret):
         return value
-    raise CredentialsError(f"secret_key must be a string, not a {type(value).__name__}.")
+    raise CredentialsError(f"secret_key must be a string, not {a_type(value)}.")
 
 
 def environment_values(env: Mapping[str, str] | None, names: tuple[str, ...]) -> dict[str, str]:

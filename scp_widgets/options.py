@@ -12,6 +12,7 @@ from os import PathLike
 from typing import Any
 
 from .errors import ScpUsageError
+from .wording import a_type
 
 JournalOption = str | PathLike[str] | bool | None
 
@@ -25,7 +26,7 @@ RANGES: dict[str, tuple[float, float]] = {
 
 
 def _given(value: Any) -> str:
-    return f"{value!r} (a {type(value).__name__})"
+    return f"{value!r} ({a_type(value)})"
 
 
 def whole_number(name: str, value: Any) -> int:

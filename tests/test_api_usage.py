@@ -180,3 +180,10 @@ def test_the_blocking_client_raises_short_usage_errors_too(emulator: Emulator, e
     with ScpClient(**emu_options) as client:
         usage_error(lambda: client.show("not-a-server-id"))
     assert sent(emulator) == []
+
+
+def test_the_sentence_names_the_type_given() -> None:
+    with pytest.raises(ScpUsageError, match=r"not 16\.0 \(a float\)"):
+        RunOptions(retries=16.0)  # type: ignore[arg-type]
+    with pytest.raises(ScpUsageError, match="secret_key must be a string, not an int"):
+        scp_widgets.lock(["x"], access_key="a", secret_key=123)  # type: ignore[arg-type]
