@@ -21,13 +21,13 @@ from urllib.parse import quote_plus, urlencode
 import httpx
 
 from . import __version__
+from .aio_transport import AiohttpTransport
 from .auth import ScpAuth
 from .credentials import Credentials, Secret, as_secret, resolve_credentials
 from .endpoints import resolve_endpoint
 from .errors import ScpApiError, ScpNetworkError, ScpRequestError, ScpUsageError, UnsupportedVersionError
 from .ids import check_id
 from .loop_thread import background_loop
-from .pools import ShardedTransport
 from .responses import error_from_response, request_id_of, server_object
 from .retry import RETRYABLE_STATUS, RetryBudget, RetryPolicy
 from .versions import (
@@ -116,7 +116,7 @@ class AsyncScpClient:
         self._http = httpx.AsyncClient(
             auth=ScpAuth(self.credentials, clock=clock),
             timeout=timeout,
-            transport=transport or ShardedTransport(max_connections),
+            transport=transport or AiohttpTransport(max_connections),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={
                 "User-Agent": USER_AGENT,

@@ -16,13 +16,14 @@ import pytest
 from scp_widgets.client import AsyncScpClient, ScpClient
 from scp_widgets.credentials import resolve_credentials
 from scp_widgets.errors import ScpApiError, ScpError, ScpNetworkError
+from scp_widgets.pools import ShardedTransport
 from scp_widgets.retry import RetryPolicy
 
 ACCESS = "AKSECRETSTEST0000000042"
 SECRET = "do-not-leak-3b9c1e7f5a2d4f60"
 SID = "2a9be312-5d4b-4bc8-b2ae-35100fa9241f"
 TODAY = dt.date(2026, 11, 27)
-LOGGERS = ("", "httpx", "httpcore", "asyncio", "scp_widgets")
+LOGGERS = ("", "httpx", "httpcore", "aiohttp", "asyncio", "scp_widgets")
 
 
 class Recorder:
@@ -121,7 +122,9 @@ def test_nothing_secret_in_logs_reprs_or_exceptions(caplog: pytest.LogCaptureFix
             server.close()
             await server.wait_closed()
 
-        async with AsyncScpClient(endpoint=f"http://127.0.0.1:{closed_port()}", **options) as refused:
+        # the real server above goes over the default (aiohttp) transport, this one over pure httpx (httpcore)
+        pure = ShardedTransport(4)
+        async with AsyncScpClient(endpoint=f"http://127.0.0.1:{closed_port()}", transport=pure, **options) as refused:
             try:
                 await refused.unlock(SID)
             except ScpError as exc:
