@@ -246,7 +246,7 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
     """Poll `locked` until it shows the wanted state or the deadline passes (then `unverified`)."""
     wanted = run.action == "lock"
     deadline = time.monotonic() + run.options.verify_timeout
-    pause = 0.05
+    pause = 0.025  # the first per-server pause is 0.05 s (see StateReader.next_pause)
     last_error: str | None = None
     while True:
         try:
@@ -257,10 +257,10 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
                 return
         except ScpRequestError as exc:
             last_error = message_for_error(exc)
+        pause = run.reader.next_pause(pause)
         if time.monotonic() + pause > deadline or run.cancel.is_set():
             break
         await asyncio.sleep(pause)
-        pause = min(pause * 2, 1.0)
     result.outcome = Outcome.UNVERIFIED
     seen = f"locked still read {str(result.locked).lower()}" if result.locked is not None else last_error
     result.message = f"accepted ({result.http_status}), but {seen} after {run.options.verify_timeout:g} s"

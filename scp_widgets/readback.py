@@ -40,6 +40,16 @@ class StateReader:
         self._flusher: asyncio.Task[None] | None = None
         # A listing pays off only when more servers wait than it has pages; learn the page count.
         self._pages = 1
+        self._listed = False  # whether a listing answered the last batch
+
+    def next_pause(self, pause: float) -> float:
+        """How long a poller waits before it reads again, given its last pause.
+
+        While listings answer the batches, no pause beyond the batching window: one listing answers every
+        waiting server, so polling costs one request per round however many wait, and a run ends one listing
+        after the service applies its last change. Per-server reads back off instead (doubling, up to 1 s).
+        """
+        return 0.0 if self._listed else min(pause * 2, 1.0)
 
     async def snapshot(self, server_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Current state of many servers from one listing (empty when too few to pay off, or on error)."""
@@ -66,14 +76,13 @@ class StateReader:
         return await future
 
     async def _flush(self) -> None:
-        await asyncio.sleep(self._window)  # let the other workers' reads join this batch
+        # Let the other workers' reads join this batch; pollers re-reading after a listing are all here already.
+        await asyncio.sleep(0 if self._listed else self._window)
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
-                if len(batch) >= max(self._batch_min, 2 * self._pages):
-                    await self._by_listing(batch)
-                else:
-                    await self._one_by_one(batch)
+                self._listed = len(batch) >= max(self._batch_min, 2 * self._pages)
+                await (self._by_listing(batch) if self._listed else self._one_by_one(batch))
             except BaseException as exc:  # never leave a reader waiting forever
                 _fail_all(batch, exc)
                 raise
