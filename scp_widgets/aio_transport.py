@@ -98,7 +98,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             auto_decompress=False,  # httpx decodes Content-Encoding itself
             cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
             timeout=aiohttp.ClientTimeout(total=None),
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),  # httpx sends its own
+            # No skip_auto_headers: httpx always sends User-Agent, Accept and Accept-Encoding, so aiohttp adds
+            # none of its defaults, and a skip list would cost a CIMultiDict per request.
         )
         return self._session
 

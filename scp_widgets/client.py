@@ -27,6 +27,7 @@ from .credentials import Credentials, Secret, as_secret, resolve_credentials
 from .endpoints import resolve_endpoint
 from .errors import ScpApiError, ScpNetworkError, ScpRequestError, ScpUsageError, UnsupportedVersionError
 from .ids import check_id
+from .lean_httpx import LeanAsyncClient
 from .loop_thread import background_loop
 from .responses import error_from_response, request_id_of, server_object
 from .retry import RETRYABLE_STATUS, RetryBudget, RetryPolicy
@@ -113,7 +114,7 @@ class AsyncScpClient:
         self._version_lock = asyncio.Lock()
         self._discovered = False
         precheck_version(api_version, self.today)
-        self._http = httpx.AsyncClient(
+        self._http = LeanAsyncClient(
             auth=ScpAuth(self.credentials, clock=clock),
             timeout=timeout,
             transport=transport or AiohttpTransport(max_connections),
