@@ -639,7 +639,8 @@ def main(argv: list[str] | None = None) -> int:
             profile_client(sizes)
     if "d" in args.only:
         verdicts.append(bench_d(sizes))
-    print(f"\n{sum(verdicts)} of {len(verdicts)} targets met")
+    print(f"\n{sum(verdicts)} of {len(verdicts)} targets met (load average at the end: "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())})")  # fmt: skip
     return 0
 
 

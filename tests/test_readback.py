@@ -8,8 +8,11 @@ from collections import Counter
 import httpx
 
 import scp_widgets
+from scp_widgets.client import AsyncScpClient
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
 from scp_widgets.pools import ShardedTransport
+from scp_widgets.readback import StateReader
+from scp_widgets.retry import RetryBudget
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -74,3 +77,22 @@ def test_sharded_transport_keeps_each_task_on_one_small_pool() -> None:
         pools, per_task = asyncio.run(main(server.url))
     assert len(pools) == 4  # 8 connections in pools of 2
     assert per_task == 1  # a task never hops between pools
+
+
+def test_pollers_re_read_at_once_while_listings_answer_and_back_off_on_per_server_reads() -> None:
+    emulator = Emulator(EmulatorConfig(servers=40))
+
+    async def main() -> list[float]:
+        async with AsyncScpClient(
+            endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=emulator.transport(),
+        ) as client:  # fmt: skip
+            reader = StateReader(client, await client.version(), RetryBudget())
+            await asyncio.gather(*(reader.read(i) for i in emulator.own_ids[:20]))  # 20 waiting: one listing
+            after_listing = reader.next_pause(0.4)
+            await reader.read(emulator.own_ids[0])  # alone: a per-server GET
+            return [after_listing, reader.next_pause(0.4), reader.next_pause(0.8)]
+
+    assert asyncio.run(main()) == [0.0, 0.8, 1.0]
+    assert actions(emulator)["list"] == 1
+    assert actions(emulator)["show"] == 1

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+import trustme
 
 import scp_widgets
 from scp_widgets.aio_transport import AiohttpTransport
@@ -244,5 +246,31 @@ def test_refused_connection_is_a_connect_error_and_one_clear_client_message() ->
             with pytest.raises(ScpNetworkError, match="could not connect") as failed:
                 await client.lock("2a9be312-5d4b-4bc8-b2ae-35100fa9241f")
             assert failed.value.attempts == 2
+
+    asyncio.run(scenario())
+
+
+async def tls_server(ca: trustme.CA) -> asyncio.Server:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return await asyncio.start_server(keep_alive, "127.0.0.1", 0, ssl=context)
+
+
+def test_https_is_verified_against_the_given_trust_and_refused_otherwise() -> None:
+    ca = trustme.CA()
+    trusted = ssl.create_default_context()
+    ca.configure_trust(trusted)
+
+    async def scenario() -> None:
+        server = await tls_server(ca)
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/servers/x/lock"
+        try:
+            async with httpx.AsyncClient(transport=AiohttpTransport(verify=trusted)) as http:
+                assert (await http.post(url)).status_code == 202
+            async with httpx.AsyncClient(transport=AiohttpTransport()) as http:  # the system's CAs only
+                with pytest.raises(httpx.ConnectError):
+                    await http.post(url)
+        finally:
+            server.close()
 
     asyncio.run(scenario())
