@@ -41,6 +41,11 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
 )
 
 
+_BODY_METHODS = frozenset(aiohttp.ClientRequest.POST_METHODS)
+_NO_CONTENT_TYPE = ("Content-Type",)
+_OWN = frozenset({b"transfer-encoding"})  # headers aiohttp writes itself for the body it is given
+
+
 def to_httpx_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:
     for source, target in _ERRORS:
         if isinstance(exc, source):
@@ -120,13 +125,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session
         if session is None or session.closed:
             session = self._open()
-        headers = [(k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"]
+        # Names as httpx spells them (not lower-cased) and the body in one piece (aiohttp sets its length), so
+        # both transports put the same request on the wire.
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k.lower() not in _OWN]
         body = await request.aread()
+        # aiohttp gives a POST without Content-Type one (application/octet-stream); httpx sends none.
+        skip = _NO_CONTENT_TYPE if request.method in _BODY_METHODS and "content-type" not in request.headers else None
         # encoded=True: the exact URL httpx built and the auth flow signed, not re-quoted by yarl.
         try:
             response = await session.request(
                 request.method, yarl.URL(str(request.url), encoded=True), headers=headers, data=body or None,
-                allow_redirects=False, timeout=self._timeout(request),
+                allow_redirects=False, timeout=self._timeout(request), skip_auto_headers=skip,
             )  # fmt: skip
         except aiohttp.ClientError as exc:
             raise to_httpx_error(exc, request) from exc

@@ -274,3 +274,35 @@ def test_https_is_verified_against_the_given_trust_and_refused_otherwise() -> No
             server.close()
 
     asyncio.run(scenario())
+
+
+def test_both_transports_put_the_same_request_on_the_wire() -> None:
+    heads: list[list[str]] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(2):
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            heads.append([line for line in head.split("\r\n") if line])
+            body = b'{"servers": []}'
+            writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+    async def scenario() -> None:
+        async with raw_server(record) as (_, url):
+            for transport in TRANSPORTS.values():
+                async with AsyncScpClient(
+                    endpoint=url, access_key="ak", secret_key="sk", discover_versions=False, transport=transport(),
+                    clock=lambda: 1_795_000_000.0,
+                ) as client:  # fmt: skip
+                    await client.lock("2a9be312-5d4b-4bc8-b2ae-35100fa9241f")
+                    await client.list_servers(name="a b")
+
+    asyncio.run(scenario())
+    aiohttp_lock, aiohttp_list, httpx_lock, httpx_list = heads
+    assert aiohttp_lock[0] == "POST /v1/servers/2a9be312-5d4b-4bc8-b2ae-35100fa9241f/lock HTTP/1.1"
+    assert aiohttp_list[0] == "GET /v1/servers?limit=100&name=a+b HTTP/1.1"
+    # the same lines (names spelled the same, same values, same signature), whatever their order
+    assert sorted(aiohttp_lock) == sorted(httpx_lock)
+    assert sorted(aiohttp_list) == sorted(httpx_list)
+    assert "Scp-Accesskey: ak" in aiohttp_lock
+    assert not any(line.lower().startswith("content-type") for line in aiohttp_lock)
