@@ -139,12 +139,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )  # fmt: skip
         except aiohttp.ClientError as exc:
             raise to_httpx_error(exc, request) from exc
+        reason = (response.reason or "").encode("latin-1", "replace")
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
             stream=_Body(response, request),
             request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1")},
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
 
     async def aclose(self) -> None:
