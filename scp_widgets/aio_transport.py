@@ -1,9 +1,9 @@
 """`AiohttpTransport`: httpx requests carried by aiohttp's connection pool (the client's default transport).
 
 Users still get an `httpx.AsyncClient` (requests, responses, auth flows, `transport=`); only the layer under
-it changes. Per request, httpcore + anyio + h11 cost the client about three times the CPU of aiohttp's pool
-and C-accelerated parser (benchmarks/README.md), and in a kernel that CPU holds the GIL the user's next cell
-waits for. The pure-httpx path stays available as `transport=ShardedTransport(n)` (scp_widgets/pools.py).
+it changes. Per request, httpcore + anyio + h11 made the engine spend about 1.6x the client CPU it spends over
+this transport (benchmarks/README.md), and in a kernel that CPU holds the GIL the user's next cell waits for.
+The pure-httpx path stays available as `transport=ShardedTransport(n)` (scp_widgets/pools.py).
 
 What this module owns, so the layers above see plain httpx behaviour:
 - errors: aiohttp's exceptions become the httpx exception that means the same thing (a timeout is a

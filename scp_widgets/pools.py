@@ -4,6 +4,9 @@ httpcore's pool re-scans every connection on each request and response, so its C
 square of the pool size (encode/httpcore#1035); at 32 concurrent requests that, not the network, was the
 bulk engine's limit. Each calling task sticks to one small pool, so a long-lived engine worker reuses its
 own keep-alive connections and no pool ever holds more than a handful.
+
+The client's default transport is now `AiohttpTransport` (aio_transport.py); this one is the pure-httpx
+choice, `AsyncScpClient(transport=ShardedTransport(n))`, and the source of the shared TLS context.
 """
 
 from __future__ import annotations
