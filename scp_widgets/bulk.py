@@ -257,7 +257,7 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
                 return
         except ScpRequestError as exc:
             last_error = message_for_error(exc)
-        pause = run.reader.next_pause(pause)
+        pause = run.reader.next_pause(result.server_id, pause)
         if time.monotonic() + pause > deadline or run.cancel.is_set():
             break
         await asyncio.sleep(pause)

@@ -40,16 +40,17 @@ class StateReader:
         self._flusher: asyncio.Task[None] | None = None
         # A listing pays off only when more servers wait than it has pages; learn the page count.
         self._pages = 1
-        self._listed = False  # whether a listing answered the last batch
+        self._listed: set[str] = set()  # the servers the last batch's listing answered
 
-    def next_pause(self, pause: float) -> float:
-        """How long a poller waits before it reads again, given its last pause.
+    def next_pause(self, server_id: str, pause: float) -> float:
+        """How long a poller of `server_id` waits before it reads again, given its last pause.
 
-        While listings answer the batches, no pause beyond the batching window: one listing answers every
-        waiting server, so polling costs one request per round however many wait, and a run ends one listing
-        after the service applies its last change. Per-server reads back off instead (doubling, up to 1 s).
+        A server the last listing answered re-reads at once: one listing answers every waiting server, so
+        polling costs one request per round however many wait, and a run ends one listing after the service
+        applies its last change. Per-server reads (few waiting, a failed listing, a server the listing lacks)
+        back off instead, doubling up to 1 s.
         """
-        return 0.0 if self._listed else min(pause * 2, 1.0)
+        return 0.0 if server_id in self._listed else min(pause * 2, 1.0)
 
     async def snapshot(self, server_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Current state of many servers from one listing (empty when too few to pay off, or on error)."""
@@ -81,8 +82,11 @@ class StateReader:
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
-                self._listed = len(batch) >= max(self._batch_min, 2 * self._pages)
-                await (self._by_listing(batch) if self._listed else self._one_by_one(batch))
+                if len(batch) >= max(self._batch_min, 2 * self._pages):
+                    await self._by_listing(batch)
+                else:
+                    self._listed = set()
+                    await self._one_by_one(batch)
             except BaseException as exc:  # never leave a reader waiting forever
                 _fail_all(batch, exc)
                 raise
@@ -91,8 +95,10 @@ class StateReader:
         try:
             by_id = await self._listing()
         except ScpRequestError:
+            self._listed = set()
             await self._one_by_one(batch)
             return
+        self._listed = {server_id for server_id in batch if server_id in by_id}  # before the pollers wake
         rest: Waiters = {}
         for server_id, futures in batch.items():
             if server_id in by_id:

@@ -17,6 +17,18 @@ from scp_widgets.retry import RetryBudget
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
+class NoListing(httpx.AsyncBaseTransport):
+    """The emulator, except that every listing fails with a 400."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._inner = emulator.transport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/servers":
+            return httpx.Response(400, json={"errors": [{"code": "bad", "detail": "no listing today"}]})
+        return await self._inner.handle_async_request(request)
+
+
 def actions(emulator: Emulator) -> Counter[str]:
     return Counter(r.action or "other" for r in emulator.record)
 
@@ -42,15 +54,8 @@ def test_many_read_backs_come_from_listings_not_one_get_each() -> None:
 
 def test_when_the_listing_fails_each_server_is_read_on_its_own() -> None:
     emulator = Emulator(EmulatorConfig(servers=60, locked_fraction=0.0))
-    inner = emulator.transport()
 
-    class NoListing(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path == "/v1/servers":
-                return httpx.Response(400, json={"errors": [{"code": "bad", "detail": "no listing today"}]})
-            return await inner.handle_async_request(request)
-
-    df = lock_many(emulator, emulator.own_ids, transport=NoListing())
+    df = lock_many(emulator, emulator.own_ids, transport=NoListing(emulator))
     assert set(df.outcome) == {"locked"}
     assert actions(emulator)["show"] >= 60
 
@@ -79,8 +84,9 @@ def test_sharded_transport_keeps_each_task_on_one_small_pool() -> None:
     assert per_task == 1  # a task never hops between pools
 
 
-def test_pollers_re_read_at_once_while_listings_answer_and_back_off_on_per_server_reads() -> None:
+def test_pollers_re_read_at_once_after_a_listing_and_back_off_on_per_server_reads() -> None:
     emulator = Emulator(EmulatorConfig(servers=40))
+    listed, alone = emulator.own_ids[:20], emulator.own_ids[30]
 
     async def main() -> list[float]:
         async with AsyncScpClient(
@@ -88,11 +94,29 @@ def test_pollers_re_read_at_once_while_listings_answer_and_back_off_on_per_serve
             transport=emulator.transport(),
         ) as client:  # fmt: skip
             reader = StateReader(client, await client.version(), RetryBudget())
-            await asyncio.gather(*(reader.read(i) for i in emulator.own_ids[:20]))  # 20 waiting: one listing
-            after_listing = reader.next_pause(0.4)
-            await reader.read(emulator.own_ids[0])  # alone: a per-server GET
-            return [after_listing, reader.next_pause(0.4), reader.next_pause(0.8)]
+            # 20 waiting, one of them not in the account: one listing, and a GET for the one it lacks
+            reads = [reader.read(i) for i in [*listed, UNKNOWN]]
+            await asyncio.gather(*reads, return_exceptions=True)
+            pauses = [reader.next_pause(listed[0], 0.4), reader.next_pause(UNKNOWN, 0.4)]
+            await reader.read(alone)  # alone: a per-server GET, and the listing no longer counts
+            return [*pauses, reader.next_pause(listed[0], 0.4), reader.next_pause(alone, 0.8)]
 
-    assert asyncio.run(main()) == [0.0, 0.8, 1.0]
+    assert asyncio.run(main()) == [0.0, 0.8, 0.8, 1.0]
     assert actions(emulator)["list"] == 1
-    assert actions(emulator)["show"] == 1
+    assert actions(emulator)["show"] == 2
+
+
+def test_after_a_failed_listing_pollers_back_off() -> None:
+    emulator = Emulator(EmulatorConfig(servers=40))
+
+    async def main() -> float:
+        async with AsyncScpClient(
+            endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=NoListing(emulator),
+        ) as client:  # fmt: skip
+            reader = StateReader(client, await client.version(), RetryBudget())
+            await asyncio.gather(*(reader.read(i) for i in emulator.own_ids[:20]))
+            return reader.next_pause(emulator.own_ids[0], 0.4)
+
+    assert asyncio.run(main()) == 0.8  # not 0: each round would cost a GET per server
+    assert actions(emulator)["show"] == 20
