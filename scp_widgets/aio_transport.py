@@ -12,6 +12,10 @@ What this module owns, so the layers above see plain httpx behaviour:
   `aiter_bytes()` stream and can stop early;
 - cancellation: a task cancelled while waiting for headers or mid-body closes that connection (never
   returns a half-read one to the pool); a body read to the end hands its connection back for keep-alive.
+
+One difference stays: when a reused keep-alive connection turns out closed before any answer, aiohttp resends
+an idempotent request (a GET) once, unchanged (RFC 9112 9.3.1), where httpcore raised and the client retried
+with a fresh signature. aiohttp never resends a POST, so a lock or unlock is never sent twice by this layer.
 """
 
 from __future__ import annotations
