@@ -41,16 +41,22 @@ class StateReader:
         # A listing pays off only when more servers wait than it has pages; learn the page count.
         self._pages = 1
         self._listed: set[str] = set()  # the servers the last batch's listing answered
+        self._seen: dict[str, object] = {}  # `locked` of every server in the last listing
+        self._moving = False  # whether the last listing saw any `locked` change since the one before
 
     def next_pause(self, server_id: str, pause: float) -> float:
         """How long a poller of `server_id` waits before it reads again, given its last pause.
 
-        A server the last listing answered re-reads at once: one listing answers every waiting server, so
-        polling costs one request per round however many wait, and a run ends one listing after the service
-        applies its last change. Per-server reads (few waiting, a failed listing, a server the listing lacks)
-        back off instead, doubling up to 1 s.
+        While listings answer and the service is applying changes (a listing shows `locked` moving), a
+        poller re-reads at once: one listing answers every waiting server, so a round costs one request
+        however many wait, and a run ends about one listing after the service applies its last change.
+        While nothing moves (the service's own delay), rounds back off to one every 0.25 s, so a long wait
+        is not spent listing back to back. Per-server reads (few waiting, a failed listing, a server the
+        listing lacks) back off further, up to 1 s.
         """
-        return 0.0 if server_id in self._listed else min(pause * 2, 1.0)
+        if server_id in self._listed:
+            return 0.0 if self._moving else min(max(pause * 2, 0.05), 0.25)
+        return min(max(pause * 2, 0.05), 1.0)
 
     async def snapshot(self, server_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Current state of many servers from one listing (empty when too few to pay off, or on error)."""
@@ -77,8 +83,8 @@ class StateReader:
         return await future
 
     async def _flush(self) -> None:
-        # Let the other workers' reads join this batch; pollers re-reading after a listing are all here already.
-        await asyncio.sleep(0 if self._listed else self._window)
+        # Let the other workers' reads join this batch; pollers re-reading at once after a listing are here.
+        await asyncio.sleep(0 if self._listed and self._moving else self._window)
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
@@ -98,7 +104,11 @@ class StateReader:
             self._listed = set()
             await self._one_by_one(batch)
             return
-        self._listed = {server_id for server_id in batch if server_id in by_id}  # before the pollers wake
+        # Before the pollers wake: which of them the listing answered, and whether the service is moving.
+        self._listed = {server_id for server_id in batch if server_id in by_id}
+        seen = {server_id: server.get("locked") for server_id, server in by_id.items()}
+        self._moving = any(self._seen.get(server_id, locked) != locked for server_id, locked in seen.items())
+        self._seen = seen
         rest: Waiters = {}
         for server_id, futures in batch.items():
             if server_id in by_id:

@@ -84,8 +84,8 @@ def test_sharded_transport_keeps_each_task_on_one_small_pool() -> None:
     assert per_task == 1  # a task never hops between pools
 
 
-def test_pollers_re_read_at_once_after_a_listing_and_back_off_on_per_server_reads() -> None:
-    emulator = Emulator(EmulatorConfig(servers=40))
+def test_pollers_re_read_at_once_while_listings_show_changes_and_back_off_otherwise() -> None:
+    emulator = Emulator(EmulatorConfig(servers=40, locked_fraction=0.0))
     listed, alone = emulator.own_ids[:20], emulator.own_ids[30]
 
     async def main() -> list[float]:
@@ -94,16 +94,24 @@ def test_pollers_re_read_at_once_after_a_listing_and_back_off_on_per_server_read
             transport=emulator.transport(),
         ) as client:  # fmt: skip
             reader = StateReader(client, await client.version(), RetryBudget())
-            # 20 waiting, one of them not in the account: one listing, and a GET for the one it lacks
-            reads = [reader.read(i) for i in [*listed, UNKNOWN]]
-            await asyncio.gather(*reads, return_exceptions=True)
-            pauses = [reader.next_pause(listed[0], 0.4), reader.next_pause(UNKNOWN, 0.4)]
+
+            async def round_of_reads() -> None:  # 20 waiting, one not in the account: a listing and one GET
+                await asyncio.gather(*(reader.read(i) for i in [*listed, UNKNOWN]), return_exceptions=True)
+
+            await round_of_reads()
+            pauses = [reader.next_pause(listed[0], 0.0), reader.next_pause(listed[0], 0.4)]  # nothing moved yet
+            pauses.append(reader.next_pause(UNKNOWN, 0.4))  # the listing lacks it: per-server back-off
+            await client.lock(listed[5])
+            await round_of_reads()
+            pauses.append(reader.next_pause(listed[0], 0.1))  # a lock became visible: the service is moving
+            await round_of_reads()
+            pauses.append(reader.next_pause(listed[0], 0.0))  # still again
             await reader.read(alone)  # alone: a per-server GET, and the listing no longer counts
             return [*pauses, reader.next_pause(listed[0], 0.4), reader.next_pause(alone, 0.8)]
 
-    assert asyncio.run(main()) == [0.0, 0.8, 0.8, 1.0]
-    assert actions(emulator)["list"] == 1
-    assert actions(emulator)["show"] == 2
+    assert asyncio.run(main()) == [0.05, 0.25, 0.8, 0.0, 0.05, 0.8, 1.0]
+    assert actions(emulator)["list"] == 3
+    assert actions(emulator)["show"] == 4
 
 
 def test_after_a_failed_listing_pollers_back_off() -> None:
