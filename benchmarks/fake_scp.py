@@ -71,7 +71,8 @@ def signature_ok(method: str, url: str, headers: dict[str, str]) -> bool:
     return (
         headers.get("scp-accesskey") == ACCESS_KEY
         and headers.get("scp-clienttype") == "Openapi"
-        and abs(time.time() * 1000 - int(stamp or 0)) < 300_000
+        and stamp.isdigit()
+        and abs(time.time() * 1000 - int(stamp)) < 300_000
         and hmac.compare_digest(expected, headers.get("scp-signature", ""))
     )
 
