@@ -1,6 +1,6 @@
 """Benchmark of the bulk engine (issues 3 and 9): the engine and its peers side by side, interleaved, in one run.
 
-    .venv/bin/python benchmarks/bulk.py            # the full run (about a minute and a half)
+    .venv/bin/python benchmarks/bulk.py            # the full run (one to two minutes)
     .venv/bin/python benchmarks/bulk.py --quick    # a smoke run with small sizes (a few seconds)
     .venv/bin/python benchmarks/bulk.py --profile  # also print cProfiles (the engine over loopback, client CPU)
     .venv/bin/python benchmarks/bulk.py --only 12  # run only some of the measurements
