@@ -20,7 +20,7 @@ import trustme
 import scp_widgets
 from scp_widgets.aio_transport import AiohttpTransport
 from scp_widgets.client import AsyncScpClient
-from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorServer
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
 from scp_widgets.errors import ScpNetworkError
 from scp_widgets.pools import ShardedTransport
 from scp_widgets.retry import RetryPolicy
@@ -306,3 +306,21 @@ def test_both_transports_put_the_same_request_on_the_wire() -> None:
     assert sorted(aiohttp_list) == sorted(httpx_list)
     assert "Scp-Accesskey: ak" in aiohttp_lock
     assert not any(line.lower().startswith("content-type") for line in aiohttp_lock)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_dropped_connections_on_loopback_are_retried_and_every_server_ends_with_an_outcome(transport: str) -> None:
+    emulator = Emulator(EmulatorConfig(servers=40, locked_fraction=0.0, faults=Faults(drop_rate=0.3)))
+    with EmulatorServer(emulator) as server:
+        frame = scp_widgets.lock(
+            emulator.own_ids, endpoint=server.url, access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=TRANSPORTS[transport](), concurrency=8, journal=False, verify=False, retries=6,
+        )  # fmt: skip
+    assert len(frame) == 40
+    assert set(frame["outcome"]) <= {"locked", "network_error"}
+    assert (frame["attempts"] > 1).any()  # drops happened and were retried
+    assert sum(r.fault == "drop" for r in emulator.record) >= 1
+    failed = frame[frame["outcome"] == "network_error"]
+    assert all("RemoteProtocolError" in m or "ReadError" in m for m in failed["message"])
+    locked = frame[frame["outcome"] == "locked"]["server_id"]
+    assert all(emulator.server(i)["locked"] for i in locked)
