@@ -59,7 +59,6 @@ import httpx
 from fake_scp import ACCESS_KEY, SECRET_KEY, fleet_ids
 
 import scp_widgets
-from scp_widgets.api import arun
 from scp_widgets.auth import ScpAuth, sign
 from scp_widgets.client import AsyncScpClient
 from scp_widgets.credentials import Credentials, Secret
@@ -285,7 +284,7 @@ def sequential_peer(url: str, ids: Sequence[str]) -> None:
 
 
 def engine_options(url: str, transport: str, **options: Any) -> dict[str, Any]:
-    """Keyword arguments for `lock`/`arun`; `transport` is "aiohttp" (the default) or "httpx" (pure httpx)."""
+    """Keyword arguments for `lock`/`alock`; `transport` is "aiohttp" (the default) or "httpx" (pure httpx)."""
     concurrency = options.setdefault("concurrency", CONCURRENCY)
     options.setdefault("journal", False)
     return {
@@ -341,7 +340,7 @@ def profile_engine(url: str, ids: Sequence[str], top: int = 25) -> None:
     heading(f"cProfile of the engine over loopback ({len(ids)} servers, concurrency {CONCURRENCY}, read-back off)")
     profiler = cProfile.Profile()
     profiler.enable()
-    asyncio.run(arun("lock", ids, **engine_options(url, "aiohttp", verify=False)))
+    asyncio.run(scp_widgets.alock(ids, **engine_options(url, "aiohttp", verify=False)))
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime").print_stats(top)
@@ -376,7 +375,7 @@ def bench_responsiveness(sizes: Sizes) -> list[bool]:
         for transport in ("aiohttp", "httpx") * max(1, sizes.rounds // 2):
             server.reset()
             options = engine_options(server.url, transport, verify=True, journal=str(Path(journals) / "j.jsonl"))
-            future = background_loop().submit(arun("lock", server.ids, **options))
+            future = background_loop().submit(scp_widgets.alock(server.ids, **options))
             late = tick_lateness(future.done)
             check_clean(future.result(), server.ids)
             label = f"engine, {'default transport (aiohttp)' if transport == 'aiohttp' else 'pure httpx'}"
