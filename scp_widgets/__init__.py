@@ -15,17 +15,19 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "lock": "api", "unlock": "api", "alock": "api", "aunlock": "api", "list_servers": "api",
-    "alist_servers": "api", "read_journal": "journal", "CancelToken": "bulk", "Progress": "bulk",
-    "ScpClient": "client", "AsyncScpClient": "client", "Outcome": "results", "LockPanel": "panel",
-    "ScpError": "errors", "ScpUsageError": "errors", "ScpApiError": "errors", "ScpNetworkError": "errors",
+    "alist_servers": "api", "read_journal": "journal_reader", "history": "history", "CancelToken": "bulk",
+    "Progress": "bulk", "ScpClient": "client", "AsyncScpClient": "client", "Outcome": "results",
+    "LockPanel": "panel", "ScpError": "errors", "ScpUsageError": "errors", "JournalError": "errors",
+    "ScpApiError": "errors", "ScpNetworkError": "errors",
 }  # fmt: skip
 
 if TYPE_CHECKING:
     from .api import alist_servers, alock, aunlock, list_servers, lock, unlock
     from .bulk import CancelToken, Progress
     from .client import AsyncScpClient, ScpClient
-    from .errors import ScpApiError, ScpError, ScpNetworkError, ScpUsageError
-    from .journal import read_journal
+    from .errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
+    from .history import history
+    from .journal_reader import read_journal
     from .panel import LockPanel
     from .results import Outcome
 
@@ -54,6 +56,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 __all__ = [
     "AsyncScpClient",
     "CancelToken",
+    "JournalError",
     "LockPanel",
     "Outcome",
     "Progress",
@@ -65,6 +68,7 @@ __all__ = [
     "alist_servers",
     "alock",
     "aunlock",
+    "history",
     "list_servers",
     "lock",
     "read_journal",

@@ -28,8 +28,9 @@ from .client import AsyncScpClient, ScpClient, precheck_version
 from .credentials import Secret, as_secret, resolve_credentials
 from .endpoints import resolve_endpoint
 from .errors import ScpUsageError
+from .history import prune_quietly
 from .ids import ids_from, normalise_id
-from .journal import Journal, default_journal_dir
+from .journal import Journal, JournalWarning, default_journal_dir
 from .loop_thread import background_loop, wait_for
 from .options import JournalOption, RunOptions, optional_text, version_text
 from .results import ServerResult, count_outcomes, summary_line, to_frame, utc_iso
@@ -92,22 +93,17 @@ def plan_ids(ids: Any) -> tuple[list[str], int]:
     return unique, len([i for i in raw if i]) - len(unique)
 
 
-def _open_journal(option: JournalOption, action: str, run_id: str) -> Journal | None:
+def _open_journal(option: JournalOption, header: dict[str, Any], *, fsync: bool) -> Journal | None:
+    """Open, take and start the run's journal, or one usage error before anything is sent."""
     if option is False:
         return None
-    explicit = isinstance(option, str | PathLike)
-    path = (
-        Path(option)
-        if isinstance(option, str | PathLike)
-        else default_journal_dir() / f"{_stamp()}-{action}-{run_id}.jsonl"
-    )
-    try:
-        return Journal(path)
-    except OSError as exc:
-        if explicit:
-            raise ScpUsageError(f"Cannot write the journal {path}: {exc.strerror or exc}.") from None
-        warnings.warn(f"No journal for this run: cannot write {path} ({exc.strerror or exc}).", stacklevel=4)
-        return None
+    if isinstance(option, str | PathLike):
+        path = Path(option)
+    else:
+        folder = default_journal_dir()
+        prune_quietly(folder)
+        path = folder / f"{_stamp()}-{header['action']}-{header['run_id']}.jsonl"
+    return Journal.open(path, header, fsync=fsync)
 
 
 def _stamp() -> str:
@@ -146,12 +142,10 @@ async def arun(
             "started_at": utc_iso(started), "dry_run": options.dry_run, "verify": options.verify,
             "preflight": options.preflight, "duplicates": duplicates, "warning": choice.warning, "ids": server_ids,
         }  # fmt: skip
-        journal_file = _open_journal(options.journal, action, run_id)
+        journal_file = _open_journal(options.journal, header, fsync=options.journal_fsync)
         token = cancel or CancelToken()
         budget = RetryBudget()
         try:
-            if journal_file is not None:
-                journal_file.start(header)
             results: list[ServerResult] = await run_bulk(
                 client, action, server_ids, options, version=choice,
                 cancel=token.bind(asyncio.get_running_loop()), journal=journal_file, progress=progress,
@@ -171,6 +165,8 @@ async def arun(
                 journal_file.close()
         attrs = {k: v for k, v in header.items() if k != "ids"}
         attrs.update(footer, journal=str(journal_file.path) if journal_file else None, complete=True)
+        if journal_file is not None and journal_file.error:  # the run is whole; only its record on disk is not
+            attrs.update(journal_error=journal_file.error, summary=f"{attrs['summary']}; {journal_file.error}")
         return to_frame(results, attrs)
     finally:
         if owned:
@@ -181,6 +177,9 @@ def _warn_from(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:
     """Show the run's deprecation warning in the caller's thread, at the user's line (`stacklevel` frames up)."""
     if frame.attrs.get("warning"):
         warnings.warn(str(frame.attrs["warning"]), ScpDeprecationWarning, stacklevel=stacklevel)
+    if frame.attrs.get("journal_error"):
+        warning = f"{frame.attrs['journal_error']}; the returned frame is complete."
+        warnings.warn(warning, JournalWarning, stacklevel=stacklevel)
     return frame
 
 
@@ -212,6 +211,7 @@ def _request(
     preflight: bool = False,
     dry_run: bool = False,
     journal: JournalOption = True,
+    journal_fsync: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     client: AsyncScpClient | ScpClient | None = None,
@@ -232,6 +232,7 @@ def _request(
     preflight: read the state first; servers already in the wanted state are not sent (False).
     dry_run: read the state and return `planned` rows; send nothing that changes a server (False).
     journal: True: a JSON Lines journal under the user state folder; a path; or False for none.
+    journal_fsync: fsync every journal line, for power loss, not only a killed process (False).
     progress: called with a `Progress` as servers finish; cancel: a `CancelToken` to stop sending.
     client: an `ScpClient` / `AsyncScpClient` to reuse (then the connection options are not used).
     transport: an httpx transport (tests, the in-process emulator); accept_language: "en-US".
@@ -246,6 +247,7 @@ def _request(
     options = RunOptions(
         api_version=version_text(api_version), concurrency=concurrency, retries=retries, timeout=timeout,
         verify=verify, verify_timeout=verify_timeout, preflight=preflight, dry_run=dry_run, journal=journal,
+        journal_fsync=journal_fsync,
     )  # fmt: skip
     precheck_version(options.api_version, dt.date.today())
     plan_ids(ids)  # "no ids" is a mistake of the call, found here rather than on the loop thread

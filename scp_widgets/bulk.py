@@ -113,6 +113,16 @@ class _Run:
             endpoint=self.client.endpoint, started_at=time.time(),
         )  # fmt: skip
 
+    def on_sent(self, server_id: str) -> None:
+        """Just before the first change request of a server goes out (written ahead, for a crash)."""
+        if self.journal is not None:
+            self.journal.sent(server_id)
+
+    def on_accepted(self, result: ServerResult) -> None:
+        """Just after the service accepted a change (2xx), before the read-back."""
+        if self.journal is not None:
+            self.journal.accepted(result)
+
     def finish(self, result: ServerResult) -> ServerResult:
         if result.finished_at is None:
             result.finished_at = time.time()
@@ -218,11 +228,13 @@ async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tupl
                 result.http_status, result.locked = 200, bool(current.get("locked"))
                 return result, False
         change = run.client.lock if wanted else run.client.unlock
+        run.on_sent(server_id)
         accepted = await change(server_id, cancel=run.cancel, version=run.version, budget=run.budget)
         result.http_status, result.attempts, result.request_id = (
             accepted.status, accepted.attempts, accepted.request_id,
         )  # fmt: skip
         result.outcome = _DONE[run.action]  # accepted; the read-back (when on) confirms or downgrades it
+        run.on_accepted(result)
         return result, True
     except RetryCancelled as exc:
         _fail(result, exc.last)

@@ -32,6 +32,10 @@ class InvalidServerIdError(ScpUsageError):
     """A server id that is not a UUID."""
 
 
+class JournalError(ScpError, ValueError):
+    """A journal file that is not an scp-widgets journal, or holds a corrupt record; one sentence naming the line."""
+
+
 class ScpRequestError(ScpError):
     """A request that did not succeed, after any retries. `attempts` counts the HTTP attempts made."""
 

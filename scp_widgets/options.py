@@ -93,6 +93,7 @@ class RunOptions:
     preflight: bool = False
     dry_run: bool = False
     journal: JournalOption = True
+    journal_fsync: bool = False
 
     def __post_init__(self) -> None:
         checked = {
@@ -105,6 +106,7 @@ class RunOptions:
             "preflight": flag("preflight", self.preflight),
             "dry_run": flag("dry_run", self.dry_run),
             "journal": journal_option(self.journal),
+            "journal_fsync": flag("journal_fsync", self.journal_fsync),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)

@@ -35,6 +35,9 @@ class Outcome(StrEnum):
     NETWORK_ERROR = "network_error"
     UNVERIFIED = "unverified"
     CANCELLED = "cancelled"
+    # Only in the frame `read_journal` rebuilds for a run that never finished (killed kernel, crash):
+    SENT = "sent"  # the change request went out; no answer was recorded
+    ACCEPTED = "accepted"  # the service accepted the change (2xx); the read-back never confirmed it
 
 
 SUCCESSES = frozenset(
@@ -42,8 +45,11 @@ SUCCESSES = frozenset(
 )
 #: Outcomes worth sending again (the analysis notebook's "retry only the failed rows").
 RETRYABLE = frozenset(
-    {Outcome.THROTTLED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.UNVERIFIED, Outcome.CANCELLED}
-)
+    {
+        Outcome.THROTTLED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.UNVERIFIED, Outcome.CANCELLED,
+        Outcome.SENT, Outcome.ACCEPTED,
+    }
+)  # fmt: skip
 
 _BY_STATUS = {
     401: Outcome.UNAUTHORIZED,

@@ -230,15 +230,17 @@ def test_cancel_half_way_marks_the_rest_and_journals_every_finished_server(tmp_p
     pd.testing.assert_frame_equal(back, df, check_like=False)
 
 
-def test_journal_of_a_killed_run_still_has_every_finished_server(tmp_path: Path, emulator: Emulator) -> None:
-    df = scp_widgets.lock(emulator.own_ids[:10], journal=tmp_path / "j.jsonl", **options_for(emulator))
+def test_journal_of_a_killed_run_still_has_every_server_it_sent(tmp_path: Path, emulator: Emulator) -> None:
+    ids = emulator.own_ids[:10]
+    df = scp_widgets.lock(ids, journal=tmp_path / "j.jsonl", concurrency=1, verify=False, **options_for(emulator))
     lines = (tmp_path / "j.jsonl").read_text().splitlines()
-    # simulate a kernel killed after 6 results: no end line, and a half-written last line
-    (tmp_path / "cut.jsonl").write_text("\n".join(lines[:7]) + "\n" + lines[7][:20])
-    back = scp_widgets.read_journal(tmp_path / "cut.jsonl")
+    # simulate a kernel killed after 6 servers (header + 3 lines each) and half of the 7th's `sent` line
+    (tmp_path / "cut.jsonl").write_text("\n".join(lines[:19]) + "\n" + lines[19][:20])
+    with pytest.warns(scp_widgets.journal.JournalWarning, match="line 20 was cut short"):
+        back = scp_widgets.read_journal(tmp_path / "cut.jsonl")
     assert list(back.server_id) == list(df.server_id[:6])
     assert back.attrs["complete"] is False
-    assert back.attrs["missing"] == list(df.server_id[6:])
+    assert back.attrs["never_sent"] == back.attrs["missing"] == list(df.server_id[6:])
 
 
 def test_default_journal_goes_to_the_state_dir(isolated_environment: Path, emulator: Emulator) -> None:
