@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "lock": "api", "unlock": "api", "alock": "api", "aunlock": "api", "list_servers": "api",
-    "alist_servers": "api", "read_journal": "journal_reader", "history": "history", "CancelToken": "bulk",
+    "alist_servers": "api", "read_journal": "journal_reader", "history": "run_history", "CancelToken": "bulk",
     "Progress": "bulk", "ScpClient": "client", "AsyncScpClient": "client", "Outcome": "results",
     "LockPanel": "panel", "ScpError": "errors", "ScpUsageError": "errors", "JournalError": "errors",
     "ScpApiError": "errors", "ScpNetworkError": "errors",
@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     from .bulk import CancelToken, Progress
     from .client import AsyncScpClient, ScpClient
     from .errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
-    from .history import history
     from .journal_reader import read_journal
     from .panel import LockPanel
     from .results import Outcome
+    from .run_history import history
 
 
 def __getattr__(name: str) -> Any:

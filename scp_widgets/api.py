@@ -28,13 +28,13 @@ from .client import AsyncScpClient, ScpClient, precheck_version
 from .credentials import Secret, as_secret, resolve_credentials
 from .endpoints import resolve_endpoint
 from .errors import ScpUsageError
-from .history import prune_quietly
 from .ids import ids_from, normalise_id
 from .journal import Journal, JournalWarning, default_journal_dir
 from .loop_thread import background_loop, wait_for
 from .options import JournalOption, RunOptions, optional_text, version_text
 from .results import ServerResult, count_outcomes, summary_line, to_frame, utc_iso
 from .retry import RetryBudget, RetryPolicy
+from .run_history import prune_quietly
 from .servers import servers_frame
 from .versions import ScpDeprecationWarning
 

@@ -451,18 +451,29 @@ _MAGIC_NAMES = {"line": ("scp_lock", "scp_unlock", "scp_servers", "scp_panel"), 
 
 def load(ipython: InteractiveShell) -> None:
     """Register the magics (and their %config settings) in `ipython`."""
+    from . import history_magic
+
     unload(ipython)  # loading twice must not leave two configurables behind
     ipython.register_magics(ScpLockMagics(shell=ipython))
+    history_magic.load(ipython)
 
 
 def unload(ipython: InteractiveShell) -> None:
     """Remove the magics and their %config entry; the rest of the shell is left alone."""
+    from . import history_magic
+
+    unregister(ipython, ScpLockMagics, _MAGIC_NAMES)
+    history_magic.unload(ipython)
+
+
+def unregister(ipython: InteractiveShell, cls: type[Magics], names: dict[str, tuple[str, ...]]) -> None:
+    """Remove one Magics class's magics (by kind: line / cell) and its %config entry from `ipython`."""
     manager = ipython.magics_manager
-    instance = manager.registry.pop(ScpLockMagics.__name__, None)
+    instance = manager.registry.pop(cls.__name__, None)
     if instance is None:
         return
-    for kind, names in _MAGIC_NAMES.items():
-        for name in names:
+    for kind, kind_names in names.items():
+        for name in kind_names:
             bound = manager.magics[kind].get(name)
             if getattr(bound, "__self__", None) is instance:
                 del manager.magics[kind][name]

@@ -31,6 +31,7 @@ from .errors import ScpError, ScpRequestError, ScpUsageError
 from .ids import normalise_id, split_ids
 from .loop_thread import background_loop
 from .options import JournalOption, RunOptions, whole_number
+from .panel_history import HistoryView
 from .panel_table import Level, common_failure, muted_line, results_table, status_line, summary_html
 from .progress import Throttle, counts_text
 from .results import SUCCESSES, message_for_error
@@ -84,7 +85,8 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self._syncing = False
         self._version_warning = ""
         self.results: pd.DataFrame | None = None
-        super().__init__(self._build(), layout=w.Layout(max_width="1100px"))
+        self.history = HistoryView()  # past runs from the journal folder (panel_history.py)
+        super().__init__([*self._build(), self.history], layout=w.Layout(max_width="1100px"))
         self._set_versions(BUILTIN_CATALOG, api_version)
         self._show_target()
         if autoload:
