@@ -222,3 +222,38 @@ def test_history_view_shows_an_unfinished_run_and_refresh_picks_up_new_ones(tmp_
     assert len(view.run_buttons) == 1 and view.run_buttons[0].description.endswith("· did not finish")
     view.run_buttons[0].click()
     assert 'data-outcome="sent"' in view.detail_html.value and "1 sent; 1 never sent" in view.detail_html.value
+
+
+def test_the_readme_history_example_runs_verbatim(three_runs: list[pd.DataFrame]) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+    (block,) = [b for b in blocks if b.startswith("runs = scp_widgets.history()")]
+    namespace: dict[str, Any] = {"scp_widgets": scp_widgets}
+    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert list(namespace["runs"].run_id) == [f.attrs["run_id"] for f in reversed(three_runs)]
+
+
+def test_the_help_example_runs(ip: InteractiveShell, emulator: Emulator) -> None:
+    ip.run_line_magic("scp_lock", f"--quiet {emulator.own_ids[0]}")
+    doc = ip.find_line_magic("scp_history").__doc__
+    example = doc[doc.index("Example: ") :].split("\n")[0].removeprefix("Example: ")
+    magic, python = example.rstrip(".").split(", then ")
+    ip.run_line_magic(*magic.removeprefix("%").split(" ", 1))
+    python = python.split(" for ")[0]
+    frame = eval(python, {**ip.user_ns, "scp_widgets": scp_widgets})  # noqa: S307 - our own help text
+    assert list(frame.server_id) == [emulator.own_ids[0]]
+
+
+def test_a_file_reused_by_two_runs_gives_two_rows_read_in_full(
+    tmp_path: Path, emulator: Emulator, emu_options: dict[str, Any]
+) -> None:
+    shared = tmp_path / "shared.jsonl"
+    first = scp_widgets.lock(unlocked(emulator, 2), journal=shared, **emu_options)
+    second = scp_widgets.lock([*unlocked(emulator, 3), "nope"], journal=shared, **emu_options)
+    scp_widgets.lock(unlocked(emulator, 1), journal=tmp_path / "alone.jsonl", **emu_options)  # summed up quickly
+    runs = scp_widgets.history(tmp_path)
+    assert list(runs.journal) == [str(tmp_path / "alone.jsonl"), str(shared), str(shared)]
+    assert list(runs.run_id[1:]) == [second.attrs["run_id"], first.attrs["run_id"]]
+    assert list(runs.locked) == [1, 3, 2] and list(runs.invalid_id) == [0, 1, 0] and list(runs.servers) == [1, 4, 2]
+    assert list(runs.summary[1:]) == [second.attrs["summary"], first.attrs["summary"]]
+    pd.testing.assert_frame_equal(scp_widgets.read_journal(runs.journal[2], runs.run_id[2]), first)
