@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 import scp_widgets
-from scp_widgets.emulator import Emulator, EmulatorConfig, EmulatorServer, Faults
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
 from scp_widgets.errors import JournalError, ScpUsageError
 from scp_widgets.journal import Journal, JournalWarning
 from scp_widgets.results import Outcome, ServerResult
@@ -305,6 +305,33 @@ def test_a_second_run_on_a_journal_in_use_is_refused_before_sending(
     assert back.attrs["complete"] is True
     again = scp_widgets.lock(second_ids, journal=path, **emu_options)  # free again once the first has ended
     assert list(read_quietly(path).server_id) == list(again.server_id) == second_ids
+
+
+def test_a_run_in_another_process_on_the_same_journal_refuses_this_one(tmp_path: Path) -> None:
+    """Two notebooks given one journal path: the second is refused while the first runs, and nothing mixes."""
+    emulator = Emulator(EmulatorConfig(servers=240, locked_fraction=0.0, faults=Faults(latency=0.05)))
+    theirs, ours = emulator.own_ids[:200], emulator.own_ids[200:]
+    (tmp_path / "ids").write_text("\n".join(theirs))
+    path = tmp_path / "shared.jsonl"
+    with EmulatorServer(emulator) as server:
+        child = subprocess.Popen(
+            [sys.executable, str(CHILD), str(tmp_path / "ids"), server.url, str(path)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + WAIT
+        while not posted(emulator):
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+            time.sleep(0.005)
+        options = {"endpoint": server.url, "access_key": DEMO_ACCESS_KEY, "secret_key": DEMO_SECRET_KEY}
+        with pytest.raises(ScpUsageError, match=r"is in use by another run that has not finished"):
+            scp_widgets.lock(ours, journal=path, **options)
+        assert child.poll() is None  # the refusal came while the other run was still going
+        out, err = child.communicate(timeout=WAIT)
+    assert child.returncode == 0, err
+    assert not posted(emulator) & set(ours)
+    back = scp_widgets.read_journal(path)
+    assert list(back.server_id) == theirs and back.attrs["complete"] is True
+    assert back.attrs["counts"] == json.loads(out)["counts"] == {"locked": 200}
 
 
 def test_lines_of_two_runs_in_one_file_never_mix(tmp_path: Path) -> None:
