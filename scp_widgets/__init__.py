@@ -18,7 +18,7 @@ _EXPORTS = {
     "alist_servers": "api", "read_journal": "journal_reader", "history": "run_history", "CancelToken": "bulk",
     "Progress": "bulk", "ScpClient": "client", "AsyncScpClient": "client", "Outcome": "results",
     "LockPanel": "panel", "ScpError": "errors", "ScpUsageError": "errors", "JournalError": "errors",
-    "ScpApiError": "errors", "ScpNetworkError": "errors",
+    "JournalWarning": "journal", "ScpApiError": "errors", "ScpNetworkError": "errors",
 }  # fmt: skip
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .bulk import CancelToken, Progress
     from .client import AsyncScpClient, ScpClient
     from .errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
+    from .journal import JournalWarning
     from .journal_reader import read_journal
     from .panel import LockPanel
     from .results import Outcome
@@ -57,6 +58,7 @@ __all__ = [
     "AsyncScpClient",
     "CancelToken",
     "JournalError",
+    "JournalWarning",
     "LockPanel",
     "Outcome",
     "Progress",

@@ -236,7 +236,7 @@ def test_journal_of_a_killed_run_still_has_every_server_it_sent(tmp_path: Path, 
     lines = (tmp_path / "j.jsonl").read_text().splitlines()
     # simulate a kernel killed after 6 servers (header + 3 lines each) and half of the 7th's `sent` line
     (tmp_path / "cut.jsonl").write_text("\n".join(lines[:19]) + "\n" + lines[19][:20])
-    with pytest.warns(scp_widgets.journal.JournalWarning, match="line 20 was cut short"):
+    with pytest.warns(scp_widgets.JournalWarning, match="line 20 was cut short"):
         back = scp_widgets.read_journal(tmp_path / "cut.jsonl")
     assert list(back.server_id) == list(df.server_id[:6])
     assert back.attrs["complete"] is False
