@@ -1,4 +1,5 @@
-"""The notebook magics: `%scp_lock`, `%%scp_lock`, `%scp_unlock`, `%scp_servers` and `%scp_panel`.
+"""The notebook magics: `%scp_lock`, `%%scp_lock`, `%scp_unlock`, `%scp_servers`, `%scp_panel`
+(and `%scp_history`, registered from history_magic.py).
 
 Each magic is a short pipeline over the public API: parse the line, gather the ids, resolve options
 (explicit option > `%config ScpLockMagics.<trait>` > environment, which the API reads), run with a
