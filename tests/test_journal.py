@@ -176,8 +176,11 @@ def test_the_magic_summary_line_says_the_journal_failed(
     disk_fills_after: list[int], live_emulator: EmulatorServer, emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
 
-    shell = InteractiveShell.instance()
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = InteractiveShell.instance(config=config)
     shell.run_line_magic("load_ext", "scp_widgets")
     try:
         with pytest.warns(JournalWarning):
