@@ -87,6 +87,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.results: pd.DataFrame | None = None
         self.history = HistoryView()  # past runs from the journal folder (panel_history.py)
         super().__init__([*self._build(), self.history], layout=w.Layout(max_width="1100px"))
+        self.history.follow(self.summary_html)  # a finished run appears in the open History at once
         self._set_versions(BUILTIN_CATALOG, api_version)
         self._show_target()
         if autoload:

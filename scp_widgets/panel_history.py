@@ -44,6 +44,10 @@ class HistoryView(w.Accordion):  # type: ignore[misc]  # ipywidgets ships no typ
         if change["new"] == 0:
             self.refresh()
 
+    def follow(self, widget: w.Widget, name: str = "value") -> None:
+        """Refresh, when open, each time `widget.name` changes (the panel's summary: a run has ended)."""
+        widget.observe(lambda _: self.refresh() if self.selected_index == 0 else None, names=name)
+
     def refresh(self) -> None:
         """Read the run list again (a file that is not a journal is named, not fatal)."""
         with warnings.catch_warnings(record=True) as caught:

@@ -208,6 +208,10 @@ def test_panel_history_lists_runs_and_a_click_shows_that_runs_table(
     assert all(server_id in history.detail_html.value for server_id in last.server_id)
     history.run_buttons[1].click()
     assert history.results is not None and len(history.results) == 2
+    panel.selector.value = tuple(unlocked(emulator, 1))
+    panel.lock_button.click()  # with History open, the new run appears without a Refresh
+    panel.wait(WAIT)
+    assert len(history.run_buttons) == 3 and " · lock · 1 locked in " in history.run_buttons[0].description
     panel.close()
 
 
