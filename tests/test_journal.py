@@ -91,7 +91,7 @@ def test_an_unfinished_run_tells_never_sent_sent_accepted_and_final_apart(tmp_pa
     assert back.attrs["summary"] == "1 locked, 1 accepted, 1 sent; 2 never sent; the run did not finish"
 
 
-def _kill_after_accepted(tmp_path: Path, attempt: int, total: int, accepted_before_kill: int) -> None:
+def _kill_after_accepted(tmp_path: Path, attempt: int, total: int, accepted_before_kill: int) -> Path:
     emulator = Emulator(EmulatorConfig(servers=total, locked_fraction=0.0, seed=attempt, faults=Faults(latency=0.01)))
     ids = emulator.own_ids
     (tmp_path / f"ids{attempt}").write_text("\n".join(ids))
@@ -119,11 +119,22 @@ def _kill_after_accepted(tmp_path: Path, attempt: int, total: int, accepted_befo
     claimed = set(back.server_id[back.outcome.isin(["accepted", "locked"])])
     assert claimed <= accepted_by_service  # the journal never claims an acceptance the service did not give
     assert len(accepted_by_service) >= accepted_before_kill
+    return journal
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3])
 def test_kill_9_after_300_accepted_of_1000_loses_no_server(tmp_path: Path, attempt: int) -> None:
     _kill_after_accepted(tmp_path, attempt, total=1000, accepted_before_kill=300)
+
+
+def test_the_journal_of_a_killed_run_takes_the_next_run_and_both_read_back(
+    tmp_path: Path, emulator: Emulator, emu_options: dict[str, Any]
+) -> None:
+    journal = _kill_after_accepted(tmp_path, 4, total=400, accepted_before_kill=100)
+    killed = read_quietly(journal)
+    after = scp_widgets.lock(emulator.own_ids[:5], journal=journal, **emu_options)  # the dead run's lock is gone
+    pd.testing.assert_frame_equal(read_quietly(journal), after)
+    pd.testing.assert_frame_equal(read_quietly(journal, killed.attrs["run_id"]), killed)
 
 
 # -- never lose the frame to the journal --------------------------------------------------------------------
