@@ -71,6 +71,8 @@ def history(folder: str | os.PathLike[str] | None = None, *, prune: bool = True)
     A file that is not a journal is named in a warning and left out.
     """
     where = Path(folder) if folder is not None else default_journal_dir()
+    if folder is not None and not where.is_dir():
+        raise ScpUsageError(f"{where} is not a folder (history() reads a folder of journals).")
     if prune:
         prune_journals(where)
     rows: list[dict[str, object]] = []

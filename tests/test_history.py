@@ -74,9 +74,16 @@ def test_an_unfinished_run_is_a_row_that_says_so(isolated_environment: Path) -> 
     assert row.summary == "did not finish: 1 sent or done, 1 never sent"
 
 
-def test_history_of_an_empty_or_missing_folder_is_an_empty_frame(tmp_path: Path) -> None:
-    assert scp_widgets.history(tmp_path / "nothing-here").empty
+def test_history_of_an_empty_folder_is_an_empty_frame_and_a_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert list(scp_widgets.history(tmp_path).columns)[:3] == ["run_id", "action", "started_at"]
+    assert scp_widgets.history(tmp_path).empty
+    monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DIR", str(tmp_path / "not-yet"))  # no run has made it yet
+    assert scp_widgets.history().empty
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ScpUsageError, match=r"a-file is not a folder \(history\(\) reads a folder of journals\)\.$"):
+        scp_widgets.history(tmp_path / "a-file")
 
 
 # -- retention ----------------------------------------------------------------------------------------------
@@ -163,6 +170,8 @@ def test_history_magic_lists_the_runs_and_stores_them(
     assert len(ip.run_line_magic("scp_history", "--quiet")) == 3
     with pytest.raises(UsageError, match="--limit must be 1 or more"):
         ip.run_line_magic("scp_history", "--limit 0")
+    with pytest.raises(UsageError, match="nowhere is not a folder"):
+        ip.run_line_magic("scp_history", "--folder nowhere")
 
 
 def test_config_keep_days_prunes_and_goes_away_with_the_magics(
