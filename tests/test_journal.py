@@ -88,7 +88,7 @@ def test_an_unfinished_run_tells_never_sent_sent_accepted_and_final_apart(tmp_pa
     assert back.attrs["complete"] is False
     assert back.attrs["never_sent"] == ids[3:]
     assert back.attrs["missing"] == ids[1:]
-    assert back.attrs["summary"] == "1 locked, 1 accepted, 1 sent; 2 never sent; the run did not finish"
+    assert back.attrs["summary"] == "1 locked, 1 sent, 1 accepted; 2 never sent; the run did not finish"
 
 
 def _kill_after_accepted(tmp_path: Path, attempt: int, total: int, accepted_before_kill: int) -> Path:
