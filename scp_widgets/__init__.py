@@ -19,6 +19,7 @@ _EXPORTS = {
     "Progress": "bulk", "ScpClient": "client", "AsyncScpClient": "client", "Outcome": "results",
     "LockPanel": "panel", "ScpError": "errors", "ScpUsageError": "errors", "JournalError": "errors",
     "JournalWarning": "journal", "ScpApiError": "errors", "ScpNetworkError": "errors",
+    "retry_failed": "rerun", "resume_cancelled": "rerun",
 }  # fmt: skip
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .journal import JournalWarning
     from .journal_reader import read_journal
     from .panel import LockPanel
+    from .rerun import resume_cancelled, retry_failed
     from .results import Outcome
     from .run_history import history
 
@@ -74,5 +76,7 @@ __all__ = [
     "list_servers",
     "lock",
     "read_journal",
+    "resume_cancelled",
+    "retry_failed",
     "unlock",
 ]

@@ -141,6 +141,7 @@ async def arun(
             "run_id": run_id, "action": action, "api_version": choice.number, "endpoint": client.endpoint,
             "started_at": utc_iso(started), "dry_run": options.dry_run, "verify": options.verify,
             "preflight": options.preflight, "duplicates": duplicates, "warning": choice.warning, "ids": server_ids,
+            "concurrency": options.concurrency, "retries": options.retries, "timeout": options.timeout,
         }  # fmt: skip
         journal_file = _open_journal(options.journal, header, fsync=options.journal_fsync)
         token = cancel or CancelToken()

@@ -77,11 +77,21 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 @dataclass(frozen=True)
 class Progress:
+    """A snapshot of a run. `done` servers have their final outcome (`last` is the one that just finished,
+    None when the snapshot comes from a send or an accept); `sent` went out at least once; `accepted` got a
+    2xx for the change. `rate` and `retry_in` are set only while the run is held back (see the fields)."""
+
     done: int
     total: int
     counts: dict[str, int]
     elapsed_s: float
     last: ServerResult | None = None
+    sent: int = 0
+    accepted: int = 0
+    #: requests/s while an adaptive limiter holds the run below its concurrency, else None
+    rate: float | None = None
+    #: seconds until the next retry while the run waits on retries or Retry-After, else None
+    retry_in: float | None = None
 
     @property
     def fraction(self) -> float:
@@ -89,6 +99,10 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+#: Seconds between two progress reports from sends and accepts (a finish always reports): counting is a
+#: few additions per server, and the callback runs at most this often for them, so speed is not paid for it.
+EVENT_INTERVAL = 0.05
 
 
 @dataclass
@@ -106,6 +120,9 @@ class _Run:
     done: int = 0
     total: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    accepted: int = 0
+    _reported: float = 0.0
 
     def new_result(self, server_id: str) -> ServerResult:
         return ServerResult(
@@ -117,11 +134,15 @@ class _Run:
         """Just before the first change request of a server goes out (written ahead, for a crash)."""
         if self.journal is not None:
             self.journal.sent(server_id)
+        self.sent += 1
+        self._report_now()
 
     def on_accepted(self, result: ServerResult) -> None:
         """Just after the service accepted a change (2xx), before the read-back."""
         if self.journal is not None:
             self.journal.accepted(result)
+        self.accepted += 1
+        self._report_now()
 
     def finish(self, result: ServerResult) -> ServerResult:
         if result.finished_at is None:
@@ -132,13 +153,27 @@ class _Run:
             self.journal.result(result)
         self.done += 1
         self.counts[str(result.outcome)] = self.counts.get(str(result.outcome), 0) + 1
-        if self.progress is not None:
-            snapshot = ordered_counts(self.counts)
-            try:
-                self.progress(Progress(self.done, self.total, snapshot, time.monotonic() - self.started, result))
-            except Exception:  # a broken progress display must not stop the run or lose rows
-                logger.exception("progress callback failed")
+        self._report(result)
         return result
+
+    def _report_now(self) -> None:
+        """A send or an accept: report at most every EVENT_INTERVAL (the displays throttle again)."""
+        if self.progress is not None and time.monotonic() - self._reported >= EVENT_INTERVAL:
+            self._report(None)
+
+    def _report(self, last: ServerResult | None) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        self._reported = now
+        snapshot = ordered_counts(self.counts)
+        progress = Progress(
+            self.done, self.total, snapshot, now - self.started, last, sent=self.sent, accepted=self.accepted
+        )
+        try:
+            self.progress(progress)
+        except Exception:  # a broken progress display must not stop the run or lose rows
+            logger.exception("progress callback failed")
 
 
 async def run_bulk(

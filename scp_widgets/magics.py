@@ -44,6 +44,7 @@ Examples (the ids belong to the default fleet of `scp-widgets emulator` and `scp
   %scp_servers -o servers --state ACTIVE                          # the fleet as a DataFrame
   %scp_lock -o result --from servers.query("not locked").id[:10]  # ids from a list, Series or column
   %scp_lock --dry-run --api-version 1.3 --from result.server_id   # show the plan, send nothing
+  %scp_lock --retry-failed result                                 # the failed rows of `result` again
   %scp_unlock --quiet --from result                               # a result frame works too
 
   %%scp_lock --concurrency 8
@@ -110,6 +111,10 @@ def _run_arguments() -> Callable[[F], F]:
         _arg("--no-verify", action="store_true", help="do not read the lock state back"),
         _arg("--preflight", action="store_true", help="skip servers already in the wanted state"),
         _arg("--dry-run", action="store_true", help="read the servers' state, show the plan; change nothing"),
+        _arg("--retry-failed", metavar="NAME",
+             help="send again the failed rows of the result frame NAME, with its settings"),
+        _arg("--resume-cancelled", metavar="NAME",
+             help="send the cancelled rows of the result frame NAME, with its settings"),
         _arg("--quiet", action="store_true", help="no progress bar, no summary or dry-run line"),
         _arg("ids", nargs="*", metavar="ID", help="server ids (UUIDs); in the cell form, one a line"),
         epilog=_EXAMPLES,
@@ -325,20 +330,57 @@ class ScpLockMagics(Magics):
 
     def _run(self, action: str, func: Callable[..., Any], line: str, cell: str | None) -> pd.DataFrame:
         from .bulk import CancelToken
+        from .magic_view import remember
         from .progress import progress_display
 
         args = parse(func, line)
-        ids = self._ids(args, cell)
-        options = self._run_options(args)
+        rerun = self._rerun_of(action, args)
+        ids = self._ids(args, cell) if rerun is None else rerun[0]
+        options = self._run_options(args) if rerun is None else {**self._run_options(args), **rerun[1]}
         quiet = bool(args.quiet or self.quiet)
         cancel = CancelToken()
         display = progress_display(self.shell, action, quiet=quiet)
         try:
             frame = self._call(action, ids, progress=display.update, cancel=cancel, **options)
-        finally:
+        except BaseException:
             display.close()
-        self._report(frame, quiet=quiet, interrupted=cancel.cancelled)
-        return self._store(frame, args.output)
+            raise
+        if rerun is not None:
+            frame.attrs["rerun_of"] = rerun[2]
+        display.close(self._report(frame, quiet=quiet, interrupted=cancel.cancelled))
+        return self._store(remember(frame), args.output)
+
+    def _rerun_of(self, action: str, args: argparse.Namespace) -> tuple[list[str], dict[str, Any], Any] | None:
+        """`--retry-failed NAME` / `--resume-cancelled NAME`: that frame's rows and settings (typed options win)."""
+        from . import rerun
+        from .errors import ScpUsageError
+
+        name = args.retry_failed or args.resume_cancelled
+        if name is None:
+            return None
+        if args.retry_failed and args.resume_cancelled:
+            raise UsageError("Use --retry-failed or --resume-cancelled, not both (run one, then the other).")
+        if args.ids or args.from_expr is not None:
+            raise UsageError(f"--retry-failed and --resume-cancelled take their ids from {name}; give no other ids.")
+        try:
+            frame = rerun.check_frame(eval_from(name, self._user_ns))
+            ran = rerun.action_of(frame)
+        except ScpUsageError as exc:
+            raise UsageError(f"{name}: {exc}") from None
+        if ran != action:
+            raise UsageError(f"{name} is a{'n' if ran == 'unlock' else ''} {ran} run: use %scp_{ran} for it.")
+        ids = rerun.failed_ids(frame) if args.retry_failed else rerun.cancelled_ids(frame)
+        if not ids:
+            what = "failed (other than invalid ids)" if args.retry_failed else "cancelled"
+            raise UsageError(f"{name} has no {what} rows: nothing to send.")
+        typed = {k: getattr(args, k) for k in ("api_version", "endpoint", "concurrency", "retries", "timeout")}
+        settings = {k: v for k, v in rerun.same_settings(frame).items() if typed.get(k) is None}
+        if args.region or args.environment:
+            settings.pop("endpoint", None)
+        for flag, key in ((args.no_verify, "verify"), (args.preflight, "preflight")):
+            if flag:
+                settings.pop(key, None)
+        return ids, settings, frame.attrs.get("run_id")
 
     def _ids(self, args: argparse.Namespace, cell: str | None) -> list[Any]:
         from .ids import split_ids
@@ -404,18 +446,23 @@ class ScpLockMagics(Magics):
             raise UsageError(f"Could not {name.replace('_', ' ')}: {why.rstrip('.')}.") from None
         return frame
 
-    def _report(self, frame: pd.DataFrame, *, quiet: bool, interrupted: bool) -> None:
+    def _report(self, frame: pd.DataFrame, *, quiet: bool, interrupted: bool) -> str:
+        """The lines that end a run (the progress display shows them in its place); warnings go to stderr."""
         attrs = frame.attrs
+        lines = []
         if interrupted:
             cancelled = int(attrs.get("counts", {}).get("cancelled", 0))
-            print(f"Interrupted: stopped sending; {cancelled} of {counted(len(frame), 'server')} not sent (cancelled).")
+            lines.append(
+                f"Interrupted: stopped sending; {cancelled} of {counted(len(frame), 'server')} not sent (cancelled)."
+            )
         if not quiet or interrupted:
             plan = (
                 f"Dry run: would {attrs.get('action')} {counted(len(frame), 'server')} with API "
                 f"{attrs.get('api_version')} at {attrs.get('endpoint')}; nothing was sent."
             )
-            print(plan if attrs.get("dry_run") else attrs.get("summary", ""))
+            lines.append(plan if attrs.get("dry_run") else str(attrs.get("summary", "")))
         self._report_warning(frame)
+        return "\n".join(lines)
 
     @staticmethod
     def _report_warning(frame: pd.DataFrame) -> None:
@@ -452,17 +499,19 @@ _MAGIC_NAMES = {"line": ("scp_lock", "scp_unlock", "scp_servers", "scp_panel"), 
 
 def load(ipython: InteractiveShell) -> None:
     """Register the magics (and their %config settings) in `ipython`."""
-    from . import history_magic
+    from . import history_magic, magic_view
 
     unload(ipython)  # loading twice must not leave two configurables behind
     ipython.register_magics(ScpLockMagics(shell=ipython))
     history_magic.load(ipython)
+    magic_view.install(ipython)
 
 
 def unload(ipython: InteractiveShell) -> None:
     """Remove the magics and their %config entry; the rest of the shell is left alone."""
-    from . import history_magic
+    from . import history_magic, magic_view
 
+    magic_view.uninstall(ipython)
     unregister(ipython, ScpLockMagics, _MAGIC_NAMES)
     history_magic.unload(ipython)
 

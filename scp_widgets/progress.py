@@ -1,7 +1,8 @@
-"""Progress of a bulk run while it goes: a widget bar in a kernel, a text bar in a terminal, or nothing.
+"""Progress of a bulk run while it goes: an HTML bar in a kernel, a text bar in a terminal, or nothing.
 
-`update` is the engine's progress callback, so it runs on the background loop thread. Widgets are only
-touched by setting traits there (safe from any thread); the text bar only writes to a stream.
+`update` is the engine's progress callback, so it runs on the background loop thread; the HTML bar is one
+display output updated in place (no widget models, so nothing closed is left in a saved notebook), and
+`close` turns it into the run's summary line, so the cell keeps no empty output either.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _BAR_WIDTH = 30
 class ProgressDisplay(Protocol):
     def update(self, progress: Progress) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, summary: str = "") -> None: ...
 
 
 def counts_text(done: int, total: int, counts: Mapping[str, int]) -> str:
@@ -34,8 +35,30 @@ def counts_text(done: int, total: int, counts: Mapping[str, int]) -> str:
     return f"{text} · {summary_line(counts)}" if any(counts.values()) else text
 
 
+_CHANGED = ("locked", "unlocked")
+
+
+def settled(progress: Progress) -> int:
+    """Servers past their change: finished, or accepted and being read back (what the bar shows)."""
+    accepted_done = sum(progress.counts.get(o, 0) for o in (*_CHANGED, "unverified"))
+    return min(progress.total, progress.done + max(0, progress.accepted - accepted_done))
+
+
+def stages_text(progress: Progress) -> str:
+    """'64 sent · 64 accepted · 11 verified', plus 'retrying in 3 s' or the held-back rate when known."""
+    verified = sum(progress.counts.get(o, 0) for o in _CHANGED)
+    parts = [f"{progress.sent} sent", f"{progress.accepted} accepted", f"{verified} verified"]
+    if progress.retry_in is not None and progress.done < progress.total:
+        parts.append(f"retrying in {max(1, round(progress.retry_in))} s")
+    if progress.rate is not None and progress.done < progress.total:
+        parts.append(f"held at {progress.rate:.0f} requests/s")
+    return " · ".join(parts)
+
+
 def label(progress: Progress) -> str:
-    return counts_text(progress.done, progress.total, progress.counts)
+    """'412/1000 · 410 locked, 2 not_found', then the stages once something was sent."""
+    text = counts_text(progress.done, progress.total, progress.counts)
+    return f"{text} · {stages_text(progress)}" if progress.sent else text
 
 
 class Throttle:
@@ -56,13 +79,14 @@ class Throttle:
 
 
 class NoProgress:
-    """`--quiet`: show nothing."""
+    """`--quiet`: show nothing while it runs; what must be said at the end is printed."""
 
     def update(self, progress: Progress) -> None:
         pass
 
-    def close(self) -> None:
-        pass
+    def close(self, summary: str = "") -> None:
+        if summary:
+            print(summary)
 
 
 class TextProgress:
@@ -85,57 +109,74 @@ class TextProgress:
         self._stream.flush()
         self._drawn = True
 
-    def close(self) -> None:
+    def close(self, summary: str = "") -> None:
         if self._throttle.pending is not None:
             self._draw(self._throttle.pending)
         if self._drawn:
             self._stream.write("\n")
             self._stream.flush()
+        if summary:
+            print(summary)
 
 
-class WidgetProgress:
-    """An IntProgress and an HTML label; removed from the output at the end (the summary line replaces it)."""
+def bar_html(title: str, progress: Progress) -> str:
+    """A themed bar and the counts line, as plain HTML (no widget)."""
+    percent = 100 * settled(progress) / progress.total if progress.total else 100
+    track = "var(--jp-layout-color3, #bdbdbd)"
+    fill = "var(--jp-brand-color1, #1976d2)"
+    return (
+        f'<div class="scp-progress" style="display:flex;align-items:center;gap:8px;flex-wrap:wrap">'
+        f"<b>{html.escape(title)}</b>"
+        f'<span style="display:inline-block;width:240px;max-width:100%;height:10px;border-radius:5px;'
+        f'background:{track};overflow:hidden"><span style="display:block;height:100%;width:{percent:.1f}%;'
+        f'background:{fill}"></span></span>'
+        f'<span style="font-variant-numeric:tabular-nums">{html.escape(label(progress))}</span></div>'
+    )
+
+
+class HtmlProgress:
+    """One HTML output, shown at the first update and redrawn in place; at the end it becomes the summary."""
 
     def __init__(self, title: str) -> None:
-        import ipywidgets
-        from IPython.display import display
-
-        self._bar = ipywidgets.IntProgress(value=0, min=0, max=1, description=title, bar_style="info")
-        self._label = ipywidgets.HTML("starting…")
-        self._box = ipywidgets.HBox([self._bar, self._label])
+        self._title = title
         self._throttle = Throttle()
-        self._handle: Any = display(self._box, display_id=True)  # type: ignore[no-untyped-call]
+        self._handle: Any = None
 
     def update(self, progress: Progress) -> None:
         if self._throttle.due(progress):
-            self._bar.max = max(progress.total, 1)
-            self._bar.value = progress.done
-            self._label.value = html.escape(label(progress))
+            self._show(progress)
 
-    def close(self) -> None:
-        # Replace the output with nothing, so a saved notebook keeps no reference to a closed widget.
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
-        self._box.close()
-        self._bar.close()
-        self._label.close()
+    def _show(self, progress: Progress) -> None:
+        from IPython.display import HTML, display
+
+        view = HTML(bar_html(self._title, progress))  # type: ignore[no-untyped-call]
+        if self._handle is None:
+            self._handle = display(view, display_id=True)  # type: ignore[no-untyped-call]
+        else:
+            self._handle.update(view)
+
+    def close(self, summary: str = "") -> None:
+        """The bar's output becomes `summary` (the bar stays as it was when there is none, e.g. an error)."""
+        if self._handle is None:
+            if summary:
+                print(summary)
+            return
+        if summary:
+            lines = "".join(f"<div>{html.escape(line)}</div>" for line in summary.splitlines())
+            self._handle.update({"text/plain": summary, "text/html": lines}, raw=True)
+        elif self._throttle.pending is not None:
+            self._show(self._throttle.pending)
 
 
 def in_kernel(shell: object) -> bool:
-    """True inside a Jupyter kernel (which can show widgets), False in a terminal or a plain shell."""
-    if type(shell).__name__ != "ZMQInteractiveShell":
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True inside a Jupyter kernel (which shows HTML and updates it in place), False in a terminal."""
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 def progress_display(shell: object, title: str, *, quiet: bool = False) -> ProgressDisplay:
-    """The right display for where we run: nothing if quiet, widgets in a kernel, else text on stderr."""
+    """The right display for where we run: nothing if quiet, HTML in a kernel, else text on stderr."""
     if quiet:
         return NoProgress()
     if in_kernel(shell):
-        return WidgetProgress(title)
+        return HtmlProgress(title)
     return TextProgress(title)

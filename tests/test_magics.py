@@ -27,7 +27,7 @@ from scp_widgets.emulator import (
     Faults,
 )
 from scp_widgets.magics import ScpLockMagics, split_from
-from scp_widgets.progress import NoProgress, TextProgress, WidgetProgress, in_kernel, label, progress_display
+from scp_widgets.progress import HtmlProgress, NoProgress, TextProgress, in_kernel, label, progress_display
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -420,24 +420,34 @@ def test_text_progress_prints_nothing_when_never_updated() -> None:
     assert stream.getvalue() == ""
 
 
-def test_widget_progress_updates_traits(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_progress_is_one_output_that_becomes_the_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No widget (nothing closed left in a saved notebook) and no empty output once the run ends."""
     handles: list[Any] = []
 
     class Handle:
-        def __init__(self) -> None:
-            self.updates: list[Any] = []
+        def __init__(self, obj: Any) -> None:
+            self.shown = [obj]
             handles.append(self)
 
         def update(self, obj: Any, raw: bool = False) -> None:
-            self.updates.append(obj)
+            self.shown.append(obj)
 
-    monkeypatch.setattr("IPython.display.display", lambda *a, **k: Handle())
-    widget = WidgetProgress("lock")
-    widget.update(_progress(4, 4, locked=3, forbidden=1))
-    assert (widget._bar.value, widget._bar.max) == (4, 4)
-    assert widget._label.value == "4/4 · 3 locked, 1 forbidden"
-    widget.close()
-    assert handles[0].updates == [{"text/plain": ""}]
+    monkeypatch.setattr("IPython.display.display", lambda obj, **k: Handle(obj))
+    bar = HtmlProgress("lock")
+    assert handles == []  # nothing shown before the first update: an early error leaves no output
+    bar.update(Progress(2, 4, {"locked": 1, "forbidden": 1}, 0.1, sent=4, accepted=2))
+    html = handles[0].shown[0].data
+    assert "2/4 · 1 locked, 1 forbidden · 4 sent · 2 accepted · 1 verified" in html
+    assert "width:75.0%" in html  # two finished, one more accepted and being read back
+    bar.close("3 locked, 1 forbidden in 0.2 s")
+    assert len(handles) == 1
+    final = handles[0].shown[-1]
+    assert final["text/plain"] == "3 locked, 1 forbidden in 0.2 s" and "3 locked" in final["text/html"]
+
+
+def test_label_shows_the_stages_and_a_retry_wait() -> None:
+    progress = Progress(11, 300, {"locked": 11}, 1.0, sent=64, accepted=64, retry_in=2.6)
+    assert label(progress) == "11/300 · 11 locked · 64 sent · 64 accepted · 11 verified · retrying in 3 s"
 
 
 def test_display_choice() -> None:

@@ -15,17 +15,16 @@ pytestmark = pytest.mark.slow
 
 
 class _Client(NotebookClient):  # type: ignore[misc]  # nbclient is untyped
-    """Also keeps the widget updates the kernel sent (the progress bar), which a saved notebook drops."""
+    """Also keeps the display updates the kernel sent (the progress bar), which a saved notebook drops."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.updates: list[dict[str, Any]] = []
+        self.updates: list[str] = []
 
-    def handle_comm_msg(self, outs: Any, msg: dict[str, Any], cell_index: int) -> Any:
-        data = msg["content"].get("data", {})
-        if data.get("method") == "update":
-            self.updates.append(data.get("state", {}))
-        return super().handle_comm_msg(outs, msg, cell_index)
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+        if msg["header"]["msg_type"] == "update_display_data":
+            self.updates.append(msg["content"]["data"].get("text/html", ""))
+        super()._update_display_id(display_id, msg)
 
 
 def _notebook(extra_ids: list[str]) -> Any:
@@ -47,7 +46,10 @@ def test_notebook_runs_the_magics_in_a_kernel(
     locked_before = {i for i in emulator.own_ids if emulator.server(i)["locked"]}
     extra = [i for i in reversed(emulator.own_ids) if i not in locked_before][:2]
     notebook = _notebook(extra)
-    client = _Client(notebook, kernel_name=python3_kernel, timeout=120, resources={"metadata": {"path": str(tmp_path)}})
+    client = _Client(
+        notebook, kernel_name=python3_kernel, timeout=120, resources={"metadata": {"path": str(tmp_path)}},
+        store_widget_state=True,
+    )  # fmt: skip
     client.execute()
     saved = tmp_path / "magics.ipynb"
     nbformat.write(notebook, saved)
@@ -55,15 +57,21 @@ def test_notebook_runs_the_magics_in_a_kernel(
     outputs = [output for cell in notebook.cells for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     html = [o for o in outputs if o.output_type == "execute_result" and "text/html" in o.data]
-    assert len(html) >= 3  # the listing and both lock results display as DataFrames
+    assert len(html) >= 3  # the listing as a DataFrame, both lock results as the results view
     assert "dataframe" in html[0].data["text/html"]
-    streams = "".join(o.text for o in outputs if o.output_type == "stream")
-    assert "5 locked" in streams
-    assert "2 locked" in streams
+    assert "Lock: all succeeded · 5 locked" in html[1].data["text/html"]
+    # The progress output of each run became its summary line: no empty output, no widget, nothing closed.
+    lock_cell = notebook.cells[2].outputs
+    assert [o.output_type for o in lock_cell] == ["display_data", "execute_result"]
+    assert lock_cell[0].data["text/plain"].startswith("5 locked in")
+    assert notebook.cells[3].outputs[0].data["text/plain"].startswith("2 locked in")
+    assert all(o.get("data", {}).get("text/plain", "x") for o in outputs)
+    assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert "widgets" not in notebook.metadata  # no widget models saved at all
     assert notebook.cells[-1].outputs[0].data["text/plain"] == "['locked', 'locked']"
     assert not any(emulator.server(i)["locked"] for i in extra)  # the %scp_unlock cell ran too
-    assert {"value": 5} in client.updates  # the progress bar reached the end of the 5-server run
-    assert {"value": "5/5 · 5 locked"} in client.updates
+    assert [o.output_type for o in notebook.cells[4].outputs] == ["execute_result"]  # --quiet: the result only
+    assert any("5/5 · 5 locked" in update for update in client.updates)  # the bar reached the end
 
     text = saved.read_text(encoding="utf-8")
     assert "Traceback" not in text

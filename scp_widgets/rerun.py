@@ -1,0 +1,74 @@
+"""Act on a finished run: send again exactly its failed rows, or resume its cancelled ones, same settings.
+
+    df = scp_widgets.lock(ids)
+    again = scp_widgets.retry_failed(df)        # the failed rows only; invalid ids are never sent again
+    rest = scp_widgets.resume_cancelled(df)     # the rows a Cancel or an interrupt left unsent
+
+The settings come from the frame's `attrs` (action, API version, endpoint, verify, preflight, concurrency,
+retries, timeout); keyword arguments override them, and credentials resolve as for `lock`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .errors import ScpUsageError
+from .results import Outcome
+from .results_view import sections
+
+#: Settings a run records in `attrs` and a rerun reuses (attrs name -> `lock` keyword).
+SAME_SETTINGS = ("api_version", "endpoint", "verify", "preflight", "concurrency", "retries", "timeout")
+
+
+def failed_ids(frame: pd.DataFrame) -> list[str]:
+    """Ids of the failed rows in request order, without `invalid_id` rows (sending those again cannot help)."""
+    rows = frame[(sections(frame) == "failed") & (frame["outcome"].astype("string") != str(Outcome.INVALID_ID))]
+    return [str(i) for i in rows["server_id"]]
+
+
+def cancelled_ids(frame: pd.DataFrame) -> list[str]:
+    return [str(i) for i in frame.loc[sections(frame) == "cancelled", "server_id"]]
+
+
+def action_of(frame: pd.DataFrame) -> str:
+    action = frame.attrs.get("action") or (str(frame["action"].iloc[0]) if len(frame) else None)
+    if action not in ("lock", "unlock"):
+        raise ScpUsageError("This frame does not say whether it locked or unlocked: pass a run's result frame.")
+    return str(action)
+
+
+def same_settings(frame: pd.DataFrame) -> dict[str, Any]:
+    """The run's settings as `lock` keyword arguments (only those the frame recorded)."""
+    attrs = frame.attrs
+    return {key: attrs[key] for key in SAME_SETTINGS if attrs.get(key) is not None}
+
+
+def check_frame(frame: Any) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame) or "outcome" not in frame or "server_id" not in frame:
+        raise ScpUsageError(f"Expected a run's result DataFrame, not {type(frame).__name__}.")
+    return frame
+
+
+def _rerun(frame: pd.DataFrame, ids: list[str], what: str, options: dict[str, Any]) -> pd.DataFrame:
+    from . import api
+
+    if not ids:
+        raise ScpUsageError(f"Nothing to send: this run has no {what} rows.")
+    run = api.lock if action_of(frame) == "lock" else api.unlock
+    result = run(ids, **{**same_settings(frame), **options})
+    result.attrs["rerun_of"] = frame.attrs.get("run_id")
+    return result
+
+
+def retry_failed(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Send the failed rows of `frame` again (same action and settings); returns the new run's frame."""
+    frame = check_frame(frame)
+    return _rerun(frame, failed_ids(frame), "failed", options)
+
+
+def resume_cancelled(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Send the cancelled rows of `frame` (same action and settings); returns the new run's frame."""
+    frame = check_frame(frame)
+    return _rerun(frame, cancelled_ids(frame), "cancelled", options)

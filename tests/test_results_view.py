@@ -1,0 +1,213 @@
+"""The results view (one for the magics and the panel), the magics' display of a run, and acting on a run:
+`retry_failed`, `resume_cancelled`, `%scp_lock --retry-failed`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+import scp_widgets
+from scp_widgets.bulk import Progress
+from scp_widgets.emulator import Emulator, EmulatorServer
+from scp_widgets.results import COLUMNS, Outcome, ServerResult, to_frame
+from scp_widgets.results_view import humanise_ms, level_of, local_time, order, run_html, run_text, summary_text
+
+MISSING = "00000000-0000-4000-8000-000000000000"
+FORBIDDEN = "access denied (403): the server belongs to another account or the key lacks permission"
+
+
+def _frame(outcomes: list[str], **attrs: Any) -> pd.DataFrame:
+    results = [
+        ServerResult(
+            f"{n:08x}-0000-4000-8000-000000000000", "lock", Outcome(o), attempts=1, started_at=1_800_000_000.0,
+            finished_at=1_800_000_000.0 + n, message=None if o == "locked" else f"why {n}: {'x' * 120}",
+        )
+        for n, o in enumerate(outcomes)
+    ]  # fmt: skip
+    return to_frame(results, {"action": "lock", "api_version": "1.3", "elapsed_s": 3.14, **attrs})
+
+
+# -- pure formatting ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(None, ""), (float("nan"), ""), (45.4, "45 ms"), (1234, "1.2 s"), (18817, "18.8 s"), (125_000, "2 min 5 s")],
+)
+def test_durations_read_as_a_person_says_them(ms: Any, text: str) -> None:
+    assert humanise_ms(ms) == text
+
+
+def test_times_are_local_with_the_date_only_when_not_today() -> None:
+    stamp = pd.Timestamp("2026-11-28 12:00:00", tz="UTC")
+    local = stamp.to_pydatetime().astimezone()
+    assert local_time(stamp, today=local.date()) == local.strftime("%H:%M:%S")
+    assert local_time(stamp, today=local.date() + dt.timedelta(days=1)) == local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_level_is_amber_for_a_partial_failure_and_red_only_when_nothing_succeeded() -> None:
+    assert level_of(_frame(["locked"] * 3)) == "ok"
+    assert level_of(_frame(["locked"] * 52 + ["forbidden"] * 4)) == "warn"
+    assert level_of(_frame(["forbidden", "not_found"])) == "error"
+    assert level_of(_frame(["locked", "cancelled"], cancelled=True)) == "warn"
+
+
+def test_html_puts_failures_first_whole_and_folds_the_successes() -> None:
+    frame = _frame(["locked"] * 30 + ["forbidden"] + ["locked"] * 20 + ["server_error"])
+    html = run_html(frame, {frame.server_id[30]: "db-007"})
+    failed_at, folded_at = html.index('class="scp-section scp-failed"'), html.index("<details")
+    assert failed_at < folded_at
+    failures = html[failed_at:folded_at]
+    assert failures.count("<tr data-outcome") == 2
+    assert frame.message[30] in failures and frame.message[51] in failures  # whole, not cut at 50 characters
+    assert "<b>db-007</b>" in failures and f'title="{frame.server_id[30]}"' in failures
+    assert html[folded_at:].count('data-outcome="locked"') == 50
+    assert "Lock: 2 of 52 failed · 50 locked, 1 forbidden, 1 server_error · 52 servers in 3.1 s" in html
+    assert 'scp-icon warn">⚠' in html
+
+
+def test_html_escapes_everything() -> None:
+    frame = _frame(["forbidden"])
+    frame.loc[0, "message"] = "<script>alert(1)</script>"
+    html = run_html(frame, {str(frame.server_id[0]): "<img src=x>"})
+    assert "<script>alert" not in html and "<img src=x>" not in html and "&lt;script&gt;" in html
+
+
+def test_sorting_keeps_request_order_among_equals() -> None:
+    frame = _frame(["locked", "not_found", "locked", "forbidden"])
+    assert list(order(frame, {}, "attention").index) == [1, 3, 0, 2]
+    assert list(order(frame, {}, "slowest").index) == [3, 2, 1, 0]
+    names = {frame.server_id[0]: "b", frame.server_id[1]: "a"}
+    assert list(order(frame, names, "name").index) == [1, 0, 2, 3]
+
+
+def test_text_leads_with_the_failures_then_server_id_outcome_and_message() -> None:
+    frame = _frame(["locked"] * 10 + ["not_found"])
+    lines = run_text(frame).splitlines()
+    assert lines[0] == summary_text(frame)
+    assert lines[1] == "Failed (1):"
+    assert lines[2].startswith(f"  {frame.server_id[10]}  not_found: why 10: ") and lines[2].endswith("x" * 120)
+    assert lines[3].split()[:3] == ["server_id", "outcome", "message"]
+
+
+# -- the magics' display -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shell() -> InteractiveShell:
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    return InteractiveShell.instance(config=config)
+
+
+@pytest.fixture
+def ip(shell: InteractiveShell, live_emulator: EmulatorServer) -> Iterator[InteractiveShell]:
+    shell.run_line_magic("load_ext", "scp_widgets")
+    before = set(shell.user_ns)
+    yield shell
+    for name in set(shell.user_ns) - before:
+        del shell.user_ns[name]
+    shell.run_line_magic("unload_ext", "scp_widgets")
+
+
+def _forty_with_two_failures(emulator: Emulator) -> list[str]:
+    own = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:38]
+    return [*own[:20], emulator.foreign_ids[0], *own[20:], MISSING]
+
+
+def test_magic_output_names_the_two_failures_and_why_above_the_fold(ip: InteractiveShell, emulator: Emulator) -> None:
+    ids = _forty_with_two_failures(emulator)
+    ip.user_ns["ids"] = ids
+    frame = ip.run_line_magic("scp_lock", "--quiet --from ids -o result")
+    assert list(frame.columns) == list(COLUMNS) and str(frame["outcome"].dtype) == "category"  # contract kept
+    assert ip.user_ns["result"] is frame and type(frame) is pd.DataFrame
+
+    data, _ = ip.display_formatter.format(frame)
+    html = data["text/html"]
+    # Above the fold: the summary and both failures come before any successful row, each with its reason.
+    first_success = html.index('data-outcome="locked"')
+    head = html[:first_success]
+    assert "Lock: 2 of 40 failed · 38 locked, 1 forbidden, 1 not_found" in head
+    assert f'data-id="{emulator.foreign_ids[0]}"' in head and FORBIDDEN in head
+    assert f'data-id="{MISSING}"' in head and "server not found in this account" in head
+    assert len(re.findall(r"<tr data-outcome", head)) == 2
+
+    text = data["text/plain"].splitlines()
+    assert text[1] == "Failed (2):"
+    assert text[2] == f"  {emulator.foreign_ids[0]}  forbidden: {FORBIDDEN}"
+    assert text[3] == f"  {MISSING}  not_found: server not found in this account"
+    assert text[4].split()[:3] == ["server_id", "outcome", "message"]
+
+
+def test_a_slice_of_the_result_displays_as_a_plain_dataframe(ip: InteractiveShell, emulator: Emulator) -> None:
+    frame = ip.run_line_magic("scp_lock", f"--quiet {emulator.foreign_ids[0]}")
+    part = frame[frame.message.notna()]
+    data, _ = ip.display_formatter.format(part)
+    assert data["text/html"] == part._repr_html_() and data["text/plain"] == repr(part)
+    ip.run_line_magic("unload_ext", "scp_widgets")
+    assert "scp-run" not in ip.display_formatter.format(frame)[0]["text/html"]  # unload takes the view away
+    ip.run_line_magic("load_ext", "scp_widgets")
+
+
+def _posted(emulator: Emulator) -> list[str]:
+    return [r.path.split("/")[3] for r in emulator.record if r.method == "POST"]
+
+
+def test_retry_failed_magic_sends_exactly_the_failed_rows_with_the_same_settings(
+    ip: InteractiveShell, emulator: Emulator
+) -> None:
+    own = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:3]
+    ip.user_ns["ids"] = [own[0], emulator.foreign_ids[0], "not-an-id", own[1], MISSING, own[2]]
+    ip.run_line_magic("scp_lock", "--quiet --concurrency 3 --from ids -o result")
+    emulator.reset_record()
+    again = ip.run_line_magic("scp_lock", "--quiet --retry-failed result -o again")
+    assert sorted(_posted(emulator)) == sorted([emulator.foreign_ids[0], MISSING])  # not the invalid id
+    assert list(again["server_id"]) == [emulator.foreign_ids[0], MISSING]
+    assert again.attrs["concurrency"] == 3 and again.attrs["rerun_of"] == ip.user_ns["result"].attrs["run_id"]
+    with pytest.raises(UsageError, match="is a lock run: use %scp_lock"):
+        ip.run_line_magic("scp_unlock", "--retry-failed result")
+    with pytest.raises(UsageError, match="no cancelled rows"):
+        ip.run_line_magic("scp_lock", "--resume-cancelled result")
+    with pytest.raises(UsageError, match="give no other ids"):
+        ip.run_line_magic("scp_lock", f"--retry-failed result {own[0]}")
+
+
+def test_retry_failed_and_resume_cancelled_from_python(emulator: Emulator, emu_options: dict[str, Any]) -> None:
+    own = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:2]
+    first = scp_widgets.lock([own[0], MISSING, own[1]], **emu_options)
+    emulator.reset_record()
+    again = scp_widgets.retry_failed(first, **emu_options)
+    assert _posted(emulator) == [MISSING] and list(again["outcome"]) == ["not_found"]
+    cancelled = first.copy()
+    cancelled.attrs = dict(first.attrs)
+    cancelled["outcome"] = pd.Categorical(["cancelled", "not_found", "locked"], dtype=first["outcome"].dtype)
+    emulator.reset_record()
+    resumed = scp_widgets.resume_cancelled(cancelled, **emu_options)
+    assert _posted(emulator) == [own[0]] and list(resumed["server_id"]) == [own[0]]
+    with pytest.raises(scp_widgets.ScpUsageError, match="no failed rows"):
+        scp_widgets.retry_failed(resumed, **emu_options)
+
+
+# -- progress from the engine -------------------------------------------------------------------------------------
+
+
+def test_engine_reports_sent_and_accepted_before_servers_finish(
+    emulator: Emulator, emu_options: dict[str, Any]
+) -> None:
+    seen: list[Progress] = []
+    ids = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:30]
+    frame = scp_widgets.lock([*ids, MISSING], progress=seen.append, concurrency=4, **emu_options)
+    assert len(frame) == 31
+    last = seen[-1]
+    assert (last.sent, last.accepted, last.done) == (31, 30, 31)
+    assert any(p.last is None and p.sent > p.done for p in seen)  # a send was reported before its server finished
+    assert all(a.sent <= b.sent and a.accepted <= b.accepted for a, b in itertools.pairwise(seen))
