@@ -24,22 +24,27 @@ import httpx
 import ipywidgets as w
 import pandas as pd
 
-from .api import Connection, alist_servers, arun, plan_ids
+from . import rerun
+from .api import Connection, alist_servers, arun
 from .bulk import CancelToken, Progress
 from .credentials import Secret, as_secret
 from .errors import ScpError, ScpRequestError, ScpUsageError
-from .ids import normalise_id, split_ids
 from .loop_thread import background_loop
 from .options import JournalOption, RunOptions, whole_number
 from .panel_history import HistoryView
-from .panel_table import Level, common_failure, muted_line, results_table, status_line, summary_html
-from .progress import Throttle, counts_text
-from .results import SUCCESSES, message_for_error
+from .panel_confirm import CONFIRM_ABOVE, ConfirmStep, already_in_state, needs_confirmation, question
+from .panel_results import ResultsArea
+from .panel_status import Level, common_failure, muted_line, status_line
+from .panel_targets import Targets, names_index, paste_notes, target_line, targets
+from .progress import Throttle, label, settled
+from .results import SUCCESSES, ServerResult, message_for_error, to_frame
+from .results_view import level_of
 from .versions import BUILTIN_CATALOG, ApiVersion, default_version
 
 logger = logging.getLogger(__name__)
 Action = Literal["lock", "unlock"]
 _LOADING = "Loading the server list…"
+_BAR_STYLES = {"ok": "success", "warn": "warning", "error": "danger"}
 
 
 class _Job:
@@ -67,12 +72,14 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         journal: JournalOption = True,
         autoload: bool = True,
         today: dt.date | None = None,
+        confirm_above: int = CONFIRM_ABOVE,
     ) -> None:
         secret_key = as_secret(secret_key)  # first: no frame holds it in clear
         # Plain attributes, not traits: ipywidgets syncs traits to the browser and into saved notebooks.
         self._connection = Connection(endpoint, region, environment, access_key, secret_key, transport=transport)
-        self._concurrency = whole_number("concurrency", concurrency)  # a mistake shows now, not at the first click
+        concurrency = whole_number("concurrency", concurrency)  # a mistake shows now, not at the first click
         self._journal = journal
+        self._confirm_above = confirm_above
         self._today = today
         self._guard = threading.RLock()
         self._jobs: list[_Job] = []
@@ -83,10 +90,14 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self._labels: dict[str, str] = {}
         self._picked: list[str] = []
         self._syncing = False
+        self._marks_stale = False
         self._version_warning = ""
+        self._streamed: list[ServerResult] = []
         self.results: pd.DataFrame | None = None
         self.history = HistoryView()  # past runs from the journal folder (panel_history.py)
-        super().__init__([*self._build(), self.history], layout=w.Layout(max_width="1100px"))
+        super().__init__(
+            [*self._build(concurrency), self.history], layout=w.Layout(max_width="1100px", width="auto", min_width="0")
+        )
         self.history.follow(self.summary_html)  # a finished run appears in the open History at once
         self._set_versions(BUILTIN_CATALOG, api_version)
         self._show_target()
@@ -95,7 +106,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
 
     # -- layout -------------------------------------------------------------------------------------------
 
-    def _build(self) -> list[w.Widget]:
+    def _build(self, concurrency: int) -> list[w.Widget]:
         self.title_html = w.HTML("<b style='font-size:14px'>SCP virtual servers: lock / unlock</b>")
         self.filter_box = w.Text(
             placeholder="Filter: name, state, id or 'locked' (space = and)", layout=w.Layout(flex="1 1 auto")
@@ -103,37 +114,54 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="Reload the server list")
         self.selector = w.SelectMultiple(options=[], rows=12, layout=_fill())
         self.select_shown_button = w.Button(description="Select shown", layout=w.Layout(width="auto"))
-        self.clear_button = w.Button(description="Clear", layout=w.Layout(width="auto"))
+        self.clear_button = w.Button(
+            description="Clear", layout=w.Layout(width="auto"), tooltip="Clear the picks and the paste box"
+        )
         self.chooser_hint = w.HTML()
         self.paste_box = w.Textarea(
-            placeholder="Paste server ids here: separated by commas, spaces or new lines",
+            placeholder="Paste server ids, console URLs or server names: separated by commas, spaces or new lines",
             rows=8,
             layout=_fill(),
         )
+        self.paste_notes = w.HTML(layout=_fill())
         self.version_dropdown = w.Dropdown(description="API version", layout=w.Layout(width="auto"))
+        self.concurrency_box = w.BoundedIntText(
+            value=concurrency, min=1, max=1000, description="Concurrency",
+            tooltip="Requests in flight at once (lower it when rows say 'throttled')", layout=w.Layout(width="180px"),
+        )  # fmt: skip
         self.version_note = w.HTML()
-        self.target_label = w.HTML()
-        self.lock_button = w.Button(description="Lock", button_style="primary", icon="lock")
-        self.unlock_button = w.Button(description="Unlock", button_style="warning", icon="unlock")
-        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
-        self.progress_bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="320px"))
-        self.counts_label = w.HTML()
+        self.target_label = w.HTML(layout=w.Layout(min_width="0"))
+        self.lock_button = w.Button(description="Lock", button_style="primary", icon="lock", tooltip="Lock")
+        self.unlock_button = w.Button(description="Unlock", button_style="warning", icon="unlock", tooltip="Unlock")
+        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True, tooltip="Cancel")
+        self.confirm_step = ConfirmStep()
+        self.progress_bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="240px"))
+        self.counts_label = w.HTML(layout=w.Layout(min_width="0"))
         self.status_html = w.HTML(layout=_fill())
-        self.summary_html = w.HTML(layout=_fill())
-        self.table_html = w.HTML(layout=_fill())
+        self.results_area = ResultsArea(self.retry_failed, self.resume_cancelled)
         self._wire()
+        wrap = w.Layout(align_items="center", flex_flow="row wrap", width="auto")
         return [
             self.title_html,
-            w.HBox([self._chooser(), self._paste_column()], layout=_fill()),
+            # Two columns side by side when there is room; below about 1,000 px they stack.
+            w.HBox([self._chooser(), self._paste_column()], layout=w.Layout(flex_flow="row wrap", width="auto")),
             w.HBox(
                 [self.lock_button, self.unlock_button, self.cancel_button, self.target_label],
-                layout=w.Layout(align_items="center", margin="6px 0 0 0"),
+                layout=w.Layout(align_items="center", flex_flow="row wrap", width="auto", margin="6px 0 0 0"),
             ),
-            w.HBox([self.progress_bar, self.counts_label], layout=w.Layout(align_items="center")),
+            self.confirm_step,
+            w.HBox([self.progress_bar, self.counts_label], layout=wrap),
             self.status_html,
-            self.summary_html,
-            self.table_html,
+            self.results_area,
         ]
+
+    @property
+    def summary_html(self) -> w.HTML:
+        return self.results_area.summary_html
+
+    @property
+    def table_html(self) -> w.HTML:
+        return self.results_area.table_html
 
     def _chooser(self) -> w.VBox:
         return w.VBox(
@@ -143,16 +171,23 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
                 self.selector,
                 w.HBox(
                     [self.select_shown_button, self.clear_button, self.chooser_hint],
-                    layout=w.Layout(align_items="center"),
+                    layout=w.Layout(align_items="center", flex_flow="row wrap"),
                 ),
             ],
-            layout=w.Layout(flex="3 1 0%", min_width="360px"),
+            layout=w.Layout(flex="3 1 480px", min_width="0", margin="0 16px 0 0"),
         )
 
     def _paste_column(self) -> w.VBox:
         return w.VBox(
-            [w.HTML("<b>Or paste ids</b>"), self.paste_box, self.version_dropdown, self.version_note],
-            layout=w.Layout(flex="2 1 0%", min_width="260px", margin="0 0 0 16px"),
+            [
+                w.HTML("<b>Or paste ids, console URLs or names</b>"),
+                self.paste_box,
+                self.paste_notes,
+                self.version_dropdown,
+                self.concurrency_box,
+                self.version_note,
+            ],
+            layout=w.Layout(flex="2 1 300px", min_width="0"),
         )
 
     def _wire(self) -> None:
@@ -161,7 +196,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.paste_box.observe(lambda _: self._show_target(), names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
         self.select_shown_button.on_click(lambda _: self._pick_shown())
-        self.clear_button.on_click(lambda _: self._clear_picks())
+        self.clear_button.on_click(lambda _: self.clear())
         self.lock_button.on_click(lambda _: self.run("lock"))
         self.unlock_button.on_click(lambda _: self.run("unlock"))
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -174,9 +209,22 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
 
     @property
     def target_ids(self) -> list[str]:
-        """What Lock/Unlock would act on: the picked servers (list order), then the pasted ids, each once."""
-        pasted = [normalise_id(i) for i in split_ids(self.paste_box.value)]
-        return list(dict.fromkeys(i for i in [*self._picked, *pasted] if i))
+        """What Lock/Unlock would act on: the picked servers (list order), then the pasted entries resolved to
+        ids, each once; entries that are not an id, a console URL or a listed name are left out."""
+        return self.targets.ids
+
+    @property
+    def targets(self) -> Targets:
+        with self._guard:
+            return targets(self._picked, self.paste_box.value, names_index(self._names()))
+
+    def clear(self) -> None:
+        """Empty the picks and the paste box, and drop a run waiting for confirmation."""
+        self.confirm_step.dismiss()
+        with self._guard:
+            self._picked = []
+        self.paste_box.value = ""
+        self._show_fleet()
 
     def refresh(self) -> None:
         """Reload the server list and the version catalog in the background."""
@@ -185,9 +233,34 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self._track(background_loop().submit(self._load()), self._loaded, self._load_failed)
 
     def run(self, action: Action) -> None:
-        """Start locking or unlocking the target servers; returns at once (see `wait`)."""
+        """Lock or unlock the target servers; returns at once (see `wait`). An unlock, or a run of more than
+        `confirm_above` servers, first waits for Confirm (`confirm_step`): nothing is sent before."""
+        plan = self.targets
+        self._guarded(action, lambda: self._ask_or_start(action, plan.ids, {}, invalid=len(plan.invalid)))
+
+    def retry_failed(self) -> None:
+        """Send again exactly the failed rows of the last run (not invalid ids), with its settings."""
+        self._rerun(rerun.failed_ids, "failed")
+
+    def resume_cancelled(self) -> None:
+        """Send exactly the cancelled rows of the last run, with its settings."""
+        self._rerun(rerun.cancelled_ids, "cancelled")
+
+    def _rerun(self, pick: Callable[[pd.DataFrame], list[str]], what: str) -> None:
+        frame = self.results
+        if frame is None:
+            return
+        action: Action = "unlock" if rerun.action_of(frame) == "unlock" else "lock"
+        ids = pick(frame)
+        if not ids:
+            self._say("info", f"The last run has no {what} rows to send.")
+            return
+        settings = {k: v for k, v in rerun.same_settings(frame).items() if k != "endpoint"}  # same connection
+        self._guarded(action, lambda: self._ask_or_start(action, ids, settings))
+
+    def _guarded(self, action: Action, start: Callable[[], None]) -> None:
         try:
-            self._start(action)
+            start()
         except Exception as exc:  # a click must never raise into the kernel: say it in the panel
             self._set_running(False)
             self._say("error", f"Could not {action}: {_describe(exc)}")
@@ -252,39 +325,66 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         if self.status_html.value == status_line("info", _LOADING):  # leave any other message standing
             self._say("info", "")
 
-    def _start(self, action: Action) -> None:
-        if self._running:
+    def _ask_or_start(self, action: Action, ids: list[str], settings: dict[str, Any], invalid: int = 0) -> None:
+        if self._running or self.confirm_step.pending:
             return
-        ids = self.target_ids
         if not ids:
             self._say("error", "Nothing to do: pick servers in the list or paste ids first.")
             return
+        if not needs_confirmation(action, len(ids), self._confirm_above):
+            self._start(action, ids, settings)
+            return
+        already = already_in_state(action, ids, self._lock_marks())
+        self._say("info", "")
+        self._set_buttons(busy=True)
+        self.confirm_step.ask(
+            question(action, len(ids), already, invalid),
+            lambda: self._guarded(action, lambda: self._start(action, ids, settings)),
+            on_back=self._backed_out,
+        )
+
+    def _backed_out(self) -> None:
+        self._set_buttons(busy=False)
+        self._say("info", "Cancelled: nothing was sent.")
+
+    def _start(self, action: Action, ids: list[str], settings: dict[str, Any]) -> None:
+        if self._running:
+            return
+        chosen = {"api_version": self.version_dropdown.value, "concurrency": int(self.concurrency_box.value)}
         try:
-            options = RunOptions(
-                api_version=self.version_dropdown.value, concurrency=self._concurrency, journal=self._journal
-            )
+            options = RunOptions(**{**chosen, **settings, "journal": self._journal})
         except ScpUsageError as exc:
             self._say("error", f"Nothing was sent: {exc}")
             return
-        total = len(plan_ids(ids)[0])
         token = CancelToken()
         self._cancel = token
-        self._set_running(True, total)
-        self._say("info", f"{action.capitalize()}ing {total} server{'s' if total != 1 else ''}…")
+        self._set_running(True, len(ids))
+        self._say("info", f"{action.capitalize()}ing {len(ids)} server{'s' if len(ids) != 1 else ''}…")
         coro = arun(action, ids, options, connection=self._connection, progress=self._on_progress, cancel=token)
         self._track(background_loop().submit(coro), self._finished, self._run_failed)
 
     def _on_progress(self, progress: Progress) -> None:
+        # On the loop thread, once per event: collect every finished row, redraw at most ~10 times a second.
+        if progress.last is not None:
+            self._streamed.append(progress.last)
         if self._throttle.due(progress):
-            self._show_counts(progress.done, progress.total, progress.counts)
+            self._show_progress(progress)
+
+    def _show_progress(self, progress: Progress) -> None:
+        self.progress_bar.max = max(progress.total, 1)
+        self.progress_bar.value = settled(progress)
+        self._show_label(label(progress))
+        if self._streamed:
+            self.results_area.stream(to_frame(list(self._streamed)), self._names())
 
     def _finished(self, frame: pd.DataFrame) -> None:
         self.results = frame
+        self.progress_bar.max = max(len(frame), 1)
+        self.progress_bar.value = len(frame)
         counts = {str(k): int(v) for k, v in frame["outcome"].value_counts().items() if v}
-        self._show_counts(len(frame), len(frame), counts)
-        self.progress_bar.bar_style = _bar_style(frame)
-        self.summary_html.value = summary_html(frame)
-        self.table_html.value = results_table(frame, self._names())
+        self._show_label(label(Progress(len(frame), len(frame), counts, 0.0)))
+        self.progress_bar.bar_style = _BAR_STYLES[level_of(frame)]
+        self.results_area.show(frame, self._names())
         self._note_lock_states(frame)
         self._set_running(False)
         self._say(*_verdict(frame))
@@ -301,20 +401,23 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
 
     def _set_running(self, running: bool, total: int = 0) -> None:
         self._running = running
-        self.lock_button.disabled = running
-        self.unlock_button.disabled = running
+        self._set_buttons(busy=running)
         self.cancel_button.disabled = not running
         if running:
             self.progress_bar.bar_style = ""
-            self.summary_html.value = ""
+            self.results_area.clear()
+            self._streamed = []
             self._throttle = Throttle()
-            self._show_counts(0, total, {})
+            self.progress_bar.max, self.progress_bar.value = max(total, 1), 0
+            self._show_label(f"0/{total}")
 
-    def _show_counts(self, done: int, total: int, counts: dict[str, int]) -> None:
-        self.progress_bar.max = max(total, 1)
-        self.progress_bar.value = done
-        text = html.escape(counts_text(done, total, counts))
-        self.counts_label.value = f"<span style='font-variant-numeric:tabular-nums'>{text}</span>"
+    def _set_buttons(self, *, busy: bool) -> None:
+        for button in (self.lock_button, self.unlock_button, self.results_area.retry_button):
+            button.disabled = busy
+        self.results_area.resume_button.disabled = busy
+
+    def _show_label(self, text: str) -> None:
+        self.counts_label.value = f"<span style='font-variant-numeric:tabular-nums'>{html.escape(text)}</span>"
 
     def _say(self, level: Level, text: str) -> None:
         self.status_html.value = status_line(level, text)
@@ -347,6 +450,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             try:
                 self.selector.options = [(self._labels[i], i) for i in shown]
                 self.selector.value = tuple(i for i in self._picked if i in visible)
+                self._marks_stale = False
             finally:
                 self._syncing = False
         self._show_target()
@@ -366,19 +470,23 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             self._picked = [i for i in self._labels if i in chosen]
         self._show_fleet()
 
-    def _clear_picks(self) -> None:
-        with self._guard:
-            self._picked = []
-        self._show_fleet()
-
     def _show_target(self) -> None:
         shown = len(self.selector.options)
         hidden = len(self._picked) - len(self.selector.value)
         hint = f"{shown} of {len(self._labels)} shown · {len(self._picked)} picked"
-        self.chooser_hint.value = _muted(hint + (f" ({hidden} hidden by the filter)" if hidden else ""))
-        pasted = len(self.target_ids) - len(self._picked)
-        target = f"Target: {len(self.target_ids)} server{'s' if len(self.target_ids) != 1 else ''}"
-        self.target_label.value = _muted(target + (f" ({pasted} pasted)" if pasted else ""))
+        hint += f" ({hidden} hidden by the filter)" if hidden else ""
+        if self._marks_stale:
+            hint += " · lock marks update on the next filter or Refresh"
+        self.chooser_hint.value = _muted(hint)
+        plan = self.targets
+        self.target_label.value = target_line(plan)
+        self.paste_notes.value = paste_notes(plan)
+
+    def _lock_marks(self) -> dict[str, bool]:
+        fleet = self._fleet
+        if fleet is None:
+            return {}
+        return {str(i): bool(v) for i, v in zip(fleet["id"], fleet["locked"], strict=True) if not pd.isna(v)}
 
     def _names(self) -> dict[str, str]:
         fleet = self._fleet
@@ -395,8 +503,12 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             ok = frame[frame["outcome"].astype("string").isin([str(o) for o in SUCCESSES]) & frame["locked"].notna()]
             states = dict(zip(ok["server_id"], ok["locked"], strict=True))
             fleet["locked"] = [states.get(i, old) for i, old in zip(fleet["id"], fleet["locked"], strict=True)]
-            self._labels = {str(row.id): _label(row) for row in fleet.itertuples()}
-        self._show_fleet()
+            labels = {str(row.id): _label(row) for row in fleet.itertuples()}
+            # Redrawing the list's options resets its scroll position in the browser: the new marks are
+            # shown at the next redraw the user asks for (filter, Refresh, Select shown, Clear).
+            self._marks_stale = labels != self._labels
+            self._labels = labels
+        self._show_target()
 
 
 def _fill() -> w.Layout:
@@ -419,13 +531,6 @@ def _muted(text: str) -> str:
 
 def _escape(text: str) -> str:
     return html.escape(text)
-
-
-def _bar_style(frame: pd.DataFrame) -> str:
-    if frame.attrs.get("cancelled"):
-        return "warning"
-    ok = frame["outcome"].astype("string").isin([str(o) for o in SUCCESSES])
-    return "success" if bool(ok.all()) else "danger"
 
 
 def _verdict(frame: pd.DataFrame) -> tuple[Level, str]:

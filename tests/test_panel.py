@@ -13,12 +13,10 @@ from typing import Any
 
 import httpx
 import ipywidgets as w
-import pandas as pd
 import pytest
 
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
 from scp_widgets.panel import LockPanel
-from scp_widgets.panel_table import results_table
 from scp_widgets.versions import BUILTIN_CATALOG
 
 WAIT = 60  # generous: a slow CI machine must not fail on time
@@ -156,13 +154,19 @@ def test_lock_selected_servers(panel: LockPanel, emulator: Emulator) -> None:
     assert all(emulator.server(i)["locked"] for i in ids)
     assert panel.progress_bar.value == panel.progress_bar.max == 3
     assert panel.counts_label.value.endswith("3/3 · 3 locked</span>")
-    assert "Lock: 3 locked in" in panel.summary_html.value
+    assert "Lock: all succeeded · 3 locked · 3 servers in" in panel.summary_html.value
     assert panel.table_html.value.count('data-outcome="locked"') == 3
     assert Path(frame.attrs["journal"]).is_file()
     assert not panel.running and not panel.lock_button.disabled and panel.cancel_button.disabled
-    # the chooser now marks them locked, read back by the run itself
+    assert panel.progress_bar.bar_style == "success"
+    # The list is not redrawn by the run (a redraw resets its scroll position in the browser), but its
+    # marks, read back by the run itself, show at the next redraw the user asks for.
     labels = {value: label for label, value in panel.selector.options}
-    assert all("· locked ·" in labels[i] for i in ids)
+    assert not any("· locked ·" in labels[i] for i in ids)
+    assert "lock marks update on the next filter or Refresh" in panel.chooser_hint.value
+    panel.filter_box.value = "locked"
+    assert set(ids) <= {value for _, value in panel.selector.options}
+    assert "lock marks update" not in panel.chooser_hint.value
 
 
 def test_unlock_after_lock(panel: LockPanel, emulator: Emulator) -> None:
@@ -171,27 +175,31 @@ def test_unlock_after_lock(panel: LockPanel, emulator: Emulator) -> None:
     panel.lock_button.click()
     panel.wait(WAIT)
     panel.unlock_button.click()
+    assert panel.confirm_step.pending  # an unlock always asks first
+    panel.confirm_step.confirm_button.click()
     panel.wait(WAIT)
     assert panel.results is not None
     assert list(panel.results["outcome"]) == ["unlocked", "unlocked"]
     assert not any(emulator.server(i)["locked"] for i in ids)
 
 
-def test_pasted_ids_join_the_selection_in_order_and_a_malformed_one_is_a_row(
+def test_pasted_ids_join_the_selection_in_order_and_a_malformed_one_is_flagged_not_sent(
     panel: LockPanel, emulator: Emulator
 ) -> None:
     picked, *pasted = unlocked_ids(emulator, 3)
     panel.selector.value = (picked,)
     panel.paste_box.value = f"{pasted[0]},  not-a-server\n{pasted[1].upper()}\n{picked}"
-    assert panel.target_ids == [picked, pasted[0], "not-a-server", pasted[1]]
+    assert panel.target_ids == [picked, pasted[0], pasted[1]]
+    assert "Target: 3 servers: 1 picked in the list + 2 pasted (1 pasted entry left out" in panel.target_label.value
+    assert "not-a-server</code>: not an id, a console URL or a server name in the list; left out" in (
+        panel.paste_notes.value
+    )
     panel.lock_button.click()
     panel.wait(WAIT)
     assert panel.results is not None
     rows = dict(zip(panel.results["server_id"], panel.results["outcome"], strict=True))
-    assert list(rows) == [picked, pasted[0], "not-a-server", pasted[1]]
-    assert rows["not-a-server"] == "invalid_id"
+    assert list(rows) == [picked, pasted[0], pasted[1]]
     assert [rows[i] for i in (picked, *pasted)] == ["locked"] * 3
-    assert "not a server id" in panel.table_html.value
 
 
 def test_nothing_chosen_says_so(panel: LockPanel) -> None:
@@ -329,16 +337,15 @@ def test_secret_from_the_environment_stays_out_of_widget_state(
 # -- the table ------------------------------------------------------------------------------------------------
 
 
-def test_table_escapes_values_and_puts_failures_first_when_cut(panel: LockPanel) -> None:
-    panel.paste_box.value = "<script>x</script>"
+def test_table_escapes_values(panel: LockPanel, emulator: Emulator) -> None:
+    panel.paste_box.value = emulator.foreign_ids[0]
     panel.lock_button.click()
     panel.wait(WAIT)
-    assert "<script>" not in panel.table_html.value and "&lt;script&gt;" in panel.table_html.value
     assert panel.results is not None
-    frame = pd.concat([panel.results] * 3, ignore_index=True)
-    frame.loc[1, "outcome"] = "locked"
-    html = results_table(frame, limit=1)
-    assert html.count("<tr data-outcome") == 1 and 'data-outcome="invalid_id"' in html and "Showing 1 of 3" in html
+    frame = panel.results.copy()
+    frame.loc[0, "message"] = "<script>x</script>"
+    panel.results_area.show(frame, {})
+    assert "<script>x" not in panel.table_html.value and "&lt;script&gt;" in panel.table_html.value
 
 
 @pytest.fixture
