@@ -123,6 +123,7 @@ class _Run:
     sent: int = 0
     accepted: int = 0
     _reported: float = 0.0
+    _trailing: bool = False
 
     def new_result(self, server_id: str) -> ServerResult:
         return ServerResult(
@@ -157,8 +158,20 @@ class _Run:
         return result
 
     def _report_now(self) -> None:
-        """A send or an accept: report at most every EVENT_INTERVAL (the displays throttle again)."""
-        if self.progress is not None and time.monotonic() - self._reported >= EVENT_INTERVAL:
+        """A send or an accept: report at most every EVENT_INTERVAL, and once more after a quiet spell, so
+        the last counts show even when nothing else happens for a while (a long wait on retries)."""
+        if self.progress is None:
+            return
+        wait = EVENT_INTERVAL - (time.monotonic() - self._reported)
+        if wait <= 0:
+            self._report(None)
+        elif not self._trailing:
+            self._trailing = True
+            asyncio.get_running_loop().call_later(wait, self._report_trailing)
+
+    def _report_trailing(self) -> None:
+        self._trailing = False
+        if self.done < self.total:
             self._report(None)
 
     def _report(self, last: ServerResult | None) -> None:

@@ -367,8 +367,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         # On the loop thread, once per event: collect every finished row, redraw at most ~10 times a second.
         if progress.last is not None:
             self._streamed.append(progress.last)
-        if self._throttle.due(progress):
-            self._show_progress(progress)
+        self._throttle.offer(progress, self._show_progress)
 
     def _show_progress(self, progress: Progress) -> None:
         self.progress_bar.max = max(progress.total, 1)

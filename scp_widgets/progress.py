@@ -7,10 +7,11 @@ display output updated in place (no widget models, so nothing closed is left in 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from .results import summary_line
@@ -67,6 +68,7 @@ class Throttle:
 
     def __init__(self) -> None:
         self._last = 0.0
+        self._scheduled = False
         self.pending: Progress | None = None
 
     def due(self, progress: Progress) -> bool:
@@ -76,6 +78,28 @@ class Throttle:
             return False
         self._last, self.pending = now, None
         return True
+
+    def offer(self, progress: Progress, draw: Callable[[Progress], None]) -> None:
+        """Draw now if due; else draw the held state once MIN_INTERVAL has passed (when called on an event
+        loop, as the engine's callbacks are), so a run that goes quiet still shows its latest counts."""
+        if self.due(progress):
+            draw(progress)
+            return
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: `close` (or the next update) draws what is pending
+        self._scheduled = True
+
+        def flush() -> None:
+            self._scheduled = False
+            pending = self.pending
+            if pending is not None and self.due(pending):
+                draw(pending)
+
+        loop.call_later(MIN_INTERVAL, flush)
 
 
 class NoProgress:
@@ -99,8 +123,7 @@ class TextProgress:
         self._drawn = False
 
     def update(self, progress: Progress) -> None:
-        if self._throttle.due(progress):
-            self._draw(progress)
+        self._throttle.offer(progress, self._draw)
 
     def _draw(self, progress: Progress) -> None:
         filled = round(_BAR_WIDTH * progress.fraction)
@@ -143,8 +166,7 @@ class HtmlProgress:
         self._handle: Any = None
 
     def update(self, progress: Progress) -> None:
-        if self._throttle.due(progress):
-            self._show(progress)
+        self._throttle.offer(progress, self._show)
 
     def _show(self, progress: Progress) -> None:
         from IPython.display import HTML, display
