@@ -127,7 +127,8 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.version_dropdown = w.Dropdown(description="API version", layout=w.Layout(width="auto"))
         self.concurrency_box = w.BoundedIntText(
             value=concurrency, min=1, max=1000, description="Concurrency",
-            tooltip="Requests in flight at once (lower it when rows say 'throttled')", layout=w.Layout(width="180px"),
+            tooltip="Requests in flight at once (lower it when rows say 'throttled')", layout=w.Layout(width="200px"),
+            style={"description_width": "initial"},
         )  # fmt: skip
         self.version_note = w.HTML()
         self.target_label = w.HTML(layout=w.Layout(min_width="0"))

@@ -42,9 +42,10 @@ def links_html(frame: pd.DataFrame) -> str:
     parts = []
     failed = failed_ids(frame)
     if failed:
-        parts.append(copy_button("\n".join(failed), f"⧉ Copy failed ids ({len(failed)})", "Copy the failed ids"))
+        label = f"❐ Copy failed ids ({len(failed)})"
+        parts.append(copy_button("\n".join(failed), label, "Copy the failed ids", "jupyter-button scp-action"))
     csv = frame.to_csv(index=False).encode("utf-8")
-    parts.append(data_link(csv, f"{run}.csv", "text/csv;charset=utf-8", "⤓ Download CSV"))
+    parts.append(data_link(csv, f"{run}.csv", "text/csv;charset=utf-8", "↓ Download CSV"))
     journal = attrs.get("journal")
     if journal:
         path = Path(str(journal))
@@ -56,10 +57,12 @@ def links_html(frame: pd.DataFrame) -> str:
             )
         else:
             parts.append(data_link(content, path.name, "application/x-ndjson", f"journal: {path.name}", str(path)))
-            parts.append(copy_button(str(path), "⧉", "Copy the journal's path"))
+            parts.append(copy_button(str(path), "❐", "Copy the journal's path"))
     else:
         parts.append("<span class='scp-muted'>no journal for this run</span>")
-    body = " &nbsp;·&nbsp; ".join(parts)
+    body = " &nbsp;·&nbsp; ".join(parts[1:]) if failed else " &nbsp;·&nbsp; ".join(parts)
+    if failed:
+        body = f"{parts[0]} {body}"
     links = f"<div class='scp-links' style='overflow-wrap:anywhere'>{body}</div>"
     return f"<div class='scp-run'><style>{CSS}</style>{links}</div>"
 

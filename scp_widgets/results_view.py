@@ -60,13 +60,15 @@ CSS = (
     ".scp-run details{margin:4px 0}.scp-run summary{cursor:pointer;font-weight:600}"
     ".scp-run h4{font-size:12px;margin:6px 0 2px 0}"
     ".scp-scroll{max-height:420px;overflow:auto;border:1px solid " + _BORDER + ";border-radius:4px;max-width:100%}"
-    ".scp-results{border-collapse:collapse;width:100%;table-layout:fixed}"
-    ".scp-results th{position:sticky;top:0;background:" + _HEAD_BG + ";text-align:left;padding:3px 6px;"
-    "border-bottom:1px solid " + _BORDER + ";font-weight:600;z-index:1}"
-    ".scp-results td{padding:3px 6px;border-bottom:1px solid " + _BORDER + ";vertical-align:top;"
-    "overflow-wrap:anywhere}"
-    ".scp-results td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
-    ".scp-results .id{font-family:" + _MONO + ";color:" + _MUTED + "}"
+    ".scp-run .scp-results{border-collapse:collapse;width:100%;table-layout:fixed;margin:0;font-size:12px}"
+    ".scp-run .scp-results th{position:sticky;top:0;background:" + _HEAD_BG + ";text-align:left;padding:3px 6px;"
+    "border-bottom:1px solid " + _BORDER + ";font-weight:600;z-index:1}.scp-run .scp-results th.n{text-align:right}"
+    ".scp-run .scp-results td{padding:3px 6px;border-bottom:1px solid "
+    + _BORDER
+    + ";vertical-align:top;text-align:left;"
+    "overflow-wrap:anywhere;line-height:1.45}"
+    ".scp-run .scp-results td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    ".scp-run .scp-results .id{font-family:" + _MONO + ";color:" + _MUTED + "}"
     ".scp-results col.server{width:24%}.scp-results col.outcome{width:16%}.scp-results col.http{width:7%}"
     ".scp-results col.tries{width:7%}.scp-results col.took{width:10%}"
     ".scp-badge{display:inline-block;padding:0 6px;border-radius:9px;border:1.5px solid;white-space:nowrap;"
@@ -208,12 +210,12 @@ def badge(outcome: str) -> str:
     return f'<span class="scp-badge {kind}" title="{_esc(outcome)}">{_esc(outcome_label(outcome))}</span>'
 
 
-def copy_button(text: str, label: str = "⧉", title: str = "Copy the full id") -> str:
+def copy_button(text: str, label: str = "❐", title: str = "Copy the full id", css: str = "scp-copy") -> str:
     """A small button that copies `text` to the clipboard in the browser (nothing runs in the kernel)."""
     data = html.escape(text, quote=True)
     script = "navigator.clipboard&&navigator.clipboard.writeText(this.dataset.copy)"
     return (
-        f'<button class="scp-copy" type="button" title="{html.escape(title)}" data-copy="{data}" '
+        f'<button class="{css}" type="button" title="{html.escape(title)}" data-copy="{data}" '
         f'onclick="{script}">{html.escape(label)}</button>'
     )
 
@@ -221,7 +223,8 @@ def copy_button(text: str, label: str = "⧉", title: str = "Copy the full id") 
 _HEAD = (
     '<colgroup><col class="server"><col class="outcome"><col class="message"><col class="http">'
     '<col class="tries"><col class="took"></colgroup>'
-    "<thead><tr><th>server</th><th>outcome</th><th>message</th><th>HTTP</th><th>tries</th><th>took</th></tr></thead>"
+    "<thead><tr><th>server</th><th>outcome</th><th>message</th><th class='n'>HTTP</th><th class='n'>tries</th>"
+    "<th class='n'>took</th></tr></thead>"
 )
 
 
