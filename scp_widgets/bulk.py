@@ -322,5 +322,12 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
             break
         await asyncio.sleep(pause)
     result.outcome = Outcome.UNVERIFIED
-    seen = f"locked still read {str(result.locked).lower()}" if result.locked is not None else last_error
-    result.message = f"accepted ({result.http_status}), but {seen} after {run.options.verify_timeout:g} s"
+    waited = f"{run.options.verify_timeout:g} s"
+    if result.locked is not None:
+        result.message = (
+            f"accepted ({result.http_status}), but locked still read {str(result.locked).lower()} after {waited}"
+        )
+    else:  # one sentence, the read-back's own reason last (it was two messages run together)
+        result.message = (
+            f"accepted ({result.http_status}), but the state could not be read back in {waited} ({last_error})"
+        )

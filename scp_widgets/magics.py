@@ -38,7 +38,7 @@ _UNEXPANDED = re.compile(r"^\$|\{.*\}")
 _LIST_PUNCTUATION = "[](),'\""  # what `$ids` leaves around each id when IPython expands a list
 
 _EXAMPLES = """
-Examples (the ids belong to the default fleet of `scp-widgets emulator` and `scp-widgets demo`)::
+Examples (the ids belong to the default fleet of `scp-widgets emulator` and `scp-widgets demo`):
 
   %scp_lock 31f1160f-bd1e-40e8-b2ef-84f4ed22c330 1a48ef9f-2afa-4645-aeb1-5ca29e7bf788  # ids on the line
   %scp_servers -o servers --state ACTIVE                          # the fleet as a DataFrame
@@ -335,6 +335,8 @@ class ScpLockMagics(Magics):
 
         args = parse(func, line)
         rerun = self._rerun_of(action, args)
+        if rerun is not None and not rerun[0]:
+            return self._store(self._nothing_to_rerun(action, args), args.output)
         ids = self._ids(args, cell) if rerun is None else rerun[0]
         options = self._run_options(args) if rerun is None else {**self._run_options(args), **rerun[1]}
         quiet = bool(args.quiet or self.quiet)
@@ -349,6 +351,15 @@ class ScpLockMagics(Magics):
             frame.attrs["rerun_of"] = rerun[2]
         display.close(self._report(frame, quiet=quiet, interrupted=cancel.cancelled))
         return self._store(remember(frame), args.output)
+
+    @staticmethod
+    def _nothing_to_rerun(action: str, args: argparse.Namespace) -> pd.DataFrame:
+        from .results import to_frame
+
+        name, what = (args.retry_failed, "failed") if args.retry_failed else (args.resume_cancelled, "cancelled")
+        summary = f"{name} has no {what} rows (invalid ids are never sent again): nothing sent."
+        print(summary)
+        return to_frame([], {"action": action, "counts": {}, "summary": summary})
 
     def _rerun_of(self, action: str, args: argparse.Namespace) -> tuple[list[str], dict[str, Any], Any] | None:
         """`--retry-failed NAME` / `--resume-cancelled NAME`: that frame's rows and settings (typed options win)."""
@@ -370,9 +381,6 @@ class ScpLockMagics(Magics):
         if ran != action:
             raise UsageError(f"{name} is a{'n' if ran == 'unlock' else ''} {ran} run: use %scp_{ran} for it.")
         ids = rerun.failed_ids(frame) if args.retry_failed else rerun.cancelled_ids(frame)
-        if not ids:
-            what = "failed (other than invalid ids)" if args.retry_failed else "cancelled"
-            raise UsageError(f"{name} has no {what} rows: nothing to send.")
         typed = {k: getattr(args, k) for k in ("api_version", "endpoint", "concurrency", "retries", "timeout")}
         settings = {k: v for k, v in rerun.same_settings(frame).items() if typed.get(k) is None}
         if args.region or args.environment:

@@ -4,6 +4,8 @@
     again = scp_widgets.retry_failed(df)        # the failed rows only; invalid ids are never sent again
     rest = scp_widgets.resume_cancelled(df)     # the rows a Cancel or an interrupt left unsent
 
+With no such rows nothing is sent and the result is an empty frame (its summary says so).
+
 The settings come from the frame's `attrs` (action, API version, endpoint, verify, preflight, concurrency,
 retries, timeout); keyword arguments override them, and credentials resolve as for `lock`.
 """
@@ -15,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import ScpUsageError
-from .results import Outcome
+from .results import Outcome, to_frame
 from .results_view import sections
 
 #: Settings a run records in `attrs` and a rerun reuses (attrs name -> `lock` keyword).
@@ -54,10 +56,12 @@ def check_frame(frame: Any) -> pd.DataFrame:
 def _rerun(frame: pd.DataFrame, ids: list[str], what: str, options: dict[str, Any]) -> pd.DataFrame:
     from . import api
 
-    if not ids:
-        raise ScpUsageError(f"Nothing to send: this run has no {what} rows.")
-    run = api.lock if action_of(frame) == "lock" else api.unlock
-    result = run(ids, **{**same_settings(frame), **options})
+    action = action_of(frame)
+    if not ids:  # nothing to do is not a mistake in a script: an empty frame that says so
+        result = to_frame([], {"action": action, "counts": {}, "summary": f"no {what} rows: nothing sent"})
+    else:
+        run = api.lock if action == "lock" else api.unlock
+        result = run(ids, **{**same_settings(frame), **options})
     result.attrs["rerun_of"] = frame.attrs.get("run_id")
     return result
 

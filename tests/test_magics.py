@@ -305,6 +305,7 @@ def test_help_lists_the_options_and_an_example(ip: InteractiveShell, capsys: pyt
     for option in ("--from EXPR", "-o NAME", "--api-version", "--dry-run", "--concurrency", "--no-verify"):
         assert option in text
     assert "%%scp_lock" in text
+    assert "Examples::" not in text and "--retry-failed NAME" in text
     assert '--from servers.query("not locked").id' in text
 
 

@@ -17,7 +17,7 @@ from traitlets.config import Config
 
 import scp_widgets
 from scp_widgets.bulk import Progress
-from scp_widgets.emulator import Emulator, EmulatorServer
+from scp_widgets.emulator import Emulator, EmulatorServer, Faults
 from scp_widgets.results import COLUMNS, Outcome, ServerResult, to_frame
 from scp_widgets.results_view import humanise_ms, level_of, local_time, order, run_html, run_text, summary_text
 
@@ -175,8 +175,10 @@ def test_retry_failed_magic_sends_exactly_the_failed_rows_with_the_same_settings
     assert again.attrs["concurrency"] == 3 and again.attrs["rerun_of"] == ip.user_ns["result"].attrs["run_id"]
     with pytest.raises(UsageError, match="is a lock run: use %scp_lock"):
         ip.run_line_magic("scp_unlock", "--retry-failed result")
-    with pytest.raises(UsageError, match="no cancelled rows"):
-        ip.run_line_magic("scp_lock", "--resume-cancelled result")
+    emulator.reset_record()
+    nothing = ip.run_line_magic("scp_lock", "--resume-cancelled result")
+    assert len(nothing) == 0 and list(nothing.columns) == list(COLUMNS) and _posted(emulator) == []
+    assert "result has no cancelled rows" in nothing.attrs["summary"]
     with pytest.raises(UsageError, match="give no other ids"):
         ip.run_line_magic("scp_lock", f"--retry-failed result {own[0]}")
 
@@ -193,8 +195,11 @@ def test_retry_failed_and_resume_cancelled_from_python(emulator: Emulator, emu_o
     emulator.reset_record()
     resumed = scp_widgets.resume_cancelled(cancelled, **emu_options)
     assert _posted(emulator) == [own[0]] and list(resumed["server_id"]) == [own[0]]
-    with pytest.raises(scp_widgets.ScpUsageError, match="no failed rows"):
-        scp_widgets.retry_failed(resumed, **emu_options)
+    emulator.reset_record()
+    nothing = scp_widgets.retry_failed(resumed, **emu_options)  # a clean run: nothing to send, no error
+    assert len(nothing) == 0 and _posted(emulator) == [] and nothing.attrs["summary"] == "no failed rows: nothing sent"
+    with pytest.raises(scp_widgets.ScpUsageError, match="Expected a run's result DataFrame"):
+        scp_widgets.retry_failed(["not", "a", "frame"])
 
 
 # -- progress from the engine -------------------------------------------------------------------------------------
@@ -211,3 +216,12 @@ def test_engine_reports_sent_and_accepted_before_servers_finish(
     assert (last.sent, last.accepted, last.done) == (31, 30, 31)
     assert any(p.last is None and p.sent > p.done for p in seen)  # a send was reported before its server finished
     assert all(a.sent <= b.sent and a.accepted <= b.accepted for a, b in itertools.pairwise(seen))
+
+
+def test_an_unreadable_state_is_one_sentence(emulator: Emulator, emu_options: dict[str, Any]) -> None:
+    emulator.set_faults(Faults(error_rates={503: 1.0}, methods=frozenset({"GET"})))
+    server = next(i for i in emulator.own_ids if not emulator.server(i)["locked"])
+    frame = scp_widgets.lock([server], retries=0, verify_timeout=0.2, **emu_options)
+    assert list(frame["outcome"]) == ["unverified"]
+    assert frame["message"][0].startswith("accepted (202), but the state could not be read back in 0.2 s (service")
+    assert frame["message"][0].count(": check") <= 1
