@@ -99,6 +99,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             [*self._build(concurrency), self.history], layout=w.Layout(max_width="1100px", width="auto", min_width="0")
         )
         self.history.follow(self.summary_html)  # a finished run appears in the open History at once
+        self.add_class("scp-panel")
         self._set_versions(BUILTIN_CATALOG, api_version)
         self._show_target()
         if autoload:
@@ -107,7 +108,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     # -- layout -------------------------------------------------------------------------------------------
 
     def _build(self, concurrency: int) -> list[w.Widget]:
-        self.title_html = w.HTML("<b style='font-size:14px'>SCP virtual servers: lock / unlock</b>")
+        self.title_html = w.HTML(_title(""))
         self.filter_box = w.Text(
             placeholder="Filter: name, state, id or 'locked' (space = and)", layout=w.Layout(flex="1 1 auto")
         )
@@ -317,10 +318,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             self._labels = {str(row.id): _label(row) for row in self._fleet.itertuples()}
             self._picked = [i for i in self._picked if i in self._labels]
         self._set_versions(catalog, self.version_dropdown.value)
-        self.title_html.value = (
-            "<b style='font-size:14px'>SCP virtual servers: lock / unlock</b>"
-            f" <span style='color:var(--jp-ui-font-color2,#616161)'>· {_escape(endpoint)}</span>"
-        )
+        self.title_html.value = _title(endpoint)
         self._show_fleet()
         self.refresh_button.disabled = False
         if self.status_html.value == status_line("info", _LOADING):  # leave any other message standing
@@ -509,6 +507,22 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             self._marks_stale = labels != self._labels
             self._labels = labels
         self._show_target()
+
+
+# Picked rows in the list: the theme's strongest text on its third layout colour, bold (the browser's default
+# is grey on grey in a dark theme); >= 6:1 in the light, dark and high-contrast themes. Chrome paints an
+# option's background only through a gradient.
+_PICKED = "var(--jp-layout-color3,#bdbdbd)"
+_PANEL_CSS = (
+    ".scp-panel .widget-select-multiple select option:checked{"
+    f"background:{_PICKED} linear-gradient(0deg,{_PICKED},{_PICKED});"
+    "color:var(--jp-ui-font-color0,#000);font-weight:600}"
+)
+
+
+def _title(endpoint: str) -> str:
+    where = f" <span style='color:var(--jp-ui-font-color2,#616161)'>· {_escape(endpoint)}</span>" if endpoint else ""
+    return f"<style>{_PANEL_CSS}</style><b style='font-size:14px'>SCP virtual servers: lock / unlock</b>{where}"
 
 
 def _fill() -> w.Layout:

@@ -194,6 +194,10 @@ def test_unlock_of_100_picked_servers_waits_for_confirm_and_clear_empties_the_pa
     panel = _panel(page)
     button(panel, "Select shown").click()
     expect(panel.get_by_text("Target: 100 servers: 100 picked in the list")).to_be_visible(timeout=SLOW)
+    picked = panel.locator(".widget-select-multiple select option:checked").first
+    for theme in (DARK, LIGHT):  # picked rows read in both themes (they were grey on grey in the dark one)
+        set_theme(page, theme)
+        assert _contrast(picked) >= 4.5, theme
     emulator.reset_record()
     button(panel, "Unlock").click()
     expect(panel.get_by_text("Unlock 100 servers?")).to_be_visible(timeout=SLOW)
