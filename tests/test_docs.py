@@ -153,7 +153,12 @@ def test_the_readme_tour_runs_in_a_fresh_kernel(
     ).execute()
     for cell, (_, promised) in zip(notebook.cells, runs, strict=True):
         assert not [o for o in cell.outputs if o.output_type == "error"], cell.outputs
-        printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+        # A magic's summary line takes the place of its progress bar (a display output), else it is printed.
+        printed = "".join(
+            o.get("text", "") if o.output_type == "stream" else o.get("data", {}).get("text/plain", "") + "\n"
+            for o in cell.outputs
+            if (o.output_type == "stream" and o.name == "stdout") or o.output_type == "display_data"
+        )
         assert_printed_in_order(promised, printed)
 
 
