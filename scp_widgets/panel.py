@@ -77,7 +77,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         secret_key = as_secret(secret_key)  # first: no frame holds it in clear
         # Plain attributes, not traits: ipywidgets syncs traits to the browser and into saved notebooks.
         self._connection = Connection(endpoint, region, environment, access_key, secret_key, transport=transport)
-        concurrency = whole_number("concurrency", concurrency)  # a mistake shows now, not at the first click
+        self._concurrency = whole_number("concurrency", concurrency)  # a mistake shows now, not at the first click
         self._journal = journal
         self._confirm_above = confirm_above
         self._today = today
@@ -96,7 +96,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.results: pd.DataFrame | None = None
         self.history = HistoryView()  # past runs from the journal folder (panel_history.py)
         super().__init__(
-            [*self._build(concurrency), self.history], layout=w.Layout(max_width="1100px", width="auto", min_width="0")
+            [*self._build(), self.history], layout=w.Layout(max_width="1100px", width="auto", min_width="0")
         )
         self.history.follow(self.summary_html)  # a finished run appears in the open History at once
         self.add_class("scp-panel")
@@ -107,7 +107,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
 
     # -- layout -------------------------------------------------------------------------------------------
 
-    def _build(self, concurrency: int) -> list[w.Widget]:
+    def _build(self) -> list[w.Widget]:
         self.title_html = w.HTML(_title(""))
         self.filter_box = w.Text(
             placeholder="Filter: name, state, id or 'locked' (space = and)", layout=w.Layout(flex="1 1 auto")
@@ -127,7 +127,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.paste_notes = w.HTML(layout=_fill())
         self.version_dropdown = w.Dropdown(description="API version", layout=w.Layout(width="auto"))
         self.concurrency_box = w.BoundedIntText(
-            value=concurrency, min=1, max=1000, description="Concurrency",
+            value=self._concurrency, min=1, max=1000, description="Concurrency",
             tooltip="Requests in flight at once (lower it when rows say 'throttled')", layout=w.Layout(width="200px"),
             style={"description_width": "initial"},
         )  # fmt: skip
