@@ -9,6 +9,7 @@ links), so nothing runs in the kernel for them.
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from .results_view import CSS, SECTIONS, SORT_LABELS, Section, copy_button, run_
 
 #: Data links above this size are left out (the browser would hold them in the page): say so instead.
 MAX_LINK_BYTES = 4_000_000
+#: While a run goes, rows drawn per section and seconds between redraws of a long table.
+STREAM_ROWS = 100
+STREAM_INTERVAL = 0.5
 _CHIP_TITLES = {"all": "All", "failed": "Failed", "cancelled": "Cancelled", "succeeded": "Succeeded"}
 
 
@@ -94,6 +98,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         self._frame: pd.DataFrame | None = None
         self._names: Mapping[str, str] = {}
         self._redrawing = False
+        self._streamed_at = 0.0
         super().__init__(
             [self.summary_html, self.toolbar, self.actions, self.table_html],
             layout=w.Layout(width="auto", min_width="0"),
@@ -111,8 +116,13 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         self.toolbar.layout.display = self.actions.layout.display = "none"
 
     def stream(self, frame: pd.DataFrame, names: Mapping[str, str]) -> None:
-        """The rows finished so far, failures first (no summary, chips or actions until the end)."""
-        self.table_html.value = run_html(frame, names, summary=False)
+        """The rows finished so far, failures first (no summary, chips or actions until the end); at most
+        STREAM_ROWS a section, redrawn at most every STREAM_INTERVAL: a big run must not flood the browser."""
+        now = time.monotonic()
+        if now - self._streamed_at < STREAM_INTERVAL and len(frame) > STREAM_ROWS:
+            return
+        self._streamed_at = now
+        self.table_html.value = run_html(frame, names, summary=False, limit=STREAM_ROWS)
 
     def show(self, frame: pd.DataFrame, names: Mapping[str, str]) -> None:
         self._frame, self._names = frame, dict(names)

@@ -265,6 +265,7 @@ def run_html(
     sort: SortKey = "attention",
     summary: bool = True,
     extra: str = "",
+    limit: int = MAX_ROWS,
 ) -> str:
     """The whole view: summary, failures open, cancelled and successes folded (a section alone is open)."""
     names = names or {}
@@ -277,7 +278,7 @@ def run_html(
             continue
         detail = ", ".join(f"{n} {o}" for o, n in counts_of(rows).items())
         title = f"{titles[section]} ({len(rows)}): {_esc(detail)}"
-        body = table_html(order(rows, names, sort), names)
+        body = table_html(order(rows, names, sort), names, limit=limit)
         if section == "failed" or len(show) == 1:
             parts.append(f'<div class="scp-section scp-{section}"><h4>{title}</h4>{body}</div>')
         else:

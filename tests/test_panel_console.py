@@ -200,3 +200,17 @@ def test_the_counts_line_shows_sent_accepted_and_verified(fleet: Emulator) -> No
     wait_until(lambda: "2 sent · 0 accepted · 0 verified" in panel.counts_label.value, "the sends shown")
     gated.gate.set()
     panel.wait(WAIT)
+
+
+def test_streaming_a_big_run_draws_a_capped_table_at_a_calm_pace() -> None:
+    from scp_widgets.panel_results import STREAM_ROWS, ResultsArea
+    from scp_widgets.results import Outcome, ServerResult, to_frame
+
+    area = ResultsArea(lambda: None, lambda: None)
+    rows = [ServerResult(f"{n:08x}-0000-4000-8000-000000000000", "lock", Outcome.LOCKED) for n in range(300)]
+    area.stream(to_frame(rows), {})
+    first = area.table_html.value
+    assert first.count("<tr data-outcome") == STREAM_ROWS and "Showing 100 of 300 rows" in first
+    rows[0].outcome = Outcome.NOT_FOUND
+    area.stream(to_frame(rows), {})  # within the interval: not redrawn
+    assert area.table_html.value == first
