@@ -158,6 +158,8 @@ def test_a_56_server_run_shows_its_4_failures_first_at_1280_and_900_px_light_and
     assert columns[0] and columns[1] and columns[1]["y"] > columns[0]["y"] + columns[0]["height"]  # stacked
     table = panel.locator(".scp-section.scp-failed .scp-scroll")
     assert table.evaluate("e => e.scrollWidth <= e.clientWidth")  # the messages wrap inside the table
+    page.mouse.move(0, 0)
+    panel.screenshot(path=str(SHOTS / "console-900.png"))
 
     set_theme(page, DARK)
     try:
