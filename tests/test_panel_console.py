@@ -214,3 +214,26 @@ def test_streaming_a_big_run_draws_a_capped_table_at_a_calm_pace() -> None:
     rows[0].outcome = Outcome.NOT_FOUND
     area.stream(to_frame(rows), {})  # within the interval: not redrawn
     assert area.table_html.value == first
+
+
+def test_resume_cancelled_sends_exactly_the_rows_a_cancel_left(fleet: Emulator) -> None:
+    gated = GatedTransport(fleet.transport())
+    panel = make_panel(_options(gated), concurrency=2)
+    ids = [i for i in fleet.own_ids if not fleet.server(i)["locked"]][:6]
+    panel.paste_box.value = " ".join(ids)
+    panel.lock_button.click()
+    wait_until(lambda: gated.posts_waiting == 2, "two locks in flight")
+    panel.cancel_button.click()
+    gated.gate.set()
+    panel.wait(WAIT)
+    first = panel.results
+    assert first is not None
+    cancelled = [i for i, o in zip(first["server_id"], first["outcome"], strict=True) if o == "cancelled"]
+    assert len(cancelled) == 4 and panel.results_area.resume_button.description == "Resume cancelled (4)"
+    assert panel.progress_bar.bar_style == "warning"
+    fleet.reset_record()
+    panel.results_area.resume_button.click()
+    panel.wait(WAIT)
+    assert sorted(_posted(fleet)) == sorted(cancelled)
+    assert panel.results is not None and list(panel.results["outcome"]) == ["locked"] * 4
+    assert panel.results.attrs["concurrency"] == 2
