@@ -31,8 +31,8 @@ from .credentials import Secret, as_secret
 from .errors import ScpError, ScpRequestError, ScpUsageError
 from .loop_thread import background_loop
 from .options import JournalOption, RunOptions, whole_number
-from .panel_history import HistoryView
 from .panel_confirm import CONFIRM_ABOVE, ConfirmStep, already_in_state, needs_confirmation, question
+from .panel_history import HistoryView
 from .panel_results import ResultsArea
 from .panel_status import Level, common_failure, muted_line, status_line
 from .panel_targets import Targets, names_index, paste_notes, target_line, targets

@@ -16,7 +16,8 @@ import pandas as pd
 
 from .errors import ScpError
 from .journal_reader import read_journal
-from .panel_table import muted_line, results_table, status_line, summary_html
+from .panel_status import muted_line, status_line
+from .results_view import run_html
 from .run_history import history
 
 MAX_RUNS = 20  # the newest; %scp_history or scp_widgets.history() has them all
@@ -83,7 +84,7 @@ class HistoryView(w.Accordion):  # type: ignore[misc]  # ipywidgets ships no typ
             self.detail_html.value = status_line("error", str(exc))
             return
         self.results = frame
-        self.detail_html.value = summary_html(frame) + results_table(frame, {})
+        self.detail_html.value = run_html(frame)  # the same results view a live run gets
 
 
 def _wide() -> w.Layout:
