@@ -26,7 +26,10 @@ MAX_LINK_BYTES = 4_000_000
 #: While a run goes, rows drawn per section and seconds between redraws of a long table.
 STREAM_ROWS = 100
 STREAM_INTERVAL = 0.5
-_CHIP_TITLES = {"all": "All", "failed": "Failed", "cancelled": "Cancelled", "succeeded": "Succeeded"}
+_CHIP_TITLES = {
+    "all": "All", "failed": "Failed", "unfinished": "Did not finish", "cancelled": "Cancelled",
+    "succeeded": "Succeeded",
+}  # fmt: skip
 
 
 def data_link(data: bytes, filename: str, mime: str, text: str, title: str = "") -> str:

@@ -19,9 +19,9 @@ import pandas as pd
 from .results import SUCCESSES, Outcome
 
 Level = Literal["ok", "warn", "error"]
-Section = Literal["failed", "cancelled", "succeeded"]
+Section = Literal["failed", "unfinished", "cancelled", "succeeded"]
 SortKey = Literal["attention", "request", "name", "outcome", "slowest"]
-SECTIONS: tuple[Section, ...] = ("failed", "cancelled", "succeeded")
+SECTIONS: tuple[Section, ...] = ("failed", "unfinished", "cancelled", "succeeded")
 SORT_LABELS: dict[SortKey, str] = {
     "attention": "failures first",
     "request": "request order",
@@ -32,6 +32,8 @@ SORT_LABELS: dict[SortKey, str] = {
 #: Rows drawn per section; the DataFrame always has them all.
 MAX_ROWS = 500
 _SUCCESS_NAMES = frozenset(str(o) for o in SUCCESSES)
+#: What a run that died left unknown (read back from its journal): sent, no answer; or accepted, not confirmed.
+_UNFINISHED_NAMES = frozenset({str(Outcome.SENT), str(Outcome.ACCEPTED)})
 
 _TEXT = "var(--jp-content-font-color1, #1f1f1f)"
 _MUTED = "var(--jp-content-font-color2, #5f6368)"
@@ -118,11 +120,13 @@ def section_of(outcome: str) -> Section:
         return "succeeded"
     if outcome == Outcome.CANCELLED:
         return "cancelled"
+    if outcome in _UNFINISHED_NAMES:
+        return "unfinished"
     return "failed"
 
 
 def kind_of(outcome: str) -> str:
-    return {"succeeded": "ok", "cancelled": "cancelled", "failed": "error"}[section_of(outcome)]
+    return {"succeeded": "ok", "cancelled": "cancelled", "unfinished": "warn", "failed": "error"}[section_of(outcome)]
 
 
 def sections(frame: pd.DataFrame) -> pd.Series:
@@ -131,6 +135,7 @@ def sections(frame: pd.DataFrame) -> pd.Series:
     result = pd.Series("failed", index=frame.index, dtype="object")
     result[outcomes.isin(list(_SUCCESS_NAMES)).fillna(False).astype(bool)] = "succeeded"
     result[(outcomes == str(Outcome.CANCELLED)).fillna(False).astype(bool)] = "cancelled"
+    result[outcomes.isin(list(_UNFINISHED_NAMES)).fillna(False).astype(bool)] = "unfinished"
     return result
 
 
@@ -138,7 +143,7 @@ def level_of(frame: pd.DataFrame) -> Level:
     """Green when everything succeeded, red only when nothing did, amber in between (and when cancelled)."""
     counts = sections(frame).value_counts()
     succeeded = int(counts.get("succeeded", 0))
-    if succeeded == len(frame) and not frame.attrs.get("cancelled"):
+    if succeeded == len(frame) and not frame.attrs.get("cancelled") and frame.attrs.get("complete") is not False:
         return "ok"
     if succeeded == 0 and int(counts.get("failed", 0)) > 0:
         return "error"
@@ -172,6 +177,9 @@ def summary_text(frame: pd.DataFrame) -> str:
     elif attrs.get("cancelled"):
         head = f"cancelled; {head}"
     counts = ", ".join(f"{n} {o}" for o, n in counts_of(frame).items())
+    if attrs.get("complete") is False:  # read back from the journal of a run that died
+        head = "did not finish"
+        counts += f"; {len(attrs.get('never_sent') or [])} never sent"
     took = f"{total} server{'s' if total != 1 else ''}"
     if attrs.get("elapsed_s") is not None:
         took += f" in {humanise_ms(float(attrs['elapsed_s']) * 1000)}"
@@ -198,7 +206,7 @@ def order(frame: pd.DataFrame, names: Mapping[str, str], key: SortKey = "attenti
     if key == "outcome":
         ranks = frame["outcome"].astype("string").fillna("")
         return frame.iloc[ranks.reset_index(drop=True).argsort(kind="stable").to_numpy()]
-    rank = sections(frame).map({"failed": 0, "cancelled": 1, "succeeded": 2})
+    rank = sections(frame).map({"failed": 0, "unfinished": 1, "cancelled": 2, "succeeded": 3})
     return frame.iloc[rank.reset_index(drop=True).argsort(kind="stable").to_numpy()]
 
 
@@ -271,7 +279,7 @@ def run_html(
     names = names or {}
     parts = [f"<style>{CSS}</style>", summary_html(frame) if summary else "", extra]
     where = sections(frame)
-    titles = {"failed": "Failed", "cancelled": "Cancelled", "succeeded": "Succeeded"}
+    titles = {"failed": "Failed", "unfinished": "Did not finish", "cancelled": "Cancelled", "succeeded": "Succeeded"}
     for section in SECTIONS:
         rows = frame[where == section]
         if section not in show or rows.empty:
@@ -279,7 +287,7 @@ def run_html(
         detail = ", ".join(f"{n} {o}" for o, n in counts_of(rows).items())
         title = f"{titles[section]} ({len(rows)}): {_esc(detail)}"
         body = table_html(order(rows, names, sort), names, limit=limit)
-        if section == "failed" or len(show) == 1:
+        if section in ("failed", "unfinished") or len(show) == 1:
             parts.append(f'<div class="scp-section scp-{section}"><h4>{title}</h4>{body}</div>')
         else:
             parts.append(f'<details class="scp-section scp-{section}"><summary>{title}</summary>{body}</details>')

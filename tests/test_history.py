@@ -235,6 +235,7 @@ def test_history_view_shows_an_unfinished_run_and_refresh_picks_up_new_ones(tmp_
     assert len(view.run_buttons) == 1 and view.run_buttons[0].description.endswith("· did not finish")
     view.run_buttons[0].click()
     assert 'data-outcome="sent"' in view.detail_html.value and "1 sent; 1 never sent" in view.detail_html.value
+    assert "did not finish" in view.detail_html.value and "Did not finish (1)" in view.detail_html.value
 
 
 def test_the_readme_history_example_runs_verbatim(three_runs: list[pd.DataFrame]) -> None:
