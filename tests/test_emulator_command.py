@@ -100,6 +100,20 @@ def test_options_become_the_config() -> None:
     )
 
 
+def test_fault_modes_of_issue_10_become_the_config() -> None:
+    args = _parse(
+        "--rate-limit", "100", "--rate-limit-retry-after", "1", "--rate-limit-bare-rate", "0.5", "--black-hole",
+        "--trickle-rate", "0.3", "--trickle-bytes-per-second", "2", "--huge-body-rate", "0.1",
+        "--huge-body-bytes", "1000", "--html-503-rate", "0.2", "--html-503-bytes", "56000",
+    )  # fmt: skip
+    assert config_from_args(args).faults == Faults(
+        rate_limit=100.0, rate_limit_retry_after=1.0, rate_limit_bare_rate=0.5, black_hole=True, trickle_rate=0.3,
+        trickle_bytes_per_second=2.0, huge_body_rate=0.1, huge_body_bytes=1000, html_503_rate=0.2,
+        html_503_bytes=56000,
+    )  # fmt: skip
+    assert config_from_args(_parse()).faults == Faults()
+
+
 def test_bad_error_rate_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         _parse("--error-rate", "503:0.2")

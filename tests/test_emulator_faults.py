@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
 from emulator_helpers import BASE, FakeClock, error, in_process, signed_headers
 
-from scp_widgets.emulator import Emulator, EmulatorConfig, Faults
+from scp_widgets.emulator import Emulator, EmulatorConfig, EmulatorServer, Faults
 from scp_widgets.emulator.faults import format_retry_after
 
 N = 200
@@ -195,5 +196,87 @@ def test_latency_is_slept_not_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
      {"rate_limit": 0}, {"latency": -1}],
 )  # fmt: skip
 def test_invalid_faults_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 (the messages differ per field)
+        Faults(**kwargs)  # type: ignore[arg-type]
+
+
+def test_rate_limit_can_send_a_fixed_retry_after_or_none() -> None:
+    clock = FakeClock()
+    emulator = _emulator(Faults(rate_limit=1.0, rate_limit_retry_after=1.0, rate_limit_bare_rate=0.5), clock)
+    with in_process(emulator, clock) as api:
+        responses = [api.call("GET", "/v1/servers") for _ in range(41)]
+    assert responses[0].status_code == 200
+    refused = responses[1:]
+    assert {r.status_code for r in refused} == {429}
+    headers = [r.headers.get("retry-after") for r in refused]
+    assert set(headers) == {"1", None}  # the fixed value, or no header at all
+    assert 10 <= headers.count(None) <= 30
+    assert [r.retry_after for r in emulator.record[1:]] == [None if h is None else 1.0 for h in headers]
+
+
+def _live(faults: Faults) -> EmulatorServer:
+    return EmulatorServer(Emulator(EmulatorConfig(servers=5, seed=7, faults=faults)))
+
+
+def test_black_hole_accepts_connections_and_never_answers() -> None:
+    with _live(Faults(black_hole=True)) as server:
+        emulator = server.emulator
+        url = f"{server.url}/v1/servers"
+        for target, headers in ((f"{server.url}/", {}), (url, signed_headers("GET", url))):
+            started = time.monotonic()
+            with pytest.raises(httpx.ReadTimeout):  # connected (no ConnectError), then silence
+                httpx.get(target, headers=headers, timeout=httpx.Timeout(0.5, connect=5))
+            assert time.monotonic() - started >= 0.5
+        assert [(r.action, r.status, r.fault) for r in emulator.record] == [
+            ("versions", 0, "black_hole"), ("list", 0, "black_hole"),
+        ]  # fmt: skip
+        assert httpx.get(f"{server.url}/_emulator/counts").status_code == 200  # introspection still answers
+        emulator.set_faults(Faults())
+        assert httpx.get(url, headers=signed_headers("GET", url)).status_code == 200
+
+
+def test_trickling_body_arrives_slowly_after_prompt_headers() -> None:
+    with _live(Faults(trickle_rate=1.0, trickle_bytes_per_second=20.0, methods=frozenset({"POST"}))) as server:
+        url = f"{server.url}/v1/servers/{server.emulator.own_ids[0]}/lock"
+        started = time.monotonic()
+        with httpx.stream("POST", url, headers=signed_headers("POST", url)) as response:
+            headers_after = time.monotonic() - started
+            body = response.read()
+        total = time.monotonic() - started
+    assert response.status_code == 202
+    assert body == b" " * 40  # the empty 202 body, padded so that it trickles too
+    assert headers_after < 1.0 <= 1.5 <= total  # 40 bytes at 20 bytes/s
+    assert server.emulator.record[-1].fault == "trickle"
+
+
+def test_huge_body_is_the_answer_padded_and_still_valid_json() -> None:
+    with _live(Faults(huge_body_rate=1.0, huge_body_bytes=5_000_000)) as server:
+        url = f"{server.url}/v1/servers?limit=100"
+        response = httpx.get(url, headers=signed_headers("GET", url))
+    assert response.status_code == 200
+    assert len(response.content) > 5_000_000
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert len(response.json()["servers"]) == 5
+    assert server.emulator.record[-1].fault == "huge"
+
+
+@pytest.mark.parametrize("size", [1000, 280_000, 280_001])
+def test_html_503_page_has_the_asked_size_and_no_closing_tag(size: int) -> None:
+    emulator = _emulator(Faults(html_503_rate=1.0, html_503_bytes=size))
+    with in_process(emulator, emulator.config.clock) as api:
+        response = api.call("GET", "/v1/servers")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("text/html")
+    assert len(response.content) == size
+    assert response.text.startswith("<title><title>") and "</title>" not in response.text
+    assert emulator.record[-1].fault == "html503"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"rate_limit_bare_rate": 2}, {"trickle_rate": -1}, {"trickle_bytes_per_second": 0}, {"huge_body_bytes": -1},
+     {"html_503_rate": 1.5}, {"rate_limit_retry_after": -1}],
+)  # fmt: skip
+def test_invalid_new_faults_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 (the messages differ per field)
         Faults(**kwargs)  # type: ignore[arg-type]

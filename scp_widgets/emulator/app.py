@@ -1,8 +1,9 @@
 """`Emulator`: the state, the request pipeline and the Starlette app that serves them.
 
-A `/v1` request goes through, in order: latency → drop → 417 page → rate limit / 429 → signing headers and
-signature → API version → injected 5xx → the call itself. Faults apply to `/v1` only (and only to the
-configured methods); `GET /` and `/_emulator/...` are never faulted.
+A `/v1` request goes through, in order: latency → drop → 417 page → 503 HTML page → rate limit / 429 →
+signing headers and signature → API version → injected 5xx → the call itself; then its body may trickle or
+be padded to a huge size. Faults apply to `/v1` only (and only to the configured methods); `GET /` and
+`/_emulator/...` are never faulted, except by the black hole, which swallows `/` and every `/v1` request.
 
 All state changes happen synchronously under one threading lock (never held across an await), so one
 emulator can serve a uvicorn thread, a private sync-transport loop and the test's own loop at once.
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import gate, introspection, responses, routes, signing, versions
+from . import bodies, gate, introspection, responses, routes, signing, versions
 from .config import EmulatorConfig, Faults
 from .drop import DropResponse
 from .faults import EdgeFault, FaultInjector
@@ -174,8 +175,17 @@ class Emulator:
                 self._recorder.lock_event(server_id, self.config.clock(), action)
         return answer.response
 
+    async def _swallow(self, request: Request, arrival: _Arrival, action: str | None = None) -> Response:
+        """The black hole: recorded as unanswered at once (the client may give up at any moment), then mute."""
+        route = routes.match(request.method, request.url.path)
+        self._finish(request, arrival, _Answer(DropResponse(), fault="black_hole"), action=action or route.action,
+                     server_id=route.server_id)  # fmt: skip
+        return await bodies.black_hole(request)
+
     async def _versions(self, request: Request) -> Response:
         arrival = self._arrive()
+        if self.faults.black_hole:
+            return await self._swallow(request, arrival, "versions")
         body = versions.listing(self.config.versions, self.config.current_date(), signing.origin(request.scope))
         return self._finish(request, arrival, _Answer(responses.ok(body, arrival.request_id)), action="versions")
 
@@ -186,6 +196,8 @@ class Emulator:
 
     async def _v1(self, request: Request) -> Response:
         arrival = self._arrive()
+        if self.faults.black_hole:
+            return await self._swallow(request, arrival)
         route = routes.match(request.method, request.url.path)
         with self._lock:
             faulted = self._injector.applies_to(request.method)
@@ -194,6 +206,13 @@ class Emulator:
             await asyncio.sleep(delay)
         with self._lock:
             answer = self._answer_v1(request, arrival, route, faulted)
+            body = self._injector.body() if faulted and not isinstance(answer.response, DropResponse) else None
+        if body == "trickle":
+            answer.response = bodies.trickled(answer.response, self.faults.trickle_bytes_per_second)
+        elif body == "huge":
+            answer.response = bodies.huge(answer.response, self.faults.huge_body_bytes)
+        if body is not None:
+            answer.fault = body if answer.fault is None else f"{answer.fault}+{body}"
         return self._finish(request, arrival, answer, action=route.action, server_id=route.server_id)
 
     def _answer_v1(self, request: Request, arrival: _Arrival, route: routes.RouteMatch, faulted: bool) -> _Answer:
@@ -241,14 +260,19 @@ class Emulator:
             return _Answer(DropResponse(), fault="drop")
         if edge.kind == "417":
             return _Answer(responses.request_rejected(arrival.request_id, self._injector.support_id()), fault="417")
-        retry_after = edge.retry_after or "1"
+        if edge.kind == "html503":
+            page = bodies.hostile_html_503(
+                self.faults.html_503_bytes, (responses.REQUEST_ID_HEADER, arrival.request_id)
+            )
+            return _Answer(page, fault="html503")
+        retry_after = edge.retry_after
         response = responses.errors_envelope(
             429,
             "TOO_MANY_REQUESTS",
             "Too many requests; retry later.",
             arrival.request_id,
             arrival.global_request_id,
-            headers={"Retry-After": retry_after},
+            headers=None if retry_after is None else {"Retry-After": retry_after},
         )
         return _Answer(response, fault=edge.kind, retry_after=retry_after)
 

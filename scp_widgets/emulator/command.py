@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import time
@@ -85,18 +86,28 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--html-417-rate", type=float, default=0.0, help="probability of the edge's 417 HTML page")
     add("--drop-rate", type=float, default=0.0, help="probability of dropping the connection unanswered")
     add("--rate-limit", type=float, default=None, help="max /v1 requests per second (429 above it)")
+    fault = functools.partial(add, type=float, default=0.0, metavar="P")
+    fault("--rate-limit-retry-after", default=None, metavar="S", help="Retry-After on rate-limit 429s (default: exact)")
+    fault("--rate-limit-bare-rate", help="share of rate-limit 429s sent without any Retry-After")
+    add("--black-hole", action="store_true", help="accept connections to / and /v1 and never answer")
+    fault("--trickle-rate", help="share of answers whose body trickles")
+    fault("--trickle-bytes-per-second", default=1.0, metavar="B", help="speed of a trickling body")
+    fault("--huge-body-rate", help="share of answers padded with --huge-body-bytes of spaces")
+    add("--huge-body-bytes", type=int, default=50_000_000, metavar="N", help="padding of a huge body")
+    fault("--html-503-rate", help="share of requests answered by a hostile 503 HTML page of --html-503-bytes")
+    add("--html-503-bytes", type=int, default=280_000, metavar="N", help="size of the 503 HTML page")
+
+
+#: Faults fields set from the option of the same name.
+_FAULT_OPTIONS = (
+    "latency", "throttle_rate", "retry_after", "html_417_rate", "drop_rate", "rate_limit", "rate_limit_retry_after",
+    "rate_limit_bare_rate", "black_hole", "trickle_rate", "trickle_bytes_per_second", "huge_body_rate",
+    "huge_body_bytes", "html_503_rate", "html_503_bytes",
+)  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
-    faults = Faults(
-        latency=args.latency,
-        error_rates=dict(args.error_rate),
-        throttle_rate=args.throttle_rate,
-        retry_after=args.retry_after,
-        html_417_rate=args.html_417_rate,
-        drop_rate=args.drop_rate,
-        rate_limit=args.rate_limit,
-    )
+    faults = Faults(error_rates=dict(args.error_rate), **{name: getattr(args, name) for name in _FAULT_OPTIONS})
     return EmulatorConfig(
         servers=args.servers,
         foreign_servers=args.foreign_servers,

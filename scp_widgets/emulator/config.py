@@ -67,6 +67,23 @@ class Faults:
     html_417_rate: float = 0.0
     drop_rate: float = 0.0
     rate_limit: float | None = None
+    #: Retry-After on rate-limit 429s: None sends the exact wait for a token, a number sends that value.
+    rate_limit_retry_after: float | None = None
+    #: Share of rate-limit 429s sent with no Retry-After at all.
+    rate_limit_bare_rate: float = 0.0
+    #: Accept every connection to `/` and `/v1` and never answer (until the client hangs up).
+    black_hole: bool = False
+    #: Share of answers whose body is sent at `trickle_bytes_per_second` (bodies shorter than 40 bytes are
+    #: padded with spaces to 40, so even a 202 trickles).
+    trickle_rate: float = 0.0
+    trickle_bytes_per_second: float = 1.0
+    #: Share of answers followed by `huge_body_bytes` of spaces (a JSON body stays valid JSON), streamed.
+    huge_body_rate: float = 0.0
+    huge_body_bytes: int = 50_000_000
+    #: Share of requests answered by a load balancer's 503 HTML page of `html_503_bytes` bytes: repeated
+    #: `<title>` tags and no closing tag, the worst case for a careless page reader.
+    html_503_rate: float = 0.0
+    html_503_bytes: int = 280_000
     methods: frozenset[str] = _ALL_METHODS
 
     def __post_init__(self) -> None:
@@ -76,7 +93,8 @@ class Faults:
         for name in ("latency", "latency_jitter", "retry_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-        for name in ("throttle_rate", "html_417_rate", "drop_rate"):
+        for name in ("throttle_rate", "html_417_rate", "drop_rate", "rate_limit_bare_rate", "trickle_rate",
+                     "huge_body_rate", "html_503_rate"):  # fmt: skip
             _probability(name, getattr(self, name))
         for status, rate in self.error_rates.items():
             if not 500 <= status <= 599:
@@ -86,6 +104,12 @@ class Faults:
             raise ValueError("error_rates must sum to at most 1")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive (or None for no limit)")
+        if self.rate_limit_retry_after is not None and self.rate_limit_retry_after < 0:
+            raise ValueError("rate_limit_retry_after must not be negative")
+        if self.trickle_bytes_per_second <= 0:
+            raise ValueError("trickle_bytes_per_second must be positive")
+        if self.huge_body_bytes < 0 or self.html_503_bytes < 0:
+            raise ValueError("huge_body_bytes and html_503_bytes must not be negative")
 
 
 def _as_iterable(methods: Iterable[str] | str) -> Iterable[str]:

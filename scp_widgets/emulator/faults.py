@@ -14,13 +14,14 @@ from typing import Literal
 
 from .config import Faults
 
-EdgeKind = Literal["drop", "417", "rate_limit", "429"]
+EdgeKind = Literal["drop", "417", "html503", "rate_limit", "429"]
+BodyKind = Literal["trickle", "huge"]
 
 
 @dataclass(frozen=True)
 class EdgeFault:
     kind: EdgeKind
-    retry_after: str | None = None  # the Retry-After header value, for 429s
+    retry_after: str | None = None  # the Retry-After header value, for 429s (None: no header)
 
 
 def format_retry_after(seconds: float) -> str:
@@ -79,18 +80,31 @@ class FaultInjector:
         return self.faults.latency + jitter
 
     def edge(self) -> EdgeFault | None:
-        """Drop, then the 417 page, then the rate limit, then random throttling."""
+        """Drop, then the 417 page, then the 503 HTML page, then the rate limit, then random throttling."""
         f = self.faults
         if self._hit(f.drop_rate):
             return EdgeFault("drop")
         if self._hit(f.html_417_rate):
             return EdgeFault("417")
+        if self._hit(f.html_503_rate):
+            return EdgeFault("html503")
         if self._bucket is not None:
             wait = self._bucket.take(self._clock())
             if wait is not None:
-                return EdgeFault("rate_limit", format_retry_after(wait))
+                if self._hit(f.rate_limit_bare_rate):
+                    return EdgeFault("rate_limit", None)
+                fixed = f.rate_limit_retry_after
+                return EdgeFault("rate_limit", format_retry_after(wait if fixed is None else fixed))
         if self._hit(f.throttle_rate):
             return EdgeFault("429", format_retry_after(f.retry_after))
+        return None
+
+    def body(self) -> BodyKind | None:
+        """How the answer's body is sent: trickled, followed by a huge padding, or normally (None)."""
+        if self._hit(self.faults.trickle_rate):
+            return "trickle"
+        if self._hit(self.faults.huge_body_rate):
+            return "huge"
         return None
 
     def server_error(self) -> int | None:
