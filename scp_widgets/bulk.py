@@ -1,8 +1,11 @@
 """The bulk engine: many servers, bounded concurrency, retries, read-back, cancel, and a journal.
 
 Every requested server ends with exactly one `ServerResult`, whatever happens: a failure, a cancel, an
-interrupt. Workers pull ids in request order; when a cancel arrives they stop pulling, the calls already
-in flight finish (or stop waiting to retry), and every id not started is marked `cancelled`.
+interrupt. Workers pull ids in request order; when a cancel arrives they stop pulling, the calls in flight
+are ended at once (their rows say the change may have been applied, and are read back when verify is on),
+and every id not started is marked `cancelled`. When the run's `RunGuard` stops sending (the service is
+gone, rejects the credentials or throttles everything), the ids not sent yet end with one sentence saying
+so, and nothing is claimed about them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .client import AsyncScpClient, RetryCancelled
-from .errors import ScpApiError, ScpRequestError
+from .errors import Aborted, NotSent, ScpApiError, ScpRequestError
+from .guard import RunGuard
 from .ids import is_valid_id
 from .journal import Journal
 from .options import RunOptions
@@ -88,9 +92,9 @@ class Progress:
     last: ServerResult | None = None
     sent: int = 0
     accepted: int = 0
-    #: requests/s while an adaptive limiter holds the run below its concurrency, else None
+    #: The client-side send rate (requests/s) while the service's throttling holds it down, else None.
     rate: float | None = None
-    #: seconds until the next retry while the run waits on retries or Retry-After, else None
+    #: Seconds until the next retry while calls wait to retry (or on a Retry-After), else None.
     retry_in: float | None = None
 
     @property
@@ -116,6 +120,7 @@ class _Run:
     progress: ProgressCallback | None
     budget: RetryBudget
     reader: StateReader
+    guard: RunGuard
     started: float = field(default_factory=time.monotonic)
     done: int = 0
     total: int = 0
@@ -181,8 +186,9 @@ class _Run:
         self._reported = now
         snapshot = ordered_counts(self.counts)
         progress = Progress(
-            self.done, self.total, snapshot, now - self.started, last, sent=self.sent, accepted=self.accepted
-        )
+            self.done, self.total, snapshot, now - self.started, last, sent=self.sent, accepted=self.accepted,
+            rate=self.client.limiter.rate, retry_in=self.guard.retry_in(),
+        )  # fmt: skip
         try:
             self.progress(progress)
         except Exception:  # a broken progress display must not stop the run or lose rows
@@ -207,10 +213,11 @@ async def run_bulk(
     background (batched by the `StateReader`), so a worker moves on to its next server at once.
     """
     budget = budget or RetryBudget()
-    reader = StateReader(client, version, budget, concurrency=options.concurrency)
+    cancel = cancel or asyncio.Event()
+    guard = RunGuard(cancel, unanswered_limit=max(8, options.concurrency))
+    reader = StateReader(client, version, budget, concurrency=options.concurrency, guard=guard)
     run = _Run(
-        client, action, options, version, cancel or asyncio.Event(), journal, progress,
-        budget, reader, total=len(server_ids),
+        client, action, options, version, cancel, journal, progress, budget, reader, guard, total=len(server_ids),
     )  # fmt: skip
     results: list[ServerResult | None] = [None] * len(server_ids)
     queue = iter(enumerate(server_ids))
@@ -218,8 +225,8 @@ async def run_bulk(
     reads_first = options.preflight or options.dry_run
     known = await reader.snapshot([i for i in server_ids if is_valid_id(i)]) if reads_first else {}
 
-    async def read_back(index: int, result: ServerResult) -> None:
-        await _read_back(run, result)
+    async def read_back(index: int, result: ServerResult, follow: Follow) -> None:
+        await (_read_back(run, result) if follow == "verify" else _check_failed(run, result))
         results[index] = run.finish(result)
 
     async def worker() -> None:
@@ -227,12 +234,13 @@ async def run_bulk(
             if run.cancel.is_set():
                 results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled before it was sent"))
                 continue
-            result, accepted = await _send(run, server_id, known.get(server_id))
-            if accepted and options.verify:
-                read_backs.append(asyncio.create_task(read_back(index, result)))
+            result, follow = await _send(run, server_id, known.get(server_id))
+            if follow is not None and options.verify:
+                read_backs.append(asyncio.create_task(read_back(index, result, follow)))
             else:
                 results[index] = run.finish(result)
 
+    guard.start()
     workers = [asyncio.create_task(worker()) for _ in range(min(options.concurrency, len(server_ids)) or 1)]
     try:
         await asyncio.gather(*workers)
@@ -245,6 +253,7 @@ async def run_bulk(
         await asyncio.gather(*workers, *read_backs, return_exceptions=True)
         raise
     finally:
+        await guard.close()
         for index, server_id in enumerate(server_ids):
             if results[index] is None:
                 results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled while in flight"))
@@ -256,40 +265,57 @@ def _cancelled(result: ServerResult, why: str) -> ServerResult:
     return result
 
 
-async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tuple[ServerResult, bool]:
-    """Preflight, then the state change. Returns the result so far and whether the change was accepted."""
+#: What follows a sent change: "verify" (accepted: poll until the new state shows), "check" (failed or
+#: cancelled after it went out, so it may have been applied: read once), or None (nothing to read).
+Follow = Literal["verify", "check"] | None
+#: Failures after which the change may still have been applied (a lost reply, a cut-off attempt).
+_UNSURE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.THROTTLED, Outcome.CANCELLED})
+
+
+async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tuple[ServerResult, Follow]:
+    """Preflight, then the state change. Returns the result so far and what read-back it needs."""
     result = run.new_result(server_id)
     wanted = run.action == "lock"
     if not is_valid_id(server_id):
         result.outcome, result.error_code = Outcome.INVALID_ID, "INVALID_ID"
         result.message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
-        return result, False
+        return result, None
     try:
         if run.options.preflight or run.options.dry_run:
             # A dry run reads too (a signed GET), so a wrong key or an unknown server shows before the real run.
             current = known or await run.reader.read(server_id)
-            if run.options.preflight and bool(current.get("locked")) is wanted:
+            if run.options.preflight and _locked_of(current, server_id) is wanted:
                 result.outcome, result.http_status, result.locked = _ALREADY[run.action], 200, wanted
-                return result, False
+                return result, None
             if run.options.dry_run:
                 result.outcome, result.message = Outcome.PLANNED, f"dry run: would {run.action} this server"
                 result.http_status, result.locked = 200, bool(current.get("locked"))
-                return result, False
+                return result, None
         change = run.client.lock if wanted else run.client.unlock
-        run.on_sent(server_id)
-        accepted = await change(server_id, cancel=run.cancel, version=run.version, budget=run.budget)
+        if not run.guard.stopped:  # else the request raises NotSent at once: nothing goes out
+            run.on_sent(server_id)
+        accepted = await change(server_id, cancel=run.cancel, version=run.version, budget=run.budget, guard=run.guard)
         result.http_status, result.attempts, result.request_id = (
             accepted.status, accepted.attempts, accepted.request_id,
         )  # fmt: skip
         result.outcome = _DONE[run.action]  # accepted; the read-back (when on) confirms or downgrades it
         run.on_accepted(result)
-        return result, True
+        return result, "verify"
+    except NotSent as exc:
+        _fail(result, exc)
+        return result, None
+    except Aborted as exc:
+        result.attempts = exc.attempts
+        if not exc.in_flight:
+            return _cancelled(result, "cancelled before it was sent"), None
+        _cancelled(result, "cancelled while the request was in flight: the change may have been applied")
+        result.error_code = "CANCELLED_IN_FLIGHT"
     except RetryCancelled as exc:
         _fail(result, exc.last)
         result.outcome, result.message = Outcome.CANCELLED, f"cancelled while waiting to retry: {result.message}"
     except ScpRequestError as exc:
         _fail(result, exc)
-    return result, False
+    return result, "check" if result.outcome in _UNSURE and result.attempts > 0 else None
 
 
 def _fail(result: ServerResult, error: ScpRequestError) -> None:
@@ -299,7 +325,27 @@ def _fail(result: ServerResult, error: ScpRequestError) -> None:
     if isinstance(error, ScpApiError):
         result.http_status, result.error_code, result.request_id = error.status, error.code, error.request_id
     else:
-        result.error_code = "NETWORK_ERROR"
+        result.error_code = "NOT_SENT" if isinstance(error, NotSent) else "NETWORK_ERROR"
+
+
+def _locked_of(server: dict[str, Any], server_id: str) -> bool:
+    """`locked` of the server asked for, or ValueError saying why the answer proves nothing."""
+    if str(server.get("id", "")).lower() != server_id:
+        raise ValueError(f"the service answered for another server ({str(server.get('id'))[:40]!r})")
+    locked = server.get("locked")
+    if not isinstance(locked, bool):
+        raise ValueError(f"the service's `locked` is not true or false ({str(locked)[:40]!r})")
+    return locked
+
+
+async def _check_failed(run: _Run, result: ServerResult) -> None:
+    """A failed or cut-off change may have been applied all the same: one read says whether it was."""
+    try:
+        result.locked = _locked_of(await run.reader.read(result.server_id), result.server_id)
+    except (ScpRequestError, ValueError):
+        return
+    if result.locked is (run.action == "lock"):
+        result.outcome, result.message, result.error_code = _DONE[run.action], None, None
 
 
 async def _read_back(run: _Run, result: ServerResult) -> None:
@@ -309,14 +355,18 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
     pause = 0.025  # the first per-server pause is 0.05 s (see StateReader.next_pause)
     last_error: str | None = None
     while True:
+        after_cancel = run.cancel.is_set()  # a read begun after the cancel still gets a moment (RunGuard)
         try:
-            server = await run.reader.read(result.server_id)
-            result.locked = bool(server.get("locked"))
+            result.locked = _locked_of(await run.reader.read(result.server_id), result.server_id)
             if result.locked is wanted:
                 result.outcome = _DONE[run.action]
                 return
         except ScpRequestError as exc:
             last_error = message_for_error(exc)
+        except ValueError as exc:
+            last_error = str(exc)
+        if run.cancel.is_set() and not after_cancel:
+            continue
         pause = run.reader.next_pause(result.server_id, pause)
         if time.monotonic() + pause > deadline or run.cancel.is_set():
             break

@@ -9,6 +9,7 @@ notebook cells and widget callbacks alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import platform
 import time
@@ -20,17 +21,26 @@ from urllib.parse import quote_plus, urlencode
 
 import httpx
 
-from . import __version__
+from . import __version__, transfer
 from .aio_transport import AiohttpTransport
 from .auth import ScpAuth
 from .credentials import Credentials, Secret, as_secret, resolve_credentials
 from .endpoints import resolve_endpoint
-from .errors import ScpApiError, ScpNetworkError, ScpRequestError, ScpUsageError, UnsupportedVersionError
+from .errors import (
+    Aborted,
+    ScpApiError,
+    ScpNetworkError,
+    ScpRequestError,
+    ScpUsageError,
+    UnsupportedVersionError,
+)
+from .guard import RunGuard
 from .ids import check_id
 from .lean_httpx import LeanAsyncClient
 from .loop_thread import background_loop
+from .ratelimit import AdaptiveRate
 from .responses import error_from_response, request_id_of, server_object
-from .retry import RETRYABLE_STATUS, RetryBudget, RetryPolicy
+from .retry import RETRYABLE_STATUS, THROTTLE_STATUS, RetryBudget, RetryPolicy
 from .versions import (
     BUILTIN_CATALOG,
     ApiVersion,
@@ -45,6 +55,8 @@ from .versions import (
 T = TypeVar("T")
 USER_AGENT = f"scp-widgets/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+#: `GET /` (version discovery) is optional: a service that does not answer it soon is not waited for.
+DISCOVERY_TIMEOUT = 3.0
 #: Filters the list call understands (scp-openapi.md section 3).
 LIST_FILTERS = frozenset(
     {"name", "ip", "state", "vpc_id", "server_type_id", "product_category", "product_offering",
@@ -61,14 +73,24 @@ class Accepted:
     attempts: int
 
 
+def attempt_deadline(timeout: float | httpx.Timeout | None) -> float | None:
+    """The longest of the timeout's parts bounds a whole attempt (a plain number is the whole bound)."""
+    if isinstance(timeout, httpx.Timeout):
+        parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
+        return max(parts) if parts else None
+    return None if timeout is None else float(timeout)
+
+
 def build_query(params: Mapping[str, object]) -> str:
     """Sorted keys and `+` for spaces, as the signing docs ask; None values are left out."""
     items = sorted((k, str(v)) for k, v in params.items() if v is not None)
     return urlencode(items, quote_via=quote_plus)
 
 
-def describe_transport_error(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
+def describe_transport_error(exc: Exception, deadline: float | None = None) -> str:
+    if isinstance(exc, TimeoutError) and deadline is not None:
+        return f"no complete answer within the {deadline:g} s timeout"
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return f"no answer in time ({type(exc).__name__})"
     if isinstance(exc, httpx.ConnectError):
         return "could not connect to the service"
@@ -89,7 +111,7 @@ class AsyncScpClient:
         credentials: Credentials | None = None,
         api_version: str | None = None,
         accept_language: str = "en-US",
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         budget: RetryBudget | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -105,6 +127,10 @@ class AsyncScpClient:
         self.credentials = credentials or resolve_credentials(access_key, secret_key, env=env)
         self.retry = retry or RetryPolicy()
         self.budget = budget
+        #: The send rate, shared by every call of this client: throttling anywhere slows all of them.
+        self.limiter = AdaptiveRate()
+        #: Seconds one attempt may take in all (connect, headers and body); None: no limit.
+        self.deadline = attempt_deadline(timeout)
         self._today = today
         self._requested = api_version
         self._discover = discover_versions
@@ -149,10 +175,12 @@ class AsyncScpClient:
 
     async def service_versions(self) -> tuple[ApiVersion, ...]:
         """The service's own version list from `GET /` (unauthenticated); empty when it does not answer."""
+        seconds = DISCOVERY_TIMEOUT if self.deadline is None else min(self.deadline, DISCOVERY_TIMEOUT)
         try:
-            response = await self._http.get(self.endpoint + "/", auth=None)
+            request = self._http.build_request("GET", self.endpoint + "/")
+            response = await transfer.attempt(self._http, request, seconds=seconds, signed=False)
             return parse_service_versions(response.json()) if response.is_success else ()
-        except (httpx.TransportError, ValueError):
+        except (httpx.TransportError, TimeoutError, ValueError, transfer.BodyTooLarge):
             return ()
 
     async def catalog(self) -> tuple[ApiVersion, ...]:
@@ -204,6 +232,7 @@ class AsyncScpClient:
         page_size: int = 100,
         version: VersionChoice | None = None,
         budget: RetryBudget | None = None,
+        guard: RunGuard | None = None,
         **filters: object,
     ) -> list[dict[str, Any]]:
         """Every server matching the filters, following `marker` pages to the end."""
@@ -219,7 +248,9 @@ class AsyncScpClient:
         marker: str | None = None
         while True:
             query = {**filters, "limit": page_size, "marker": marker}
-            response, attempts = await self.request("GET", "/v1/servers", query=query)
+            response, attempts = await self.request(
+                "GET", "/v1/servers", query=query, version=version, budget=budget, guard=guard
+            )
             body = _json_body(response, attempts)
             page = body.get("servers", []) if isinstance(body, dict) else None
             if not isinstance(page, list) or not all(isinstance(s, dict) and "id" in s for s in page):
@@ -233,7 +264,8 @@ class AsyncScpClient:
             seen_markers.add(marker)
 
     async def _change(self, server_id: str, action: str, **call: Any) -> Accepted:
-        response, attempts = await self.request("POST", f"/v1/servers/{check_id(server_id)}/{action}", **call)
+        path = f"/v1/servers/{check_id(server_id)}/{action}"
+        response, attempts = await self.request("POST", path, need_body=False, **call)
         return Accepted(response.status_code, request_id_of(response), attempts)
 
     async def request(
@@ -245,47 +277,118 @@ class AsyncScpClient:
         version: VersionChoice | None = None,
         cancel: asyncio.Event | None = None,
         budget: RetryBudget | None = None,
+        guard: RunGuard | None = None,
+        need_body: bool = True,
     ) -> tuple[httpx.Response, int]:
         """Send one call with retries; return the 2xx response and the attempts it took.
 
         `version` overrides the client's own API version for this call; `cancel` ends a wait between
-        attempts (raising `RetryCancelled`); `budget` is a retry budget shared with other calls.
+        attempts (raising `RetryCancelled`); `budget` is a retry budget shared with other calls; `guard` (a
+        bulk run's) also ends attempts in flight on cancel (`Aborted`) and refuses to send once the run has
+        stopped (`NotSent`). `need_body=False`: a 2xx body is not needed (a 202's), only its status.
+
+        Each attempt is bounded as a whole by the client's timeout. 429/417 slow the client's send rate
+        (`self.limiter`) and are retried (after their Retry-After, else a jittered backoff) without counting
+        as retries, for up to `retry.max_throttled` s; with `retries=0` nothing is retried.
         """
         choice = version or await self.version()
         qs = build_query(query or {})
         url = f"{self.endpoint}{path}" + (f"?{qs}" if qs else "")
         headers = {"Scp-Api-Version": choice.header}
         budget = budget or self.budget
-        attempt = 0
+        cancel = cancel or (guard.cancel if guard is not None else None)
+        deadline = guard.deadline_at if guard is not None else transfer.plain_deadline
+        attempt = counted = throttles = 0
+        throttled_since: float | None = None
+        failure: ScpRequestError | None = None
         while True:
+            if guard is not None and guard.stopped:
+                if failure is None:
+                    raise guard.not_sent()
+                if isinstance(failure, ScpApiError) and throttled_since is not None:
+                    failure.throttled_for = time.monotonic() - throttled_since
+                raise failure  # this call was sent: its row keeps what really happened to it
+            wait, sent_at = self.limiter.reserve()
+            if wait > 0:
+                await _pause(wait, cancel, failure, attempt)
             attempt += 1
-            failure: ScpRequestError
+            counted += 1
+            request = self._http.build_request(method, url, headers=headers)
             try:
-                response = await self._http.request(method, url, headers=headers)
-            except httpx.TransportError as exc:
-                failure = ScpNetworkError(describe_transport_error(exc), attempts=attempt)
+                response = await transfer.attempt(
+                    self._http, request, seconds=self.deadline, need_body=need_body, deadline=deadline
+                )
+            except (httpx.TransportError, TimeoutError) as exc:
+                if cancel is not None and cancel.is_set():
+                    raise Aborted(in_flight=True, attempts=attempt) from None
+                failure = ScpNetworkError(describe_transport_error(exc, self.deadline), attempts=attempt)
+                if guard is not None and _unanswered(exc):
+                    guard.on_unanswered()
                 retry_after = None
+            except transfer.BodyTooLarge as exc:
+                raise _bad_body(exc.response, attempt, f"is larger than the {exc.cap // 2**20} MB cap") from None
             else:
+                if guard is not None:
+                    guard.on_answer(response.status_code)
                 if response.is_success:
+                    self.limiter.on_success(sent_at)
                     if budget is not None:
                         budget.on_success()
+                    if guard is not None:
+                        guard.on_success()
                     return response, attempt
                 failure = error_from_response(response, attempts=attempt)
+                retry_after = failure.retry_after
+                if failure.status in THROTTLE_STATUS:
+                    self.limiter.on_throttle(sent_at)
+                    now = time.monotonic()
+                    throttled_since = now if throttled_since is None else throttled_since
+                    if retry_after is not None and retry_after > self.retry.max_retry_after:
+                        raise failure
+                    if now - throttled_since >= self.retry.max_throttled:
+                        failure.throttled_for = now - throttled_since
+                        if guard is not None:
+                            guard.on_throttled_out(self.retry.max_throttled)
+                        raise failure
+                    if self.retry.retries > 0:  # retries=0 means one attempt, throttled or not
+                        counted -= 1  # "slower", not "failed": no retry spent
+                        throttles += 1
+                        wait = retry_after if retry_after else self.retry.backoff(throttles)
+                        await _pause(wait, cancel, failure, attempt, guard)
+                        continue
                 if failure.status not in RETRYABLE_STATUS:
                     raise failure
-                retry_after = failure.retry_after
-            delay = self.retry.delay(attempt, retry_after)
+            delay = self.retry.delay(counted, retry_after)
             if delay is None or (budget is not None and not budget.try_spend()):
                 raise failure
-            if cancel is None:
-                await asyncio.sleep(delay)
-            else:
-                try:
-                    await asyncio.wait_for(cancel.wait(), delay)
-                except TimeoutError:
-                    pass
-                else:
-                    raise RetryCancelled(failure)
+            await _pause(delay, cancel, failure, attempt, guard)
+
+
+async def _pause(
+    seconds: float,
+    cancel: asyncio.Event | None,
+    failure: ScpRequestError | None,
+    attempts: int,
+    guard: RunGuard | None = None,
+) -> None:
+    """Wait before an attempt; a cancel ends the wait (`RetryCancelled` after a failure, else `Aborted`).
+    With a guard, the wait shows in the run's `retry_in`."""
+    with guard.waiting(seconds) if guard is not None else contextlib.nullcontext():
+        if cancel is None:
+            await asyncio.sleep(seconds)
+            return
+        try:
+            await asyncio.wait_for(cancel.wait(), seconds)
+        except TimeoutError:
+            return
+    if failure is None:
+        raise Aborted(in_flight=False, attempts=attempts)
+    raise RetryCancelled(failure)
+
+
+def _unanswered(exc: Exception) -> bool:
+    """No sign of the service at all: refused, or nothing back in time (a dropped reply is not this)."""
+    return isinstance(exc, TimeoutError | httpx.TimeoutException | httpx.ConnectError)
 
 
 def _bad_body(response: httpx.Response, attempts: int, what: str) -> ScpApiError:

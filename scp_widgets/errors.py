@@ -7,6 +7,8 @@ service (or the network) refused. No exception ever carries a secret or a signat
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class ScpError(Exception):
     """Base class of every scp-widgets error."""
@@ -67,6 +69,8 @@ class ScpApiError(ScpRequestError):
         self.code = code
         self.request_id = request_id
         self.retry_after = retry_after
+        #: Seconds this call spent being throttled before giving up (set when it ran out of patience).
+        self.throttled_for: float | None = None
 
     def __str__(self) -> str:
         code = f" {self.code}" if self.code else ""
@@ -79,3 +83,24 @@ class ScpApiError(ScpRequestError):
 
 class ScpNetworkError(ScpRequestError):
     """No HTTP answer: connection refused or dropped, or a timeout."""
+
+
+StopReason = Literal["unanswered", "credentials", "throttled"]
+
+
+class NotSent(ScpRequestError):
+    """The run stopped sending before this call went out (the service is gone, refused the credentials, or
+    throttled everything); `reason` says which. `message` is the sentence for the row."""
+
+    def __init__(self, reason: StopReason, message: str) -> None:
+        super().__init__(message, attempts=0)
+        self.reason = reason
+
+
+class Aborted(ScpRequestError):
+    """A cancel ended this call. `in_flight`: an attempt was on the wire, so the change may have been applied."""
+
+    def __init__(self, *, in_flight: bool, attempts: int) -> None:
+        what = "cancelled while the request was in flight" if in_flight else "cancelled before it was sent"
+        super().__init__(what, attempts=attempts)
+        self.in_flight = in_flight

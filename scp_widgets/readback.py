@@ -13,6 +13,7 @@ from typing import Any
 
 from .client import AsyncScpClient
 from .errors import ScpRequestError
+from .guard import RunGuard
 from .retry import RetryBudget
 from .versions import VersionChoice
 
@@ -30,9 +31,10 @@ class StateReader:
         concurrency: int = 16,
         batch_min: int = 16,
         window: float = 0.02,
+        guard: RunGuard | None = None,
     ) -> None:
         self._client = client
-        self._call: dict[str, Any] = {"version": version, "budget": budget}
+        self._call: dict[str, Any] = {"version": version, "budget": budget, "guard": guard}
         self._batch_min = batch_min
         self._window = window
         self._pending: Waiters = {}

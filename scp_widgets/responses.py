@@ -12,8 +12,12 @@ import httpx
 from .errors import ScpApiError
 from .retry import parse_retry_after
 
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAGS = re.compile(r"<[^>]+>")
+# Linear on any input: no part of a match can run past the next "<", so no start position rescans the page
+# (the old `<title[^>]*>(.*?)</title>` took minutes on "<title>" * 40000).
+_TITLE = re.compile(r"<title[^<>]*>([^<]*)", re.IGNORECASE)
+_TAGS = re.compile(r"<[^<>]*>?")
+#: Error pages are read only this far (the title is at the top); the body itself is capped at 64 KB.
+_MAX_PAGE = 16 * 1024
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-scp-request-id", "scp-request-id")
 _MAX_MESSAGE = 300
 #: The code given to answers from the API gateway itself (no SCP error envelope).
@@ -58,9 +62,10 @@ def error_from_response(response: httpx.Response, attempts: int = 1) -> ScpApiEr
         message = f"the API gateway answered {status} {body.get('error') or ''}".strip()
         request_id = str(body["requestId"])
     elif "html" in response.headers.get("content-type", ""):
-        found = _TITLE.search(response.text)
-        text = found.group(1) if found else _TAGS.sub(" ", response.text)
-        message = html.unescape(text).strip() or message
+        page = response.text[:_MAX_PAGE]
+        found = _TITLE.search(page)
+        text = found.group(1).strip() if found else ""
+        message = html.unescape(text or _TAGS.sub(" ", page)[: _MAX_MESSAGE * 2]).strip() or message
         code = "REQUEST_REJECTED" if status == 417 else None
     return ScpApiError(
         status,

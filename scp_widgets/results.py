@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ScpApiError, ScpNetworkError, ScpRequestError
+from .errors import Aborted, NotSent, ScpApiError, ScpNetworkError, ScpRequestError
 from .responses import GATEWAY_CODE
 from .wording import counted
 
@@ -62,7 +62,15 @@ _BY_STATUS = {
 }
 
 
+#: Rows the run never sent because it stopped sending: the outcome names the cause, the message says "not sent".
+_NOT_SENT = {"unanswered": Outcome.NETWORK_ERROR, "credentials": Outcome.UNAUTHORIZED, "throttled": Outcome.THROTTLED}
+
+
 def outcome_for_error(error: ScpRequestError) -> Outcome:
+    if isinstance(error, NotSent):
+        return _NOT_SENT[error.reason]
+    if isinstance(error, Aborted):
+        return Outcome.CANCELLED
     if isinstance(error, ScpNetworkError):
         return Outcome.NETWORK_ERROR
     if isinstance(error, ScpApiError):
@@ -80,6 +88,8 @@ def _after(attempts: int) -> str:
 
 def message_for_error(error: ScpRequestError) -> str:
     """One human sentence for a failed call: what happened and what to do about it."""
+    if isinstance(error, NotSent | Aborted):
+        return error.message
     if isinstance(error, ScpNetworkError):
         return f"network error{_after(error.attempts)}: {error.message}; check the endpoint and your connection"
     assert isinstance(error, ScpApiError)
@@ -97,6 +107,11 @@ def message_for_error(error: ScpRequestError) -> str:
             return f"the service refused this API version (406): {detail}"
         case Outcome.CONFLICT:
             return f"the service refused the change (409): {detail}"
+        case Outcome.THROTTLED if error.throttled_for is not None:
+            return (
+                f"throttled by the service ({status}) for {error.throttled_for:.0f} s over {error.attempts} attempts, "
+                "the longest a call waits on throttling; try again later or lower the concurrency"
+            )
         case Outcome.THROTTLED:
             wait = f", it asked to wait {error.retry_after:g} s" if error.retry_after else ""
             return f"throttled by the service ({status}){_after(error.attempts)}{wait}; lower the concurrency"

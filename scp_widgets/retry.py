@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 #: Statuses worth another attempt (scp-openapi.md section 5). 400/401/403/404/406/409 never are.
 RETRYABLE_STATUS = frozenset({417, 429, 502, 503, 504})
+#: "Slow down", not "failed": retried without counting against `retries` or the budget (see `max_throttled`).
+THROTTLE_STATUS = frozenset({417, 429})
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class RetryPolicy:
     cap: float = 8.0
     #: A `Retry-After` longer than this is not waited for: the call fails as throttled instead.
     max_retry_after: float = 60.0
+    #: Throttled attempts are free, but a call throttled for longer than this (seconds since its first
+    #: throttled answer) gives up as throttled, so a service that throttles for ever still ends the run.
+    max_throttled: float = 120.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -34,9 +39,13 @@ class RetryPolicy:
             return None
         if retry_after is not None and retry_after > self.max_retry_after:
             return None
-        backoff = self.rng.uniform(0.0, min(self.cap, self.base * 2 ** (attempt - 1)))
+        backoff = self.backoff(attempt)
         # Never earlier than the service asked: Retry-After is a floor, jitter only adds to it.
         return backoff if retry_after is None else retry_after + backoff * 0.1
+
+    def backoff(self, n: int) -> float:
+        """Full-jitter wait after the `n`th failure in a row."""
+        return self.rng.uniform(0.0, min(self.cap, self.base * 2 ** (n - 1)))
 
 
 class RetryBudget:

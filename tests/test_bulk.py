@@ -181,17 +181,22 @@ def test_thousand_servers_through_faults_all_end_locked_exactly_once() -> None:
             last_throttle[key] = record.time + record.retry_after
 
 
-def test_a_dead_service_ends_fast_and_the_retry_budget_caps_attempts() -> None:
+def test_a_dead_service_ends_fast_and_the_run_stops_sending() -> None:
     with EmulatorServer(Emulator(EmulatorConfig(servers=1))) as server:
         dead = server.url  # a port that was just listening and now refuses connections
     ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(200)]
     df = scp_widgets.lock(ids, endpoint=dead, access_key="a", secret_key="b", retries=3, journal=False)
     assert set(df.outcome) == {"network_error"}
     assert df.message[0].startswith("network error")
-    without_budget = len(ids) * (1 + 3)
-    assert df.attempts.sum() <= len(ids) + 20  # first attempts plus the budget's reserve
-    assert df.attempts.sum() < without_budget / 3
-    assert df.attrs["retries_denied"] > 0
+    # 16 refused connections in a row (one per worker): the run stops sending, the rest say so
+    assert df.attempts.sum() <= 16 + 20
+    not_sent = df[df.attempts == 0]
+    assert len(not_sent) >= len(ids) - 16 - 20
+    assert set(not_sent.message) == {
+        "not sent: the service did not answer 16 requests in a row (refused connections or timeouts), "
+        "so the run stopped sending"
+    }
+    assert set(not_sent.error_code) == {"NOT_SENT"} and not_sent.http_status.isna().all()
 
 
 def test_all_503_becomes_server_error_rows() -> None:

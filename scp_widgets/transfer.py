@@ -1,0 +1,87 @@
+"""One HTTP attempt with a deadline over all of it and a cap on the bytes read.
+
+httpx's `timeout` bounds each network wait, not the attempt: a body trickling a byte a second never trips it.
+Here the whole attempt (connect, headers, body) runs under one `asyncio.timeout`, and the body is read as a
+stream up to a cap, so a huge answer costs at most the cap in memory and the connection is dropped after it.
+
+Once the status line has arrived the attempt has an answer: an error body (or a 2xx body the caller does
+not need, e.g. a 202's, which gets at most `UNNEEDED_BODY_S`) that is cut short by the deadline or the cap
+is used as far as it came. Only a 2xx body the caller needs (a show, a listing page) must arrive whole, in
+time and under the cap.
+
+Only the public httpx API (`send(..., stream=True)`, `aiter_bytes`), so it works over any httpx transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+
+#: Enough for any error envelope or error page's title; the rest of a 280 KB page is never read.
+ERROR_BODY_CAP = 64 * 1024
+#: A 1,000-server listing page is about 1 MB; 16 MB leaves room for richer server objects.
+SUCCESS_BODY_CAP = 16 * 1024 * 1024
+#: How long a 2xx body nobody needs may take before the connection is dropped (it is normally empty).
+UNNEEDED_BODY_S = 1.0
+#: Headers that no longer describe the body once it is decoded (and maybe cut short).
+_STALE = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+Deadline = Callable[[float | None], AbstractAsyncContextManager[Any]]
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, response: httpx.Response, cap: int) -> None:
+        super().__init__(f"the answer is larger than {cap // (1024 * 1024)} MB")
+        self.response = response
+        self.cap = cap
+
+
+def plain_deadline(when: float | None) -> AbstractAsyncContextManager[Any]:
+    return asyncio.timeout_at(when)
+
+
+async def attempt(
+    http: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    seconds: float | None,
+    need_body: bool = True,
+    deadline: Deadline = plain_deadline,
+    signed: bool = True,
+) -> httpx.Response:
+    """Send `request`; a complete response (body read up to its cap). Raises TimeoutError past `seconds`
+    (None: no deadline), httpx.TransportError when the network fails, `BodyTooLarge` for a needed 2xx body
+    over the cap."""
+    end = None if seconds is None else asyncio.get_running_loop().time() + seconds
+    auth: Any = httpx.USE_CLIENT_DEFAULT if signed else None
+    async with deadline(end):
+        response = await http.send(request, stream=True, auth=auth)
+    try:
+        required = need_body and response.is_success
+        cap = SUCCESS_BODY_CAP if required else ERROR_BODY_CAP
+        if response.is_success and not required:
+            soon = asyncio.get_running_loop().time() + UNNEEDED_BODY_S
+            end = soon if end is None else min(end, soon)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with deadline(end):
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > cap:
+                        break
+        except TimeoutError:
+            if required:
+                raise
+        if size > cap and required:
+            raise BodyTooLarge(response, cap)
+    finally:
+        await response.aclose()
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _STALE]
+    content = b"".join(chunks)[:cap]
+    return httpx.Response(response.status_code, headers=headers, content=content, request=response.request)
