@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 import scp_widgets
@@ -280,3 +281,109 @@ def test_a_50_mb_listing_is_refused_at_the_cap_not_loaded() -> None:
             _peak_during(lambda: scp_widgets.list_servers(**connection))
     assert "is larger than the 16 MB cap" in str(caught.value)
     assert caught.value.attempts == 1  # not retried: the next answer would be as big
+
+
+# ---- read-back trusts only what proves the state ------------------------------------------------------------
+
+
+def mock_service(show: Callable[[str], object], post: Callable[[str, int], httpx.Response] | None = None) -> Any:
+    posts: Counter[str] = Counter()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/":
+            return httpx.Response(404)
+        parts = request.url.path.split("/")  # /v1/servers/{id}[/lock]
+        if request.method == "POST":
+            posts[parts[3]] += 1
+            return post(parts[3], posts[parts[3]]) if post else httpx.Response(202)
+        return httpx.Response(200, json=show(parts[3]))
+
+    return {"endpoint": "https://scp.example.test", "access_key": "a", "secret_key": "b", "journal": False,
+            "transport": httpx.MockTransport(handle)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ({"id": ID, "locked": "false"}, "the service's `locked` is not true or false ('false')"),
+        ({"id": ID, "locked": "true"}, "the service's `locked` is not true or false ('true')"),
+        ({"id": ID}, "the service's `locked` is not true or false ('None')"),
+        ({"id": "00000000-0000-4000-8000-000000000000", "locked": True},
+         "the service answered for another server ('00000000-0000-4000-8000-000000000000')"),
+        ({"server": {"locked": True}}, "the service answered for another server ('None')"),
+    ],
+)  # fmt: skip
+def test_read_back_needs_a_json_boolean_on_the_server_asked(answer: dict[str, object], why: str) -> None:
+    df = scp_widgets.lock(ID, verify_timeout=0.2, **mock_service(lambda _: answer))
+    assert list(df.outcome) == ["unverified"]
+    assert df.message[0] == f"accepted (202), but {why} after 0.2 s"
+
+
+def test_a_wrapped_answer_with_the_right_id_and_a_boolean_is_trusted() -> None:
+    df = scp_widgets.lock(ID, **mock_service(lambda i: {"server": {"id": i, "locked": True}}))
+    assert list(df.outcome) == ["locked"] and df.locked[0]
+
+
+def _lost_reply_then_503(applied: dict[str, bool]) -> Callable[[str, int], httpx.Response]:
+    def post(server_id: str, attempt: int) -> httpx.Response:
+        if attempt == 1:
+            applied[server_id] = True  # the lock is applied, and the reply is lost
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(503, json={"errors": [{"code": "SERVICE_UNAVAILABLE", "detail": "busy"}]})
+
+    return post
+
+
+def test_a_lost_reply_then_failing_retries_is_read_back_and_the_row_is_true() -> None:
+    applied: dict[str, bool] = {}
+    options = mock_service(lambda i: {"id": i, "locked": applied.get(i, False)}, _lost_reply_then_503(applied))
+    df = scp_widgets.lock(ID, retries=2, **options)
+    assert list(df.outcome) == ["locked"] and df.locked[0] and df.attempts[0] == 3
+    assert df.message[0] is pd.NA
+
+
+def test_without_verify_the_same_row_stays_a_failure_and_claims_nothing() -> None:
+    applied: dict[str, bool] = {}
+    options = mock_service(lambda i: {"id": i, "locked": applied.get(i, False)}, _lost_reply_then_503(applied))
+    df = scp_widgets.lock(ID, retries=2, verify=False, **options)
+    assert list(df.outcome) == ["server_error"] and df.locked[0] is pd.NA
+
+
+def test_a_failed_change_read_back_unlocked_stays_a_failure_with_the_state_seen() -> None:
+    def post(server_id: str, attempt: int) -> httpx.Response:
+        return httpx.Response(503, json={"errors": [{"code": "SERVICE_UNAVAILABLE", "detail": "busy"}]})
+
+    df = scp_widgets.lock(ID, retries=1, **mock_service(lambda i: {"id": i, "locked": False}, post))
+    assert list(df.outcome) == ["server_error"]
+    assert df.locked.tolist() == [False]  # what the read-back saw, no more
+    assert df.message[0] == "service error (503) after 2 attempts: busy"
+
+
+def test_the_guard_tells_when_the_next_retry_wakes() -> None:
+    from scp_widgets.guard import RunGuard
+
+    now = [100.0]
+    guard = RunGuard(asyncio.Event(), clock=lambda: now[0])
+    assert guard.retry_in() is None
+    with guard.waiting(2.0), guard.waiting(0.5):
+        now[0] += 0.25
+        assert guard.retry_in() == pytest.approx(0.25)
+    assert guard.retry_in() is None
+
+
+def test_progress_shows_the_wait_while_a_call_waits_on_retry_after() -> None:
+    other = "00000000-0000-4000-8000-000000000001"
+
+    def post(server_id: str, attempt: int) -> httpx.Response:
+        if server_id == ID and attempt == 1:
+            return httpx.Response(429, headers={"Retry-After": "1"})
+        return httpx.Response(202)
+
+    seen: list[Progress] = []
+    options = mock_service(lambda i: {"id": i, "locked": True}, post)
+    df = scp_widgets.lock([ID, other], concurrency=2, verify=False, progress=seen.append, **options)
+    assert df.attrs["counts"] == {"locked": 2}
+    first, last = seen
+    assert first.last is not None and first.last.server_id == other
+    assert first.retry_in is not None and 0.5 < first.retry_in <= 1.0  # ID waits on its Retry-After
+    assert last.retry_in is None

@@ -1,0 +1,121 @@
+"""`AdaptiveRate` on a fake clock: it cuts on real throttling, ignores bad luck, spaces sends, grows back."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from scp_widgets.ratelimit import AdaptiveRate
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def send(limiter: AdaptiveRate, clock: Clock, count: int, per_second: float, throttled_every: int = 0) -> None:
+    """`count` requests at `per_second`, each answered at once; every `throttled_every`th one throttled."""
+    for n in range(1, count + 1):
+        wait, sent_at = limiter.reserve()
+        clock.now += wait
+        if throttled_every and n % throttled_every == 0:
+            limiter.on_throttle(sent_at)
+        else:
+            limiter.on_success(sent_at)
+        clock.now += 1.0 / per_second
+
+
+def settle(limiter: AdaptiveRate, clock: Clock) -> float:
+    """End the current half-second bucket, so the answers so far are judged; returns that moment."""
+    clock.now += 0.5
+    limiter.measured(clock.now)
+    return clock.now
+
+
+def test_no_limit_until_the_service_throttles() -> None:
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock)
+    send(limiter, clock, 500, per_second=1000)
+    assert limiter.rate is None
+    assert limiter.reserve() == (0.0, clock.now)
+
+
+def test_a_few_random_throttles_do_not_cut_the_rate() -> None:
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock)
+    send(limiter, clock, 2000, per_second=200, throttled_every=20)  # a storm's 5% of 429s
+    assert limiter.throttles == 100
+    assert limiter.rate is None
+
+
+def test_half_throttled_cuts_to_beta_times_what_was_accepted() -> None:
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock, beta=0.7)
+    send(limiter, clock, 100, per_second=200, throttled_every=2)  # 200/s sent, the service takes 100/s
+    settle(limiter, clock)
+    assert limiter.rate == pytest.approx(0.7 * 100, rel=0.2)
+
+
+def test_throttles_for_requests_sent_before_the_cut_do_not_cut_again() -> None:
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock)
+    early = [limiter.reserve()[1] for _ in range(50)]  # a wave in flight
+    send(limiter, clock, 20, per_second=200, throttled_every=2)
+    settle(limiter, clock)
+    cut = limiter.rate
+    assert cut is not None
+    for sent_at in early:  # the wave's 429s arrive late...
+        limiter.on_throttle(sent_at)
+    send(limiter, clock, 20, per_second=cut)  # ...while requests sent at the new rate get through
+    settle(limiter, clock)
+    assert limiter.throttles == 10 + 50
+    assert limiter.rate is not None and limiter.rate >= cut  # judged, not cut again
+
+
+def test_sends_are_spaced_at_the_rate_with_no_burst() -> None:
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock)
+    send(limiter, clock, 100, per_second=200, throttled_every=2)
+    settle(limiter, clock)
+    rate = limiter.rate
+    assert rate is not None
+    slots = [limiter.reserve()[1] for _ in range(10)]  # ten callers at the same instant
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert gaps == pytest.approx([1.0 / rate] * 9)
+    assert limiter.reserve()[0] == pytest.approx(10 / rate)  # the eleventh waits its turn
+
+
+def test_the_rate_grows_back_along_a_cubic_to_the_throttled_peak_and_beyond() -> None:
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock, beta=0.7, scale=0.4)
+    send(limiter, clock, 100, per_second=200, throttled_every=2)
+    cut_at = settle(limiter, clock)
+    after_cut = limiter.rate
+    assert after_cut is not None
+    peak = after_cut / 0.7
+    knee = (peak * 0.3 / 0.4) ** (1 / 3)
+    seen: list[tuple[float, float]] = []
+    while clock.now < cut_at + knee + 3:  # only successes, sending as fast as allowed
+        wait, sent_at = limiter.reserve()
+        clock.now += wait
+        limiter.on_success(sent_at)
+        assert limiter.rate is not None
+        seen.append((clock.now - cut_at, limiter.rate))
+    rates = [rate for _, rate in seen]
+    assert rates == sorted(rates)  # never shrinks without a throttle
+    at_knee = min(seen, key=lambda s: abs(s[0] - knee))[1]
+    assert at_knee == pytest.approx(peak, rel=0.05)  # flat near the old peak...
+    assert rates[-1] > 1.1 * peak  # ...then probes above it
+
+
+def test_a_service_accepting_nothing_drives_the_rate_to_the_floor_not_to_zero() -> None:
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock, min_rate=0.5)
+    for _ in range(20):
+        send(limiter, clock, 12, per_second=50, throttled_every=1)
+        clock.now += 0.5
+    assert limiter.rate == 0.5
