@@ -52,7 +52,8 @@ def stages_text(progress: Progress) -> str:
     if progress.retry_in is not None and progress.done < progress.total:
         parts.append(f"retrying in {max(1, round(progress.retry_in))} s")
     if progress.rate is not None and progress.done < progress.total:
-        parts.append(f"held at {progress.rate:.0f} requests/s")
+        rate = progress.rate  # under 10/s the decimals matter (a throttled run can be held at 0.5/s)
+        parts.append(f"held at {rate:.0f} requests/s" if rate >= 10 else f"held at {rate:.2g} requests/s")
     return " · ".join(parts)
 
 

@@ -387,3 +387,17 @@ def test_progress_shows_the_wait_while_a_call_waits_on_retry_after() -> None:
     assert first.last is not None and first.last.server_id == other
     assert first.retry_in is not None and 0.5 < first.retry_in <= 1.0  # ID waits on its Retry-After
     assert last.retry_in is None
+
+
+def test_the_progress_line_shows_the_limited_rate_and_the_next_retry() -> None:
+    from scp_widgets.progress import label
+
+    counts = {"locked": 410}
+    stages = "412/1000 · 410 locked · 420 sent · 415 accepted · 410 verified"
+    assert label(Progress(412, 1000, counts, 1.0, sent=420, accepted=415)) == stages
+    assert label(Progress(412, 1000, counts, 1.0, sent=420, accepted=415, rate=87.4)) == (
+        f"{stages} · held at 87 requests/s"
+    )
+    assert label(Progress(412, 1000, counts, 1.0, sent=420, accepted=415, rate=0.5, retry_in=0.96)) == (
+        f"{stages} · retrying in 1 s · held at 0.5 requests/s"
+    )
