@@ -284,12 +284,13 @@ async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tupl
         if run.options.preflight or run.options.dry_run:
             # A dry run reads too (a signed GET), so a wrong key or an unknown server shows before the real run.
             current = known or await run.reader.read(server_id)
-            if run.options.preflight and _locked_of(current, server_id) is wanted:
+            if run.options.preflight and _already(current, server_id, wanted):
                 result.outcome, result.http_status, result.locked = _ALREADY[run.action], 200, wanted
                 return result, None
             if run.options.dry_run:
                 result.outcome, result.message = Outcome.PLANNED, f"dry run: would {run.action} this server"
-                result.http_status, result.locked = 200, bool(current.get("locked"))
+                locked = current.get("locked")
+                result.http_status, result.locked = 200, locked if isinstance(locked, bool) else None
                 return result, None
         change = run.client.lock if wanted else run.client.unlock
         if not run.guard.stopped:  # else the request raises NotSent at once: nothing goes out
@@ -336,6 +337,14 @@ def _locked_of(server: dict[str, Any], server_id: str) -> bool:
     if not isinstance(locked, bool):
         raise ValueError(f"the service's `locked` is not true or false ({str(locked)[:40]!r})")
     return locked
+
+
+def _already(server: dict[str, Any], server_id: str, wanted: bool) -> bool:
+    """Preflight: skip only when the answer proves the wanted state; anything doubtful is sent."""
+    try:
+        return _locked_of(server, server_id) is wanted
+    except ValueError:
+        return False
 
 
 async def _check_failed(run: _Run, result: ServerResult) -> None:

@@ -75,8 +75,8 @@ async def attempt(
                     size += len(chunk)
                     if size > cap:
                         break
-        except TimeoutError:
-            if required:
+        except (TimeoutError, httpx.TransportError):
+            if required:  # otherwise the status is the answer; a body cut short changes nothing
                 raise
         if size > cap and required:
             raise BodyTooLarge(response, cap)

@@ -401,3 +401,8 @@ def test_the_progress_line_shows_the_limited_rate_and_the_next_retry() -> None:
     assert label(Progress(412, 1000, counts, 1.0, sent=420, accepted=415, rate=0.5, retry_in=0.96)) == (
         f"{stages} · retrying in 1 s · held at 0.5 requests/s"
     )
+
+
+def test_preflight_sends_when_the_answer_proves_nothing() -> None:
+    df = scp_widgets.lock(ID, preflight=True, verify=False, **mock_service(lambda i: {"id": i, "locked": "true"}))
+    assert list(df.outcome) == ["locked"] and df.http_status[0] == 202  # sent, not skipped as already_locked
