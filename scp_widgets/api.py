@@ -191,7 +191,7 @@ def _blocking(coro: Coroutine[Any, Any, T], cancel: CancelToken) -> T:
         return wait_for(future)
     except KeyboardInterrupt:
         cancel.cancel()
-        logger.info("interrupted: finishing the requests in flight, marking the rest cancelled")
+        logger.info("interrupted: ending the requests in flight, marking the rest cancelled")
         return wait_for(future)
 
 

@@ -268,12 +268,12 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             self._say("error", f"Could not {action}: {_describe(exc)}")
 
     def cancel(self) -> None:
-        """Stop sending; requests in flight finish, the rest come back `cancelled`."""
+        """Stop sending and end the requests in flight (their rows say the change may have been applied)."""
         token = self._cancel
         if token is not None and self._running:
             token.cancel()
             self.cancel_button.disabled = True
-            self._say("warn", "Cancelling: waiting for the requests in flight; the rest will read 'cancelled'.")
+            self._say("warn", "Cancelling: ending the requests in flight; the rest will read 'cancelled'.")
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the background work started so far is done and shown (for tests and scripts)."""

@@ -243,11 +243,21 @@ def test_cancel_mid_run_keeps_every_row(emulator: Emulator) -> None:
     assert frame is not None
     assert sorted(frame["server_id"]) == sorted(ids)
     # the cancel ends the two locks in flight at once (issue 10): held before the service, they never applied
-    assert set(frame["outcome"]) == {"cancelled"}
-    in_flight = frame[frame["message"].str.startswith("cancelled while the request was in flight")]
-    assert len(in_flight) == 2 and not any(emulator.server(i)["locked"] for i in ids)
-    assert panel.table_html.value.count('data-outcome="cancelled"') == 6
-    assert "6 cancelled" in panel.summary_html.value
+    # The cancel ends the two locks in flight at once (issue 10); one may have got through first (the gate opens
+    # right after the click), and then its row says so. Either way each row matches the server.
+    in_flight = frame[frame["attempts"] > 0]
+    assert len(in_flight) == 2
+    for row in in_flight.itertuples():
+        if row.outcome == "locked":
+            assert emulator.server(row.server_id)["locked"]
+        else:
+            assert row.message == "cancelled while the request was in flight: the change may have been applied"
+            assert not emulator.server(row.server_id)["locked"]
+    never_sent = frame[frame["attempts"] == 0]
+    assert len(never_sent) == 4 and set(never_sent["message"]) == {"cancelled before it was sent"}
+    cancelled = int((frame["outcome"] == "cancelled").sum())
+    assert panel.table_html.value.count('data-outcome="cancelled"') == cancelled
+    assert f"{cancelled} cancelled" in panel.summary_html.value
     assert panel.progress_bar.value == 6 and panel.progress_bar.bar_style == "warning"
 
 
