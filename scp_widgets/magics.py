@@ -459,10 +459,12 @@ class ScpLockMagics(Magics):
         attrs = frame.attrs
         lines = []
         if interrupted:
-            cancelled = int(attrs.get("counts", {}).get("cancelled", 0))
-            lines.append(
-                f"Interrupted: stopped sending; {cancelled} of {counted(len(frame), 'server')} not sent (cancelled)."
-            )
+            cancelled = frame["outcome"] == "cancelled"
+            not_sent = int((cancelled & (frame["attempts"] == 0)).sum())
+            cut_off = int(cancelled.sum()) - not_sent
+            also = f"; {cut_off} cut off in flight may have been changed (see their rows)" if cut_off else ""
+            total = counted(len(frame), "server")
+            lines.append(f"Interrupted: stopped sending; {not_sent} of {total} not sent (cancelled){also}.")
         if not quiet or interrupted:
             plan = (
                 f"Dry run: would {attrs.get('action')} {counted(len(frame), 'server')} with API "

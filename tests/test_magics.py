@@ -380,7 +380,8 @@ def test_interrupt_returns_the_partial_frame(
     assert counts["cancelled"] >= 30
     assert len(posts(slow)) == counts["locked"]
     assert ip.user_ns["partial"] is frame
-    assert f"Interrupted: stopped sending; {counts['cancelled']} of 40" in capsys.readouterr().out
+    not_sent = int(((frame["outcome"] == "cancelled") & (frame["attempts"] == 0)).sum())
+    assert f"Interrupted: stopped sending; {not_sent} of 40 servers not sent (cancelled)" in capsys.readouterr().out
 
 
 # -- the progress display --------------------------------------------------------------------------------
