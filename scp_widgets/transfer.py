@@ -23,7 +23,7 @@ import httpx
 
 #: Enough for any error envelope or error page's title; the rest of a 280 KB page is never read.
 ERROR_BODY_CAP = 64 * 1024
-#: A 1,000-server listing page is about 1 MB; 16 MB leaves room for richer server objects.
+#: A 1,000-server listing page is about 0.6 MB from the emulator; 16 MB leaves room for richer real objects.
 SUCCESS_BODY_CAP = 16 * 1024 * 1024
 #: How long a 2xx body nobody needs may take before the connection is dropped (it is normally empty).
 UNNEEDED_BODY_S = 1.0
