@@ -61,14 +61,15 @@ class RunGuard:
         await self.cancel.wait()
         now = self._cancelled_at = asyncio.get_running_loop().time()
         for scope in list(self._scopes):
-            scope.reschedule(now)
+            if not scope.expired():
+                scope.reschedule(now)
 
     @property
     def cancelled(self) -> bool:
         return self.cancel.is_set()
 
     @asynccontextmanager
-    async def deadline_at(self, when: float | None) -> AsyncIterator[None]:
+    async def deadline_at(self, when: float | None) -> AsyncIterator[asyncio.Timeout]:
         """`asyncio.timeout_at(when)` that a cancel ends at once (None: no deadline but the cancel)."""
         if self.cancel.is_set():
             soon = (self._cancelled_at or asyncio.get_running_loop().time()) + AFTER_CANCEL_S
@@ -76,7 +77,7 @@ class RunGuard:
         async with asyncio.timeout_at(when) as scope:
             self._scopes.add(scope)
             try:
-                yield
+                yield scope
             finally:
                 self._scopes.discard(scope)
 

@@ -5,9 +5,8 @@ Here the whole attempt (connect, headers, body) runs under one `asyncio.timeout`
 stream up to a cap, so a huge answer costs at most the cap in memory and the connection is dropped after it.
 
 Once the status line has arrived the attempt has an answer: an error body (or a 2xx body the caller does
-not need, e.g. a 202's, which gets at most `UNNEEDED_BODY_S`) that is cut short by the deadline or the cap
-is used as far as it came. Only a 2xx body the caller needs (a show, a listing page) must arrive whole, in
-time and under the cap.
+not need, e.g. a 202's) that is cut short by the deadline or the cap is used as far as it came. Only a 2xx
+body the caller needs (a show, a listing page) must arrive whole, in time and under the cap.
 
 Only the public httpx API (`send(..., stream=True)`, `aiter_bytes`), so it works over any httpx transport.
 """
@@ -25,12 +24,11 @@ import httpx
 ERROR_BODY_CAP = 64 * 1024
 #: A 1,000-server listing page is about 0.6 MB from the emulator; 16 MB leaves room for richer real objects.
 SUCCESS_BODY_CAP = 16 * 1024 * 1024
-#: How long a 2xx body nobody needs may take before the connection is dropped (it is normally empty).
-UNNEEDED_BODY_S = 1.0
 #: Headers that no longer describe the body once it is decoded (and maybe cut short).
 _STALE = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
-Deadline = Callable[[float | None], AbstractAsyncContextManager[Any]]
+#: Makes the attempt's one deadline scope for an absolute loop time (None: none); yields the asyncio.Timeout.
+Deadline = Callable[[float | None], AbstractAsyncContextManager[asyncio.Timeout]]
 
 
 class BodyTooLarge(Exception):
@@ -40,7 +38,7 @@ class BodyTooLarge(Exception):
         self.cap = cap
 
 
-def plain_deadline(when: float | None) -> AbstractAsyncContextManager[Any]:
+def plain_deadline(when: float | None) -> AbstractAsyncContextManager[asyncio.Timeout]:
     return asyncio.timeout_at(when)
 
 
@@ -53,35 +51,48 @@ async def attempt(
     deadline: Deadline = plain_deadline,
     signed: bool = True,
 ) -> httpx.Response:
-    """Send `request`; a complete response (body read up to its cap). Raises TimeoutError past `seconds`
-    (None: no deadline), httpx.TransportError when the network fails, `BodyTooLarge` for a needed 2xx body
-    over the cap."""
-    end = None if seconds is None else asyncio.get_running_loop().time() + seconds
+    """Send `request`; a complete response (body read up to its cap), except a 2xx with `need_body=False`,
+    whose body may be left unavailable. Raises TimeoutError past `seconds` (None: no deadline),
+    httpx.TransportError when the network fails, `BodyTooLarge` for a needed 2xx body over the cap."""
+    loop = asyncio.get_running_loop()
+    end = None if seconds is None else loop.time() + seconds
     auth: Any = httpx.USE_CLIENT_DEFAULT if signed else None
-    async with deadline(end):
-        response = await http.send(request, stream=True, auth=auth)
+    response: httpx.Response | None = None
+    required = need_body
+    cap = ERROR_BODY_CAP
+    chunks: list[bytes] = []
+    size = 0
     try:
-        required = need_body and response.is_success
-        cap = SUCCESS_BODY_CAP if required else ERROR_BODY_CAP
-        if response.is_success and not required:
-            soon = asyncio.get_running_loop().time() + UNNEEDED_BODY_S
-            end = soon if end is None else min(end, soon)
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async with deadline(end):
-                async for chunk in response.aiter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > cap:
-                        break
-        except (TimeoutError, httpx.TransportError):
-            if required:  # otherwise the status is the answer; a body cut short changes nothing
-                raise
-        if size > cap and required:
-            raise BodyTooLarge(response, cap)
+        async with deadline(end):
+            response = await http.send(request, stream=True, auth=auth)
+            required = need_body and response.is_success
+            cap = SUCCESS_BODY_CAP if required else ERROR_BODY_CAP
+            if _fits(response, cap):  # the usual case: one read, and the response as httpx made it
+                await response.aread()
+                return response
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > cap:
+                    break
+    except (TimeoutError, httpx.TransportError):
+        if response is None or required:
+            raise
+        # Otherwise the status is the answer, and a body cut short changes nothing.
     finally:
-        await response.aclose()
+        if response is not None:
+            await response.aclose()
+    assert response is not None
+    if size > cap and required:
+        raise BodyTooLarge(response, cap)
+    if response.is_success and not need_body:
+        return response  # read (to keep the connection) and closed; its body was not wanted
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _STALE]
     content = b"".join(chunks)[:cap]
     return httpx.Response(response.status_code, headers=headers, content=content, request=response.request)
+
+
+def _fits(response: httpx.Response, cap: int) -> bool:
+    """A plain body whose declared length is within the cap (httpcore reads no more than it declares)."""
+    length = response.headers.get("content-length")
+    return length is not None and length.isdigit() and int(length) <= cap and "content-encoding" not in response.headers
