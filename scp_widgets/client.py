@@ -292,7 +292,7 @@ class AsyncScpClient:
         as retries, for up to `retry.max_throttled` s; with `retries=0` nothing is retried.
         """
         choice = version or await self.version()
-        qs = build_query(query or {})
+        qs = build_query(query) if query else ""
         url = f"{self.endpoint}{path}" + (f"?{qs}" if qs else "")
         headers = {"Scp-Api-Version": choice.header}
         budget = budget or self.budget
