@@ -33,13 +33,15 @@ import scp_widgets
 from scp_widgets.bulk import Progress
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig
 
+SEED = 7
+
 
 @contextmanager
 def emulator(servers: int, *options: str) -> Iterator[tuple[str, list[str]]]:
     """The emulator in a child process: its URL and its own server ids (the fleet is seeded)."""
-    ids = Emulator(EmulatorConfig(servers=servers, locked_fraction=0.0)).own_ids
+    ids = Emulator(EmulatorConfig(servers=servers, foreign_servers=0, locked_fraction=0.0, seed=SEED)).own_ids
     command = [sys.executable, "-m", "scp_widgets.emulator", "--port", "0", "--servers", str(servers),
-               "--locked-fraction", "0", *options]  # fmt: skip
+               "--foreign-servers", "0", "--locked-fraction", "0", "--seed", str(SEED), *options]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
