@@ -121,9 +121,11 @@ def test_a_black_hole_of_300_servers_ends_within_30_s_each_row_saying_why() -> N
     assert elapsed < 30  # about 4 s: a 2 s discovery, then one wave of 2 s timeouts
     assert len(df) == 300 and set(df.outcome) == {"network_error"}
     sent = df[df.attempts > 0]
-    assert set(sent.message) == {
-        "network error: no complete answer within the 2 s timeout; check the endpoint and your connection"
-    }
+    # a worker whose timeout came first may have retried once before the 16th timeout stopped the run
+    assert sent.message.str.fullmatch(
+        r"network error( after \d attempts)?: no complete answer within the 2 s timeout; "
+        r"check the endpoint and your connection"
+    ).all()
     assert set(df.message[df.attempts == 0]) == {NOT_SENT_DEAD}
     assert len(sent) <= 16 and len([r for r in seen if r.action == "lock"]) <= 16 + 20
 
@@ -177,8 +179,8 @@ def test_a_read_whose_body_trickles_ends_at_the_timeout() -> None:
     assert elapsed < 12  # about 6 s: reads of 3 s each until the 3 s verify deadline
     assert set(df.outcome) == {"unverified"}
     assert set(df.message) == {
-        "accepted (202), but network error: no complete answer within the 3 s timeout; check the endpoint and your "
-        "connection after 3 s"
+        "accepted (202), but the state could not be read back in 3 s (network error: no complete answer within the "
+        "3 s timeout; check the endpoint and your connection)"
     }
 
 
@@ -316,7 +318,7 @@ def mock_service(show: Callable[[str], object], post: Callable[[str, int], httpx
 def test_read_back_needs_a_json_boolean_on_the_server_asked(answer: dict[str, object], why: str) -> None:
     df = scp_widgets.lock(ID, verify_timeout=0.2, **mock_service(lambda _: answer))
     assert list(df.outcome) == ["unverified"]
-    assert df.message[0] == f"accepted (202), but {why} after 0.2 s"
+    assert df.message[0] == f"accepted (202), but the state could not be read back in 0.2 s ({why})"
 
 
 def test_a_wrapped_answer_with_the_right_id_and_a_boolean_is_trusted() -> None:
@@ -383,10 +385,9 @@ def test_progress_shows_the_wait_while_a_call_waits_on_retry_after() -> None:
     options = mock_service(lambda i: {"id": i, "locked": True}, post)
     df = scp_widgets.lock([ID, other], concurrency=2, verify=False, progress=seen.append, **options)
     assert df.attrs["counts"] == {"locked": 2}
-    first, last = seen
-    assert first.last is not None and first.last.server_id == other
-    assert first.retry_in is not None and 0.5 < first.retry_in <= 1.0  # ID waits on its Retry-After
-    assert last.retry_in is None
+    other_done = next(p for p in seen if p.last is not None and p.last.server_id == other)
+    assert other_done.retry_in is not None and 0.5 < other_done.retry_in <= 1.0  # ID waits on its Retry-After
+    assert seen[-1].done == 2 and seen[-1].retry_in is None
 
 
 def test_the_progress_line_shows_the_limited_rate_and_the_next_retry() -> None:
