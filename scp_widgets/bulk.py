@@ -20,13 +20,13 @@ from typing import Any, Literal
 
 from .client import AsyncScpClient, RetryCancelled
 from .errors import Aborted, NotSent, ScpApiError, ScpRequestError
-from .guard import RunGuard
 from .ids import is_valid_id
 from .journal import Journal
 from .options import RunOptions
 from .readback import StateReader
 from .results import Outcome, ServerResult, message_for_error, ordered_counts, outcome_for_error
 from .retry import RetryBudget
+from .run_guard import RunGuard
 from .versions import VersionChoice
 
 logger = logging.getLogger(__name__)

@@ -34,13 +34,13 @@ from .errors import (
     ScpUsageError,
     UnsupportedVersionError,
 )
-from .guard import RunGuard
 from .ids import check_id
 from .lean_httpx import LeanAsyncClient
 from .loop_thread import background_loop
 from .ratelimit import AdaptiveRate
 from .responses import error_from_response, request_id_of, server_object
 from .retry import RETRYABLE_STATUS, THROTTLE_STATUS, RetryBudget, RetryPolicy
+from .run_guard import RunGuard
 from .versions import (
     BUILTIN_CATALOG,
     ApiVersion,

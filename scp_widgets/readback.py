@@ -13,8 +13,8 @@ from typing import Any
 
 from .client import AsyncScpClient
 from .errors import ScpRequestError
-from .guard import RunGuard
 from .retry import RetryBudget
+from .run_guard import RunGuard
 from .versions import VersionChoice
 
 PAGE = 1000

@@ -362,7 +362,7 @@ def test_a_failed_change_read_back_unlocked_stays_a_failure_with_the_state_seen(
 
 
 def test_the_guard_tells_when_the_next_retry_wakes() -> None:
-    from scp_widgets.guard import RunGuard
+    from scp_widgets.run_guard import RunGuard
 
     now = [100.0]
     guard = RunGuard(asyncio.Event(), clock=lambda: now[0])
