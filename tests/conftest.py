@@ -14,8 +14,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
+from scp_widgets.emulator.regions import RegionalEmulators
 
-SCP_VARIABLES = ("SCP_ACCESS_KEY", "SCP_SECRET_KEY", "SCP_ENDPOINT", "SCP_REGION", "SCP_ENVIRONMENT")
+SCP_VARIABLES = ("SCP_ACCESS_KEY", "SCP_SECRET_KEY", "SCP_ENDPOINT", "SCP_REGION", "SCP_ENVIRONMENT", "SCP_ENDPOINTS")
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +94,15 @@ def python3_kernel() -> str:
     if "python3" not in find_kernel_specs():
         subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix"], check=True)
     return "python3"
+
+
+@pytest.fixture
+def two_regions(monkeypatch: pytest.MonkeyPatch) -> Iterator[RegionalEmulators]:
+    """kr-west1 and kr-east1, each its own emulator (30 servers, other ids) on loopback, named in SCP_ENDPOINTS."""
+    with RegionalEmulators(["kr-west1", "kr-east1"], EmulatorConfig(servers=30, seed=7)) as regions:
+        monkeypatch.setenv("SCP_ENDPOINTS", ",".join(f"{r}={url}" for r, url in regions.endpoints.items()))
+        monkeypatch.setenv("SCP_ACCESS_KEY", DEMO_ACCESS_KEY)
+        monkeypatch.setenv("SCP_SECRET_KEY", DEMO_SECRET_KEY)
+        yield regions
+    for emulator in regions.emulators.values():
+        assert not [r for r in emulator.record if r.status == 401], "an emulator refused the client's signature"

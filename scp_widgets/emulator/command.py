@@ -9,7 +9,6 @@ import sys
 import time
 from types import FrameType
 
-from .app import Emulator
 from .config import (
     DEMO_ACCESS_KEY,
     DEMO_FOREIGN_SERVERS,
@@ -20,7 +19,7 @@ from .config import (
     EmulatorConfig,
     Faults,
 )
-from .server import EmulatorServer
+from .regions import add_regions_argument, serving
 
 DEFAULT_PORT = 8765
 USER_HELP = f"""\
@@ -96,6 +95,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--huge-body-bytes", type=int, default=50_000_000, metavar="N", help="padding of a huge body")
     fault("--html-503-rate", help="share of requests answered by a hostile 503 HTML page of --html-503-bytes")
     add("--html-503-bytes", type=int, default=280_000, metavar="N", help="size of the 503 HTML page")
+    add_regions_argument(parser)
 
 
 #: Faults fields set from the option of the same name.
@@ -137,10 +137,10 @@ def run(args: argparse.Namespace) -> int:
     stop = _StopFlag()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with EmulatorServer(Emulator(config), host=args.host, port=args.port) as server:
+        with serving(args.regions, config, host=args.host, port=args.port) as (url, region_exports):
             print(
-                f"SCP emulator listening on {server.url} ({config.servers} servers, demo credentials)\n"
-                f"export SCP_ENDPOINT={server.url}\n"
+                f"SCP emulator listening on {url} ({config.servers} servers, demo credentials)\n{region_exports}"
+                f"export SCP_ENDPOINT={url}\n"
                 f"export SCP_ACCESS_KEY={DEMO_ACCESS_KEY}\n"
                 f"export SCP_SECRET_KEY={DEMO_SECRET_KEY}",
                 flush=True,

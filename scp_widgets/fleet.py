@@ -1,0 +1,266 @@
+"""Fleet-wide runs: one call over several regions and/or a `where=` rule, one DataFrame back.
+
+`list_servers(regions=[...])` lists every region at once into one frame with a `region` column.
+`lock(ids, regions=[...])` lists the regions first and sends each id only to the region whose listing
+holds it; an id in none of them is a `not_found` row and is never sent anywhere. `lock(where=rule)` locks
+exactly the servers the rule selects in that listing. Each region is an ordinary single-endpoint run
+(`api.arun`, with its own journal); their frames are joined in request order, with `name` and `region`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .bulk import Action, CancelToken, Progress, ProgressCallback
+from .errors import ScpError, ScpRequestError, ScpUsageError
+from .ids import is_valid_id
+from .regions import resolve_region_endpoints
+from .results import Outcome, ServerResult, count_outcomes, message_for_error, summary_line, to_frame, utc_iso
+from .selection import check_rule, matching, select, with_region
+
+CONNECTION_KEYS = ("endpoint", "region", "environment", "access_key", "secret_key", "accept_language", "transport")
+FLEET_KEYS = ("where", "regions", "endpoints")
+_NOT_SENT = "not sent"
+
+
+class FleetListingError(ScpError):
+    """A region's listing failed, so its ids could not be routed; nothing was sent anywhere."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One place to send to: a region (None: the single configured endpoint) and how to connect to it."""
+
+    region: str | None
+    connection: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        endpoint = self.connection.get("endpoint")
+        return f"{self.region} ({endpoint})" if self.region else str(endpoint or "the configured endpoint")
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    targets: tuple[Target, ...]
+    where: str | None
+
+    @property
+    def regional(self) -> bool:
+        return self.targets[0].region is not None
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        return {str(t.region): str(t.connection.get("endpoint")) for t in self.targets}
+
+    @property
+    def place(self) -> str:
+        return f"regions {', '.join(str(t.region) for t in self.targets)}" if self.regional else "the fleet"
+
+
+def wanted(options: Mapping[str, Any]) -> bool:
+    """Whether a call needs the fleet path (a rule, several regions or a region endpoint map)."""
+    return any(options.get(key) is not None for key in FLEET_KEYS)
+
+
+def prepare(options: dict[str, Any], *, ids: Any = None) -> tuple[FleetPlan, dict[str, Any]]:
+    """Check the fleet options (no network): the plan, and the remaining options for each region's run."""
+    rest = dict(options)
+    where, regions, endpoints = (rest.pop(key, None) for key in FLEET_KEYS)
+    connection = {key: rest.pop(key) for key in CONNECTION_KEYS if key in rest}
+    if where is not None:
+        where = check_rule(where)
+        if ids is not None:
+            raise ScpUsageError("Give server ids or where=, not both.")
+    if regions is None and endpoints is None:
+        targets: tuple[Target, ...] = (Target(None, connection),)
+    else:
+        if connection.get("endpoint") or connection.get("region") or rest.get("client") is not None:
+            raise ScpUsageError("regions= picks the endpoints itself: leave out endpoint=, region= and client=.")
+        if endpoints is not None and not isinstance(endpoints, Mapping):
+            raise ScpUsageError('endpoints= must map region names to URLs, like {"kr-west1": "https://..."}.')
+        urls = resolve_region_endpoints(regions, endpoints=endpoints, environment=connection.get("environment"))
+        shared = {k: v for k, v in connection.items() if k not in ("endpoint", "region", "environment")}
+        targets = tuple(Target(region, {**shared, "endpoint": url}) for region, url in urls.items())
+    return FleetPlan(targets, where), rest
+
+
+# -- listing ------------------------------------------------------------------------------------------
+
+
+async def alist_fleet(
+    plan: FleetPlan, *, api_version: str | None = None, client: Any = None, apply_rule: bool = True, **filters: Any
+) -> pd.DataFrame:
+    """Every target's listing at once, joined, with a `region` column; the plan's rule applied if any."""
+    from .api import alist_servers
+
+    async def one(target: Target) -> pd.DataFrame:
+        try:
+            frame = await alist_servers(client=client, api_version=api_version, **filters, **target.connection)
+        except ScpRequestError as exc:
+            raise FleetListingError(f"Could not list the servers of {target.label}: {message_for_error(exc)}") from None
+        return with_region(frame, target.region)
+
+    frames = await asyncio.gather(*(one(t) for t in plan.targets))
+    fleet = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if plan.where is not None and apply_rule:
+        fleet = matching(fleet, plan.where).reset_index(drop=True)
+    fleet.attrs = {
+        "endpoint": ", ".join(str(f.attrs.get("endpoint")) for f in frames),
+        "api_version": frames[0].attrs.get("api_version"),
+        "warning": next((f.attrs["warning"] for f in frames if f.attrs.get("warning")), None),
+    }
+    if plan.regional:
+        fleet.attrs.update(regions=[t.region for t in plan.targets], endpoints=plan.endpoints)
+    return fleet
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+
+
+class _CombinedProgress:
+    """One progress line over all regions' runs (their callbacks all run on the same loop thread)."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.callback = callback
+        self.parts: dict[str | None, Progress] = {}
+
+    def part(self, region: str | None) -> ProgressCallback | None:
+        if self.callback is None:
+            return None
+
+        def update(progress: Progress) -> None:
+            self.parts[region] = progress
+            counts: dict[str, int] = {}
+            for p in self.parts.values():
+                for outcome, n in p.counts.items():
+                    counts[outcome] = counts.get(outcome, 0) + n
+            done = sum(p.done for p in self.parts.values())
+            elapsed = max(p.elapsed_s for p in self.parts.values())
+            assert self.callback is not None
+            self.callback(Progress(done, self.total, counts, elapsed, progress.last))
+
+        return update
+
+
+def requested_ids(fleet: pd.DataFrame, plan: FleetPlan, ids: Any) -> tuple[list[str], int]:
+    """The servers asked for, in order: the rule's matches in the listing, or the given ids (normalised, once)."""
+    from .api import plan_ids
+
+    if plan.where is not None:
+        return [str(i).lower() for i in select(fleet, plan.where, plan.place)["id"]], 0
+    return plan_ids(ids)
+
+
+def _unsent(server_id: str, action: str, outcome: Outcome, code: str, message: str) -> ServerResult:
+    now = time.time()
+    return ServerResult(server_id, action, outcome, error_code=code, message=message, started_at=now, finished_at=now)
+
+
+async def arun_fleet(
+    action: Action,
+    ids: Any,
+    plan: FleetPlan,
+    *,
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback | None = None,
+    listing: pd.DataFrame | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """List the targets (unless `listing` is given), pick the servers, send each to its own region, join."""
+    from .api import arun
+
+    started = time.time()
+    token = cancel or CancelToken()
+    if listing is None:
+        listing = await alist_fleet(
+            plan, api_version=options.get("api_version"), client=options.get("client"), apply_rule=False
+        )
+    fleet = listing
+    names = dict(zip(fleet["id"].str.lower(), fleet["name"], strict=True))
+    requested, duplicates = requested_ids(fleet, plan, ids)
+    home: dict[str, str | None] = {}
+    for server_id, region in zip(fleet["id"].str.lower(), fleet["region"], strict=True):
+        home.setdefault(server_id, None if pd.isna(region) else str(region))
+    routed: dict[str | None, list[str]] = {}
+    unsent: list[ServerResult] = []
+    for server_id in requested:
+        if not is_valid_id(server_id):
+            message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
+            unsent.append(_unsent(server_id, action, Outcome.INVALID_ID, "INVALID_ID", message))
+        elif server_id not in home:
+            message = f"server not found in {plan.place}; not sent"
+            unsent.append(_unsent(server_id, action, Outcome.NOT_FOUND, "NOT_FOUND", message))
+        else:
+            routed.setdefault(home[server_id], []).append(server_id)
+
+    combined = _CombinedProgress(sum(len(v) for v in routed.values()), progress)
+    runs = [t for t in plan.targets if routed.get(t.region)]
+    outcomes = await asyncio.gather(
+        *(
+            arun(action, routed[t.region], cancel=token, progress=combined.part(t.region), **options, **t.connection)
+            for t in runs
+        ),
+        return_exceptions=True,
+    )
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if failed:
+        raise failed[0]
+    frames = [with_region_rows(f, t.region) for t, f in zip(runs, outcomes, strict=True) if isinstance(f, pd.DataFrame)]
+    frames.append(with_region_rows(to_frame(unsent), None))
+    joined = pd.concat(frames, ignore_index=True)
+    order = {server_id: n for n, server_id in enumerate(requested)}
+    joined = joined.sort_values("server_id", key=lambda s: s.map(order), kind="stable", ignore_index=True)
+    joined.insert(1, "name", pd.Series([names.get(i) for i in joined["server_id"]], dtype="string"))
+    if not plan.regional:
+        joined = joined.drop(columns="region")
+    joined.attrs.clear()
+    joined.attrs.update(_attrs(action, plan, [f for f in outcomes if isinstance(f, pd.DataFrame)], joined, options))
+    joined.attrs.update(duplicates=duplicates, cancelled=token.cancelled, started_at=utc_iso(started))
+    elapsed = time.time() - started
+    joined.attrs.update(elapsed_s=round(elapsed, 3), summary=summary_line(joined.attrs["counts"], elapsed))
+    return joined
+
+
+def with_region_rows(frame: pd.DataFrame, region: str | None) -> pd.DataFrame:
+    out = frame.copy()
+    out.insert(1, "region", pd.Series([region] * len(out), index=out.index, dtype="string"))
+    return out
+
+
+def _attrs(
+    action: str, plan: FleetPlan, runs: list[pd.DataFrame], joined: pd.DataFrame, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    counts = count_outcomes(joined["outcome"].astype(str))
+    first = runs[0].attrs if runs else {}
+    attrs: dict[str, Any] = {
+        "run_id": uuid.uuid4().hex[:12],
+        "action": action,
+        "api_version": first.get("api_version", options.get("api_version")),
+        "endpoint": ", ".join(f"{t.region}={t.connection.get('endpoint')}" for t in plan.targets)
+        if plan.regional
+        else first.get("endpoint", plan.targets[0].connection.get("endpoint")),
+        "dry_run": bool(options.get("dry_run", False)),
+        "verify": bool(options.get("verify", True)),
+        "preflight": bool(options.get("preflight", False)),
+        "warning": next((r.attrs["warning"] for r in runs if r.attrs.get("warning")), None),
+        "counts": counts,
+        "retries": sum(int(r.attrs.get("retries") or 0) for r in runs),
+        "finished_at": utc_iso(time.time()),
+        "journal": first.get("journal") if len(runs) == 1 else None,
+        "journals": [r.attrs.get("journal") for r in runs if r.attrs.get("journal")],
+        "complete": True,
+    }
+    if plan.regional:
+        attrs.update(regions=[t.region for t in plan.targets], endpoints=plan.endpoints)
+    if plan.where is not None:
+        attrs["where"] = plan.where
+    return attrs
