@@ -20,12 +20,14 @@ _EXPORTS = {
     "LockPanel": "panel", "ScpError": "errors", "ScpUsageError": "errors", "JournalError": "errors",
     "JournalWarning": "journal", "ScpApiError": "errors", "ScpNetworkError": "errors",
     "retry_failed": "rerun", "resume_cancelled": "rerun",
+    "unlocked": "windows", "aunlocked": "windows", "relock_pending": "windows", "guard": "drift_guard",
 }  # fmt: skip
 
 if TYPE_CHECKING:
     from .api import alist_servers, alock, aunlock, list_servers, lock, unlock
     from .bulk import CancelToken, Progress
     from .client import AsyncScpClient, ScpClient
+    from .drift_guard import guard
     from .errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
     from .journal import JournalWarning
     from .journal_reader import read_journal
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from .rerun import resume_cancelled, retry_failed
     from .results import Outcome
     from .run_history import history
+    from .windows import aunlocked, relock_pending, unlocked
 
 
 def __getattr__(name: str) -> Any:
@@ -72,11 +75,15 @@ __all__ = [
     "alist_servers",
     "alock",
     "aunlock",
+    "aunlocked",
+    "guard",
     "history",
     "list_servers",
     "lock",
     "read_journal",
+    "relock_pending",
     "resume_cancelled",
     "retry_failed",
     "unlock",
+    "unlocked",
 ]

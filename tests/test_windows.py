@@ -1,0 +1,110 @@
+"""Maintenance windows against two regions: re-locked when the block raises, and after a kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import scp_widgets
+from scp_widgets.emulator import Emulator
+from scp_widgets.emulator.regions import RegionalEmulators
+from scp_widgets.errors import ScpUsageError
+from scp_widgets.windows import pending_notice, pending_windows, windows_dir
+
+REGIONS = ["kr-west1", "kr-east1"]
+
+
+def state(regions: RegionalEmulators, ids: list[str]) -> list[bool]:
+    found = {}
+    for emulator in regions.emulators.values():
+        for server_id in emulator.own_ids:
+            found[server_id] = bool(emulator.server(server_id)["locked"])
+    return [found[i] for i in ids]
+
+
+def pick(emulator: Emulator, locked: bool, n: int) -> list[str]:
+    return [i for i in emulator.own_ids if emulator.server(i)["locked"] is locked][:n]
+
+
+def test_a_block_that_raises_still_relocks_and_leaves_the_already_unlocked_alone(
+    two_regions: RegionalEmulators,
+) -> None:
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    locked = [*pick(west, True, 2), *pick(east, True, 1)]
+    open_ = [*pick(west, False, 1), *pick(east, False, 1)]
+    with pytest.raises(RuntimeError, match="resize failed"):
+        with scp_widgets.unlocked([*locked, *open_], regions=REGIONS) as window:
+            assert state(two_regions, locked) == [False, False, False]  # unlocked for the maintenance
+            assert sorted(window.ids) == sorted(locked) and sorted(window.left_alone) == sorted(open_)
+            raise RuntimeError("resize failed half-way")
+    assert state(two_regions, locked) == [True, True, True]
+    assert state(two_regions, open_) == [False, False]
+    assert window.relocked is not None and set(window.relocked["outcome"]) == {"locked"}
+    assert not any(r.server_id in open_ for e in two_regions.emulators.values() for r in e.record if r.method == "POST")
+    assert window.path is not None and json.loads(window.path.read_text())["state"] == "closed"
+    assert pending_windows() == [] and pending_notice() is None
+
+
+def test_a_window_by_rule_and_the_async_twin(two_regions: RegionalEmulators) -> None:
+    west = two_regions.emulators["kr-west1"]
+    target = pick(west, True, 1)[0]
+    name = west.server(target)["name"]
+
+    async def maintenance() -> list[str]:
+        async with scp_widgets.aunlocked(f"name == '{name}' and region == 'kr-west1'", regions=REGIONS) as window:
+            assert state(two_regions, [target]) == [False]
+            return window.ids
+
+    assert asyncio.run(maintenance()) == [target]
+    assert state(two_regions, [target]) == [True]
+
+
+def test_a_window_refuses_a_dry_run(two_regions: RegionalEmulators) -> None:
+    with pytest.raises(ScpUsageError, match="does not take dry_run="):
+        with scp_widgets.unlocked("locked", regions=REGIONS, dry_run=True):
+            pass
+    assert not any(e.record for e in two_regions.emulators.values())
+
+
+CHILD = """
+import sys, time, scp_widgets
+with scp_widgets.unlocked(sys.argv[1], regions=["kr-west1", "kr-east1"]) as window:
+    print("inside", len(window.ids), flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_process_killed_inside_a_window_is_repaired_by_relock_pending(
+    two_regions: RegionalEmulators, tmp_path: Path
+) -> None:
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    locked = [*pick(west, True, 2), *pick(east, True, 2)]
+    script = tmp_path / "maintenance.py"
+    script.write_text(textwrap.dedent(CHILD))
+    child = subprocess.Popen(
+        [sys.executable, str(script), ",".join(locked)], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().split() == ["inside", "4"]
+        assert pending_windows() == []  # its owner is alive: not pending
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(30)
+    assert state(two_regions, locked) == [False] * 4  # the kill left them unlocked
+    assert pending_notice() is not None and "relock_pending()" in str(pending_notice())
+    frame = scp_widgets.relock_pending()
+    assert sorted(frame["server_id"]) == sorted(locked) and set(frame["outcome"]) == {"locked"}
+    assert set(frame["region"]) == set(REGIONS)
+    assert state(two_regions, locked) == [True] * 4
+    assert pending_windows() == [] and scp_widgets.relock_pending().empty
+    assert [json.loads(p.read_text())["state"] for p in windows_dir().glob("*.json")] == ["closed"]
