@@ -17,7 +17,7 @@ import scp_widgets
 from scp_widgets.emulator import Emulator
 from scp_widgets.emulator.regions import RegionalEmulators
 from scp_widgets.errors import ScpUsageError
-from scp_widgets.windows import pending_notice, pending_windows, windows_dir
+from scp_widgets.windows import Window, pending_notice, pending_windows, windows_dir
 
 REGIONS = ["kr-west1", "kr-east1"]
 
@@ -40,11 +40,18 @@ def test_a_block_that_raises_still_relocks_and_leaves_the_already_unlocked_alone
     west, east = (two_regions.emulators[r] for r in REGIONS)
     locked = [*pick(west, True, 2), *pick(east, True, 1)]
     open_ = [*pick(west, False, 1), *pick(east, False, 1)]
-    with pytest.raises(RuntimeError, match="resize failed"):
-        with scp_widgets.unlocked([*locked, *open_], regions=REGIONS) as window:
+    seen: list[Window] = []
+
+    def maintenance() -> None:
+        with scp_widgets.unlocked([*locked, *open_], regions=REGIONS) as inside:
+            seen.append(inside)
             assert state(two_regions, locked) == [False, False, False]  # unlocked for the maintenance
-            assert sorted(window.ids) == sorted(locked) and sorted(window.left_alone) == sorted(open_)
+            assert sorted(inside.ids) == sorted(locked) and sorted(inside.left_alone) == sorted(open_)
             raise RuntimeError("resize failed half-way")
+
+    with pytest.raises(RuntimeError, match="resize failed"):
+        maintenance()
+    window = seen[0]
     assert state(two_regions, locked) == [True, True, True]
     assert state(two_regions, open_) == [False, False]
     assert window.relocked is not None and set(window.relocked["outcome"]) == {"locked"}
@@ -69,8 +76,7 @@ def test_a_window_by_rule_and_the_async_twin(two_regions: RegionalEmulators) -> 
 
 def test_a_window_refuses_a_dry_run(two_regions: RegionalEmulators) -> None:
     with pytest.raises(ScpUsageError, match="does not take dry_run="):
-        with scp_widgets.unlocked("locked", regions=REGIONS, dry_run=True):
-            pass
+        scp_widgets.unlocked("locked", regions=REGIONS, dry_run=True).__enter__()
     assert not any(e.record for e in two_regions.emulators.values())
 
 
