@@ -88,10 +88,14 @@ def _kind(marker: Any) -> Callable[[F], F]:
 def _connection_arguments() -> list[_Decorator]:
     return [
         _arg("--endpoint", metavar="URL", help="service base URL (default: SCP_ENDPOINT)"),
-        _arg("--region", help="SCP region, e.g. kr-west1 (default: SCP_REGION)"),
+        _arg("--region", help="SCP region, e.g. kr-west1; several: kr-west1,kr-east1 (default: SCP_REGION)"),
         _arg("--environment", help="SCP environment: s, g or e (default: SCP_ENVIRONMENT)"),
         _arg("--api-version", metavar="VERSION", help="API version to send (default: the CURRENT one)"),
     ]
+
+
+def _where_argument() -> _Decorator:
+    return _arg("--where", metavar="RULE", help="servers by rule, a DataFrame.query over %%scp_servers' frame")
 
 
 def _output_argument() -> _Decorator:
@@ -104,6 +108,7 @@ def _run_arguments() -> Callable[[F], F]:
         _output_argument(),
         _arg("--from", dest="from_expr", metavar="EXPR",
              help="ids from a Python expression: a list, tuple, set, Series, Index or DataFrame column"),
+        _where_argument(),
         *_connection_arguments(),
         _arg("--concurrency", type=int, metavar="N", help="requests in flight at once (default 16)"),
         _arg("--timeout", type=float, metavar="SECONDS", help="per-request timeout (default 15)"),
@@ -278,6 +283,7 @@ class ScpLockMagics(Magics):
         _arg("--state", metavar="S", help="only servers in this state, e.g. ACTIVE or SHUTOFF"),
         _arg("--name", metavar="N", help="only servers whose name matches"),
         _arg("--vpc-id", metavar="V", help="only servers in this VPC"),
+        _where_argument(),
         *_connection_arguments(),
         _arg("--quiet", action="store_true", help="no summary line"),
     )
@@ -292,7 +298,7 @@ class ScpLockMagics(Magics):
         """
         args = parse(self.scp_servers, line)
         filters = {k: v for k, v in (("state", args.state), ("name", args.name), ("vpc_id", args.vpc_id)) if v}
-        frame = self._call("list_servers", **filters, **self._connection(args))
+        frame = self._call("list_servers", **filters, **fleet_options(args, self._connection(args)))
         if not (args.quiet or self.quiet):
             locked = int(frame["locked"].fillna(False).sum())
             print(f"{counted(len(frame), 'server')} ({locked} locked) at {frame.attrs.get('endpoint')}")
@@ -337,8 +343,11 @@ class ScpLockMagics(Magics):
         rerun = self._rerun_of(action, args)
         if rerun is not None and not rerun[0]:
             return self._store(self._nothing_to_rerun(action, args), args.output)
-        ids = self._ids(args, cell) if rerun is None else rerun[0]
-        options = self._run_options(args) if rerun is None else {**self._run_options(args), **rerun[1]}
+        if rerun is None:  # --where: the rule picks the servers; --region a,b: several regions
+            ids = None if args.where else self._ids(args, cell)
+            options = fleet_options(args, self._run_options(args))
+        else:
+            ids, options = rerun[0], {**self._run_options(args), **rerun[1]}
         quiet = bool(args.quiet or self.quiet)
         cancel = CancelToken()
         display = progress_display(self.shell, action, quiet=quiet)
@@ -491,6 +500,12 @@ class ScpLockMagics(Magics):
         return frame
 
 
+def fleet_options(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    from . import fleet_magics
+
+    return fleet_magics.fleet_options(args, options)
+
+
 def ids_from_value(value: Any) -> list[str]:
     """Ids from whatever `--from` gave; a value that holds no ids is a UsageError."""
     from .errors import ScpUsageError
@@ -509,21 +524,23 @@ _MAGIC_NAMES = {"line": ("scp_lock", "scp_unlock", "scp_servers", "scp_panel"), 
 
 def load(ipython: InteractiveShell) -> None:
     """Register the magics (and their %config settings) in `ipython`."""
-    from . import history_magic, magic_view
+    from . import fleet_magics, history_magic, magic_view
 
     unload(ipython)  # loading twice must not leave two configurables behind
     ipython.register_magics(ScpLockMagics(shell=ipython))
     history_magic.load(ipython)
     magic_view.install(ipython)
+    fleet_magics.load(ipython)
 
 
 def unload(ipython: InteractiveShell) -> None:
     """Remove the magics and their %config entry; the rest of the shell is left alone."""
-    from . import history_magic, magic_view
+    from . import fleet_magics, history_magic, magic_view
 
     magic_view.uninstall(ipython)
     unregister(ipython, ScpLockMagics, _MAGIC_NAMES)
     history_magic.unload(ipython)
+    fleet_magics.unload(ipython)
 
 
 def unregister(ipython: InteractiveShell, cls: type[Magics], names: dict[str, tuple[str, ...]]) -> None:
