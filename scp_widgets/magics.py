@@ -328,7 +328,7 @@ class ScpLockMagics(Magics):
         panel = importlib.import_module("scp_widgets.panel")  # imported only when asked for: it pulls in widgets
         concurrency = self.concurrency if args.concurrency is None else args.concurrency
         try:
-            return panel.LockPanel(**self._connection(args), concurrency=concurrency)
+            return panel.LockPanel(**fleet_options(args, self._connection(args)), concurrency=concurrency)
         except ScpUsageError as exc:
             raise UsageError(str(exc)) from None
 

@@ -37,9 +37,11 @@ from .panel_results import ResultsArea
 from .panel_status import Level, common_failure, muted_line, status_line
 from .panel_targets import Targets, names_index, paste_notes, target_line, targets
 from .progress import Throttle, label, settled
+from .region_picker import RegionPicker
 from .results import SUCCESSES, ServerResult, message_for_error, to_frame
 from .results_view import level_of
 from .versions import BUILTIN_CATALOG, ApiVersion, default_version
+from .windows import pending_notice
 
 logger = logging.getLogger(__name__)
 Action = Literal["lock", "unlock"]
@@ -73,6 +75,8 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         autoload: bool = True,
         today: dt.date | None = None,
         confirm_above: int = CONFIRM_ABOVE,
+        regions: str | Sequence[str] | None = None,
+        endpoints: dict[str, str] | None = None,
     ) -> None:
         secret_key = as_secret(secret_key)  # first: no frame holds it in clear
         # Plain attributes, not traits: ipywidgets syncs traits to the browser and into saved notebooks.
@@ -95,11 +99,14 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self._streamed: list[ServerResult] = []
         self.results: pd.DataFrame | None = None
         self.history = HistoryView()  # past runs from the journal folder (panel_history.py)
-        super().__init__(
-            [*self._build(), self.history], layout=w.Layout(max_width="1100px", width="auto", min_width="0")
-        )
+        self._layout: list[w.Widget] = [*self._build(), self.history]
+        super().__init__(self._layout, layout=w.Layout(max_width="1100px", width="auto", min_width="0"))
         self.history.follow(self.summary_html)  # a finished run appears in the open History at once
         self.add_class("scp-panel")
+        self.region_picker = RegionPicker(regions, endpoints, on_change=self.refresh) if regions else None
+        if self.region_picker is not None:  # under the title: the list and every run span the picked regions
+            title, *rest = self._layout
+            self.children = (title, self.region_picker, *rest)
         self._set_versions(BUILTIN_CATALOG, api_version)
         self._show_target()
         if autoload:
@@ -304,6 +311,8 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         future.add_done_callback(done)
 
     async def _load(self) -> tuple[tuple[ApiVersion, ...], pd.DataFrame, str]:
+        if self.region_picker is not None:
+            return await self.region_picker.load(self._connection)
         client = self._connection.client(retries=2, timeout=15.0, concurrency=4)
         try:
             fleet = await alist_servers(client=client)  # through our client: its catalog, fetched once, is reused
@@ -321,7 +330,10 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.title_html.value = _title(endpoint)
         self._show_fleet()
         self.refresh_button.disabled = False
-        if self.status_html.value == status_line("info", _LOADING):  # leave any other message standing
+        notice = pending_notice()
+        if notice:  # a dead process left servers unlocked: say so until relock_pending() runs
+            self._say("warn", notice)
+        elif self.status_html.value == status_line("info", _LOADING):  # leave any other message standing
             self._say("info", "")
 
     def _ask_or_start(self, action: Action, ids: list[str], settings: dict[str, Any], invalid: int = 0) -> None:
@@ -359,7 +371,10 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self._cancel = token
         self._set_running(True, len(ids))
         self._say("info", f"{action.capitalize()}ing {len(ids)} server{'s' if len(ids) != 1 else ''}…")
-        coro = arun(action, ids, options, connection=self._connection, progress=self._on_progress, cancel=token)
+        if self.region_picker is not None:  # each id goes to the picked region whose listing holds it
+            coro = self.region_picker.run(action, ids, options, self._connection, self._on_progress, token)
+        else:
+            coro = arun(action, ids, options, connection=self._connection, progress=self._on_progress, cancel=token)
         self._track(background_loop().submit(coro), self._finished, self._run_failed)
 
     def _on_progress(self, progress: Progress) -> None:
@@ -533,6 +548,8 @@ def _fill() -> w.Layout:
 def _label(row: Any) -> str:
     """'web-001 · ACTIVE · locked · 2a9be312': name first for scanning, a short id to tell twins apart."""
     parts = [str(row.name) if not pd.isna(row.name) else "(no name)", str(row.state)]
+    if "region" in row._fields and not pd.isna(row.region):
+        parts.insert(1, str(row.region))
     if not pd.isna(row.locked) and bool(row.locked):
         parts.append("locked")
     parts.append(str(row.id)[:8])

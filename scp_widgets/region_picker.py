@@ -1,0 +1,53 @@
+"""The panel's region picker: one toggle per region; the server list and every run span the picked ones.
+
+`LockPanel(regions=["kr-west1", "kr-east1"])` (or `%scp_panel --region kr-west1,kr-east1`) shows it.
+Endpoints per region as for `lock(regions=...)`: `endpoints=`, then SCP_ENDPOINTS, then official hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from . import fleet
+from .errors import ScpUsageError
+from .regions import region_names
+from .versions import BUILTIN_CATALOG, ApiVersion
+
+
+class RegionPicker(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hints
+    def __init__(
+        self,
+        regions: str | Iterable[str],
+        endpoints: Mapping[str, str] | None = None,
+        *,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.endpoints = dict(endpoints) if endpoints else None
+        self.toggles = {
+            name: w.ToggleButton(value=True, description=name, icon="globe", layout=w.Layout(width="auto"))
+            for name in region_names(regions)
+        }
+        if on_change is not None:
+            for toggle in self.toggles.values():
+                toggle.observe(lambda _: on_change(), names="value")
+        super().__init__([w.HTML("<b>Regions</b>&nbsp;"), *self.toggles.values()])
+
+    @property
+    def picked(self) -> list[str]:
+        return [name for name, toggle in self.toggles.items() if toggle.value]
+
+    def options(self) -> dict[str, Any]:
+        """What a run or listing takes to span the picked regions (one sentence when none is picked)."""
+        if not self.picked:
+            raise ScpUsageError("No region picked: switch on at least one region above the server list.")
+        return {"regions": self.picked, "endpoints": self.endpoints, "endpoint": None, "region": None}
+
+    async def load(self, connection: dict[str, Any]) -> tuple[tuple[ApiVersion, ...], pd.DataFrame, str]:
+        """The panel's `_load` across the picked regions: (catalog, fleet with a region column, label)."""
+        plan, _ = fleet.prepare({**connection, **self.options()})
+        listing = await fleet.alist_fleet(plan)
+        return BUILTIN_CATALOG, listing, ", ".join(plan.endpoints)
