@@ -36,7 +36,7 @@ EMULATOR_START_TIMEOUT = 30.0
 LAB_START_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
 _POLL = 0.2
-_EXPORTS = ("SCP_ENDPOINT", "SCP_ACCESS_KEY", "SCP_SECRET_KEY")
+_EXPORTS = ("SCP_ENDPOINT", "SCP_ENDPOINTS", "SCP_ACCESS_KEY", "SCP_SECRET_KEY")
 
 
 class DemoError(Exception):
@@ -287,6 +287,7 @@ def _serve(args: argparse.Namespace, notebooks: Path, signals: _Signals, childre
     children.append(lab)
     wait_for_lab(lab, url, token, signals)
     _banner(f"{url}/lab?token={token}", exports, args.servers, notebooks)
+    print(f"  SCP regions:   {exports['SCP_ENDPOINTS']}  (05-fleet.ipynb)\n", flush=True)
     while not signals.raised:
         if not (lab.alive and emulator.alive):
             raise DemoError(f"{'JupyterLab' if not lab.alive else 'the emulator'} stopped on its own")

@@ -22,11 +22,15 @@ from .emulator import (
     EmulatorServer,
     Faults,
 )
+from .emulator.regions import RegionalEmulators
 
+#: The demo serves two regions, each its own fleet; the first is the default fleet (05-fleet.ipynb uses both).
+DEMO_REGIONS = ("kr-west1", "kr-east1")
 # 3 % 503, 1 % 429 asking for a 1 s wait, 20 ms per request: enough for retries to show, not enough to annoy.
 DEMO_FAULTS = Faults(latency=0.02, error_rates={503: 0.03}, throttle_rate=0.01, retry_after=1.0)
 
 _server: EmulatorServer | None = None
+_regions: RegionalEmulators | None = None
 _guard = threading.Lock()
 
 
@@ -49,6 +53,7 @@ def emulator_arguments(servers: int = DEMO_SERVERS, port: int = 0) -> list[str]:
         f"--port={port}", f"--servers={servers}", f"--foreign-servers={DEMO_FOREIGN_SERVERS}",
         f"--seed={DEMO_SEED}", f"--lock-delay={DEMO_LOCK_DELAY:g}", f"--latency={f.latency:g}", *errors,
         f"--throttle-rate={f.throttle_rate:g}", f"--retry-after={f.retry_after:g}",
+        f"--regions={','.join(DEMO_REGIONS)}",
     ]  # fmt: skip
 
 
@@ -90,3 +95,27 @@ def stop_local_emulator() -> None:
             for name in ("SCP_ENDPOINT", "SCP_ACCESS_KEY", "SCP_SECRET_KEY"):
                 os.environ.pop(name, None)
         server.stop()
+
+
+def ensure_endpoints(servers: int = DEMO_SERVERS) -> dict[str, str]:
+    """Use `SCP_ENDPOINTS` when set; otherwise start the demo's regions in this kernel and point SCP_* at them.
+
+    Returns {region: URL}. Calling it again in the same kernel reuses the emulators it started.
+    """
+    from .regions import ENDPOINTS_ENV, format_endpoints, parse_endpoints
+
+    global _regions
+    with _guard:
+        named = os.environ.get(ENDPOINTS_ENV, "").strip()
+        if _regions is not None and named == format_endpoints(_regions.endpoints):
+            print(f"Using the local SCP regions started earlier in this kernel: {named}")
+            return _regions.endpoints
+        if named:
+            print(f"Using the SCP regions at {named}")
+            return parse_endpoints(named)
+        _regions = RegionalEmulators(list(DEMO_REGIONS), demo_config(servers)).start()
+        atexit.register(_regions.stop)
+        named = format_endpoints(_regions.endpoints)
+        os.environ.update(SCP_ENDPOINTS=named, SCP_ACCESS_KEY=DEMO_ACCESS_KEY, SCP_SECRET_KEY=DEMO_SECRET_KEY)
+    print(f"No SCP_ENDPOINTS set: started local SCP emulators for {', '.join(DEMO_REGIONS)} (demo credentials)")
+    return _regions.endpoints

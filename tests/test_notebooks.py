@@ -11,11 +11,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from scp_widgets.demo import demo_config
-from scp_widgets.emulator import DEMO_SECRET_KEY, Emulator, EmulatorServer
+from scp_widgets.demo import DEMO_REGIONS, demo_config
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorServer
+from scp_widgets.emulator.regions import RegionalEmulators
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+FLEET = REPO / "notebooks" / "05-fleet.ipynb"  # needs two regions: run by its own test below
+ONE_ENDPOINT = [p for p in NOTEBOOKS if p != FLEET]
 TIMEOUT = 120
 pytestmark = pytest.mark.usefixtures("python3_kernel")
 
@@ -43,7 +46,7 @@ def assert_no_secret(text: str) -> None:
     assert "Scp-Signature" not in text and "X-Cmp-Signature" not in text
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", ONE_ENDPOINT, ids=[p.stem for p in ONE_ENDPOINT])
 def test_notebook_runs_against_the_emulator(path: Path, live_emulator: EmulatorServer, tmp_path: Path) -> None:
     nb = execute(path, tmp_path)
     text = outputs_text(nb)
@@ -53,6 +56,27 @@ def test_notebook_runs_against_the_emulator(path: Path, live_emulator: EmulatorS
         assert f"Using the SCP endpoint at {live_emulator.url}" in text  # it used SCP_ENDPOINT, started nothing
     else:
         assert "that is the emulator, not a real account" in text
+
+
+def test_fleet_notebook_runs_against_the_two_demo_regions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with RegionalEmulators(list(DEMO_REGIONS), demo_config()) as regions:
+        named = ",".join(f"{r}={url}" for r, url in regions.endpoints.items())
+        monkeypatch.setenv("SCP_ENDPOINTS", named)
+        monkeypatch.setenv("SCP_ACCESS_KEY", DEMO_ACCESS_KEY)
+        monkeypatch.setenv("SCP_SECRET_KEY", DEMO_SECRET_KEY)
+        nb = execute(FLEET, tmp_path)
+        west, east = (regions.emulators[r] for r in DEMO_REGIONS)
+        rule_matches = [
+            (e, i) for e in (west, east) for i in e.own_ids
+            if str(e.server(i)["name"]).startswith("web-") and e.server(i)["state"] == "ACTIVE"
+        ]  # fmt: skip
+        assert rule_matches and all(e.server(i)["locked"] for e, i in rule_matches)  # the guard left them locked
+    text = outputs_text(nb)
+    assert '"output_type": "error"' not in text
+    assert f"Using the SCP regions at {named}" in text
+    assert "maintenance failed: disk resize failed half-way" in text
+    assert "no maintenance window left servers unlocked" in text
+    assert_no_secret(nbformat.writes(nb))
 
 
 @pytest.fixture
@@ -93,10 +117,11 @@ def test_committed_notebook_is_clean(path: Path) -> None:
     assert_no_secret(path.read_text(encoding="utf-8"))
 
 
-def test_there_are_four_tutorials() -> None:
+def test_there_are_five_tutorials() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01-quickstart.ipynb",
         "02-panel.ipynb",
         "03-analysis.ipynb",
         "04-real-scp.ipynb",
+        "05-fleet.ipynb",
     ]
