@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from fleet_helpers import emulator_process
 
 import scp_widgets
 from scp_widgets import demo
 from scp_widgets.emulator import Emulator, EmulatorConfig
 from scp_widgets.emulator.regions import RegionalEmulators
 
-SCRIPT = Path(sys.executable).parent / "scp-widgets"
-
 
 def test_the_command_serves_each_region_its_own_fleet_and_prints_scp_endpoints(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    argv = [str(SCRIPT), "emulator", "--port", "0", "--servers", "20", "--regions", "kr-west1,kr-east1"]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        exports: dict[str, str] = {}
-        while len(exports) < 4:
-            line = process.stdout.readline()
-            assert line, f"the emulator exited before printing its exports: {exports}"
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value
+    with emulator_process("--servers", "20", "--regions", "kr-west1,kr-east1") as exports:
         for name, value in exports.items():
             monkeypatch.setenv(name, value)
         assert exports["SCP_ENDPOINTS"].startswith(f"kr-west1={exports['SCP_ENDPOINT']},kr-east1=http://127.0.0.1:")
@@ -39,9 +24,6 @@ def test_the_command_serves_each_region_its_own_fleet_and_prints_scp_endpoints(
         west, east = (set(fleet.loc[fleet["region"] == r, "id"]) for r in ("kr-west1", "kr-east1"))
         assert len(west) == len(east) == 20 and not west & east
         assert set(scp_widgets.list_servers()["id"]) == west  # SCP_ENDPOINT is the first region
-    finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(15) == 0
 
 
 def test_the_first_region_serves_the_plain_fleet() -> None:

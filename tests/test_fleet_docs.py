@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fleet_helpers import emulator_process
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = Path(sys.executable).parent / "scp-widgets"
 _BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -27,23 +24,10 @@ def fleet_section() -> list[tuple[str, str]]:
 
 @pytest.fixture
 def regional_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    argv = [str(SCRIPT), "emulator", "--port", "0", "--regions", "kr-west1,kr-east1"]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        exports: dict[str, str] = {}
-        while len(exports) < 4:
-            line = process.stdout.readline()
-            assert line, "the emulator exited before printing its export lines"
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value
+    with emulator_process("--regions", "kr-west1,kr-east1") as exports:
         for name, value in exports.items():
             monkeypatch.setenv(name, value)
         yield exports
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(15)
 
 
 def test_the_fleet_section_runs_verbatim_and_prints_what_it_promises(
