@@ -13,12 +13,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .bulk import Action, CancelToken, Progress, ProgressCallback
+from .credentials import resolve_credentials
 from .errors import ScpError, ScpRequestError, ScpUsageError
 from .ids import is_valid_id
 from .regions import resolve_region_endpoints
@@ -39,7 +40,7 @@ class Target:
     """One place to send to: a region (None: the single configured endpoint) and how to connect to it."""
 
     region: str | None
-    connection: dict[str, Any]
+    connection: dict[str, Any] = field(repr=False)  # may hold the secret key
 
     @property
     def label(self) -> str:
@@ -89,6 +90,8 @@ def prepare(options: dict[str, Any], *, ids: Any = None) -> tuple[FleetPlan, dic
         urls = resolve_region_endpoints(regions, endpoints=endpoints, environment=connection.get("environment"))
         shared = {k: v for k, v in connection.items() if k not in ("endpoint", "region", "environment")}
         targets = tuple(Target(region, {**shared, "endpoint": url}) for region, url in urls.items())
+    if rest.get("client") is None:  # missing or half-given keys: one sentence now, not one per region later
+        resolve_credentials(connection.get("access_key"), connection.get("secret_key"))
     return FleetPlan(targets, where), rest
 
 

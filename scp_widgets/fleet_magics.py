@@ -43,6 +43,8 @@ def fleet_options(args: argparse.Namespace, options: dict[str, Any]) -> dict[str
     if region and ("," in region or (named and region.strip().lower() in _quiet(parse_endpoints, named))):
         out.update(regions=region_names(region), region=None)
     if getattr(args, "where", None):
+        if getattr(args, "ids", None) or getattr(args, "from_expr", None):
+            raise UsageError("Give server ids (or --from) or --where, not both.")
         out["where"] = args.where = _unquoted(args.where)
     return out
 

@@ -113,13 +113,13 @@ class Window:
 
     # -- the record on disk ---------------------------------------------------------------------------
 
-    def _write(self, state: str, servers: list[str]) -> None:
+    def _write(self, state: str, servers: list[str], *, released: bool = False) -> None:
         self.path = windows_dir() / f"{self.window_id}.json"
         stat = _process_stat(os.getpid())
         record = {
             "format": FORMAT, "window_id": self.window_id, "state": state, "updated_at": _now(),
             "pid": os.getpid(), "process_start": stat[1] if stat else None, "host": socket.gethostname(),
-            "servers": [self._servers[i] for i in servers],
+            "servers": [self._servers[i] for i in servers], "released": released,
         }  # fmt: skip
         _save(self.path, record)
 
@@ -157,7 +157,8 @@ async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
     locked = chosen["locked"].fillna(False).astype(bool)
     window.ids = [str(i) for i in chosen.index[locked.to_numpy()]]
     window.left_alone = [str(i) for i in chosen.index[~locked.to_numpy()]]
-    endpoints = {t.region: t.connection.get("endpoint") for t in request.plan.targets}
+    # The URLs used, also when the endpoint came from SCP_ENDPOINT (the listing knows it): relock_pending needs them.
+    endpoints = {t.region: t.connection.get("endpoint") or listing.attrs.get("endpoint") for t in request.plan.targets}
     for server_id in window.ids:
         value: Any = chosen.at[server_id, "region"]
         region = None if pd.isna(value) else str(value)
@@ -180,8 +181,8 @@ async def _close(window: Window, request: _Request, cancel: CancelToken) -> None
     frame = await fleet.arun_fleet("lock", window.ids, _by_ids(request.plan), cancel=cancel, **request.options)
     window.relocked = frame
     left = unsettled(frame)
-    if left:
-        window._write("open", left)
+    if left:  # released: the block is over, so relock_pending() may take these at once, even in this process
+        window._write("open", left, released=True)
         warnings.warn(
             f"{len(left)} server(s) of maintenance window {window.window_id} could not be locked again "
             f"({summary_of(frame)}); run scp_widgets.relock_pending() to retry.",
@@ -245,7 +246,7 @@ async def aunlocked(ids_or_where: Any = None, *, where: str | None = None, **opt
 
 
 def pending_windows() -> list[dict[str, Any]]:
-    """Records of open windows whose process is gone (their servers may still be unlocked)."""
+    """Records of open windows whose process is gone, or that ended with servers not locked again."""
     found: list[dict[str, Any]] = []
     folder = windows_dir()
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -254,7 +255,11 @@ def pending_windows() -> list[dict[str, Any]]:
         except (OSError, ValueError):
             logger.warning("unreadable maintenance window record %s", path)
             continue
-        if isinstance(record, dict) and record.get("state") == "open" and not _owner_alive(record):
+        if (
+            isinstance(record, dict)
+            and record.get("state") == "open"
+            and (record.get("released") or not _owner_alive(record))
+        ):
             found.append({**record, "path": str(path)})
     return found
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import scp_widgets
-from scp_widgets.emulator import Emulator
+from scp_widgets.drift_guard import Guard
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
 from scp_widgets.emulator.regions import RegionalEmulators
 from scp_widgets.errors import EndpointError, ScpUsageError
 from scp_widgets.regions import parse_endpoints, resolve_region_endpoints
@@ -150,3 +153,25 @@ def test_a_region_with_no_endpoint_says_how_to_give_one() -> None:
         resolve_region_endpoints(["kr-east1"], env={})
     with pytest.raises(ScpUsageError, match="leave out endpoint="):
         scp_widgets.lock(["2a9be312-5d4b-4bc8-b2ae-35100fa9241f"], regions=REGIONS, endpoint="http://127.0.0.1:9")
+
+
+def test_no_secret_in_the_repr_of_a_plan_or_a_guard(two_regions: RegionalEmulators) -> None:
+    from scp_widgets import fleet
+
+    secret = DEMO_SECRET_KEY  # the right one: the guard's checks must pass the emulator's signature check
+    plan, rest = fleet.prepare({"regions": REGIONS, "access_key": "ak", "secret_key": secret, "concurrency": 2})
+    assert secret not in repr(plan) and rest == {"concurrency": 2}
+    with pytest.raises(ScpUsageError, match="access_key is missing"):  # half the keys: refused before it starts
+        scp_widgets.guard(where="locked", every=60, regions=REGIONS, secret_key=secret)
+    guard = scp_widgets.guard(where="locked", every=60, regions=REGIONS, access_key=DEMO_ACCESS_KEY, secret_key=secret)
+    assert wait_for_check(guard)
+    guard.stop()
+    assert secret not in repr(guard) + repr(guard.plan) + repr(guard.actions)
+
+
+def wait_for_check(guard: Guard, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while guard.checks == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert guard.last_error is None, guard.last_error
+    return guard.checks > 0

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import scp_widgets
-from scp_widgets.emulator import Emulator
+from scp_widgets.emulator import Emulator, EmulatorServer, Faults
 from scp_widgets.emulator.regions import RegionalEmulators
 from scp_widgets.errors import ScpUsageError
-from scp_widgets.windows import Window, pending_notice, pending_windows, windows_dir
+from scp_widgets.windows import Window, WindowWarning, pending_notice, pending_windows, windows_dir
 
 REGIONS = ["kr-west1", "kr-east1"]
 
@@ -114,3 +114,42 @@ def test_a_process_killed_inside_a_window_is_repaired_by_relock_pending(
     assert state(two_regions, locked) == [True] * 4
     assert pending_windows() == [] and scp_widgets.relock_pending().empty
     assert [json.loads(p.read_text())["state"] for p in windows_dir().glob("*.json")] == ["closed"]
+
+
+def test_an_interrupt_inside_the_block_relocks_too(two_regions: RegionalEmulators) -> None:
+    east = two_regions.emulators["kr-east1"]
+    locked = pick(east, True, 2)
+
+    def maintenance() -> None:
+        with scp_widgets.unlocked(locked, regions=REGIONS):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        maintenance()
+    assert state(two_regions, locked) == [True, True]
+
+
+def test_a_relock_that_fails_stays_pending_until_relock_pending_succeeds(two_regions: RegionalEmulators) -> None:
+    west = two_regions.emulators["kr-west1"]
+    locked = pick(west, True, 2)
+    with pytest.warns(WindowWarning, match="could not be locked again"):
+        with scp_widgets.unlocked(locked, regions=REGIONS, retries=0):
+            west.set_faults(Faults(error_rates={503: 1.0}, methods=frozenset({"POST"})))  # the re-lock will fail
+    assert state(two_regions, locked) == [False, False]
+    assert [len(r["servers"]) for r in pending_windows()] == [2]  # this process is alive, but the window ended
+    west.set_faults(Faults())
+    frame = scp_widgets.relock_pending()
+    assert set(frame["outcome"]) == {"locked"} and state(two_regions, locked) == [True, True]
+    assert pending_windows() == []
+
+
+def test_a_window_on_the_single_configured_endpoint_records_its_url(
+    live_emulator: EmulatorServer, emulator: Emulator
+) -> None:
+    target = pick(emulator, True, 1)
+    with scp_widgets.unlocked(target) as window:
+        assert window.path is not None
+        record = json.loads(window.path.read_text())
+        assert record["servers"] == [{"server_id": target[0], "region": None, "endpoint": live_emulator.url}]
+        assert emulator.server(target[0])["locked"] is False
+    assert emulator.server(target[0])["locked"] is True
