@@ -175,3 +175,15 @@ def wait_for_check(guard: Guard, timeout: float = 20.0) -> bool:
         time.sleep(0.05)
     assert guard.last_error is None, guard.last_error
     return guard.checks > 0
+
+
+def test_a_region_whose_listing_fails_stops_the_run_before_anything_is_sent(two_regions: RegionalEmulators) -> None:
+    from scp_widgets.emulator import Faults
+    from scp_widgets.fleet import FleetListingError
+
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    east.set_faults(Faults(error_rates={503: 1.0}))
+    with pytest.raises(FleetListingError, match=r"^Could not list the servers of kr-east1 \(http://127") as caught:
+        scp_widgets.lock(west.own_ids[:2], regions=REGIONS, retries=0)
+    assert "\n" not in str(caught.value)
+    assert not any(r.method == "POST" for e in (west, east) for r in e.record)

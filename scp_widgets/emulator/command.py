@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         with serving(args.regions, config, host=args.host, port=args.port) as (url, region_exports):
             print(
-                f"SCP emulator listening on {url} ({config.servers} servers, demo credentials)\n{region_exports}"
+                f"SCP emulator listening on {url} ({config.servers} servers{' per region' if args.regions else ''}, "
+                f"demo credentials)\n{region_exports}"
                 f"export SCP_ENDPOINT={url}\n"
                 f"export SCP_ACCESS_KEY={DEMO_ACCESS_KEY}\n"
                 f"export SCP_SECRET_KEY={DEMO_SECRET_KEY}",
