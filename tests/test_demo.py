@@ -188,7 +188,8 @@ def test_demo_no_lab_runs_only_the_emulator(demo_env: dict[str, str], running: l
     endpoint = run.wait_for(r"^export SCP_ENDPOINT=(http://127\.0\.0\.1:\d+)$", timeout=30).group(1)
     run.wait_for(rf"^export SCP_ACCESS_KEY={DEMO_ACCESS_KEY}$")
     run.wait_for(rf"^export SCP_SECRET_KEY={DEMO_SECRET_KEY}$")
-    assert "(40 servers, demo credentials)" in run.seen[0]
+    assert "(40 servers per region, demo credentials)" in run.seen[0]
+    run.wait_for(rf"^export SCP_ENDPOINTS=kr-west1={endpoint},kr-east1=http://127\.0\.0\.1:\d+$")  # two regions
     assert httpx.get(f"{endpoint}/").status_code == 200
     assert _descendants(run.process.pid) == set()  # in the foreground: no child process
 
