@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
@@ -23,9 +23,10 @@ from typing import Any, ParamSpec, TypeVar, cast
 import httpx
 import pandas as pd
 
+from . import fleet
 from .bulk import Action, CancelToken, ProgressCallback, run_bulk
 from .client import AsyncScpClient, ScpClient, precheck_version
-from .credentials import Secret, as_secret, resolve_credentials
+from .credentials import Secret, as_secret, resolve_credentials, wrap_secret
 from .endpoints import resolve_endpoint
 from .errors import ScpUsageError
 from .ids import ids_from, normalise_id
@@ -218,6 +219,9 @@ def _request(
     client: AsyncScpClient | ScpClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     accept_language: str = "en-US",
+    where: str | None = None,
+    regions: str | Sequence[str] | None = None,
+    endpoints: Mapping[str, str] | None = None,
 ) -> _Request:
     """Returns one DataFrame row per requested server, whatever happened to it (see README: the result).
 
@@ -237,11 +241,18 @@ def _request(
     progress: called with a `Progress` as servers finish; cancel: a `CancelToken` to stop sending.
     client: an `ScpClient` / `AsyncScpClient` to reuse (then the connection options are not used).
     transport: an httpx transport (tests, the in-process emulator); accept_language: "en-US".
+    regions: several regions at once, e.g. ["kr-west1", "kr-east1"]: each id goes to the region whose listing
+        holds it (an id in none is `not_found`, never sent); the frame gains `name` and `region` columns.
+    endpoints: {region: URL} (default: SCP_ENDPOINTS, then each region's official host in `environment`).
+    where: a rule instead of ids, a pandas DataFrame.query over `list_servers`, e.g. "state == 'ACTIVE'".
 
     A mistake in these arguments raises one `ScpUsageError` (a ValueError) before anything is sent.
     """
     connection = Connection(endpoint, region, environment, access_key, secret_key, accept_language, transport)
-    if client is None:
+    plan = None  # fleet-wide (regions=, endpoints=, where=): the fleet module checks and routes
+    if where is not None or regions is not None or endpoints is not None:
+        plan = fleet.make_plan(connection, where=where, regions=regions, endpoints=endpoints, client=client, ids=ids)
+    elif client is None:
         connection = connection.resolved()
     elif connection != Connection(accept_language=accept_language):
         raise ScpUsageError("client= already says where and as whom: drop the endpoint and key options, or client=.")
@@ -251,8 +262,10 @@ def _request(
         journal_fsync=journal_fsync,
     )  # fmt: skip
     precheck_version(options.api_version, dt.date.today())
-    plan_ids(ids)  # "no ids" is a mistake of the call, found here rather than on the loop thread
-    return _Request(ids, options, connection if client is None else None, client, progress, cancel or CancelToken())
+    if plan is None or plan.where is None:
+        plan_ids(ids)  # "no ids" is a mistake of the call, found here rather than on the loop thread
+    token = cancel or CancelToken()
+    return _Request(ids, options, connection if client is None else None, client, progress, token, plan)
 
 
 @dataclass(frozen=True)
@@ -265,8 +278,13 @@ class _Request:
     client: AsyncScpClient | ScpClient | None
     progress: ProgressCallback | None
     cancel: CancelToken
+    plan: fleet.FleetPlan | None = None
 
     def run(self, action: Action) -> Coroutine[Any, Any, pd.DataFrame]:
+        if self.plan is not None:
+            return fleet.arun_fleet(
+                action, self.ids, self.plan, self.options, progress=self.progress, cancel=self.cancel
+            )
         return arun(
             action, self.ids, self.options, connection=self.connection, client=self.client,
             progress=self.progress, cancel=self.cancel,
@@ -296,12 +314,6 @@ def _options_of(template: Callable[P, Any]) -> Callable[[Callable[..., R]], Call
     return apply
 
 
-def _wrap_secret(options: dict[str, Any]) -> None:
-    """Replace a clear `secret_key` in the caller's own options dict: from here on no frame holds it in clear."""
-    if "secret_key" in options:
-        options["secret_key"] = as_secret(options["secret_key"])
-
-
 def _short(error: ScpUsageError) -> ScpUsageError:
     """The error without the frames below the public function (the loop thread, concurrent.futures...)."""
     return error.with_traceback(None)
@@ -309,7 +321,7 @@ def _short(error: ScpUsageError) -> ScpUsageError:
 
 def _prepare(name: str, ids: Any, options: dict[str, Any]) -> _Request:
     """Check a call's arguments, the secret wrapped first."""
-    _wrap_secret(options)
+    wrap_secret(options)
     unknown = [key for key in options if key not in _OPTIONS]
     if unknown:
         raise ScpUsageError(f"{name}() has no option {unknown[0]!r}; its options: {', '.join(_OPTIONS)}.")
@@ -333,25 +345,25 @@ async def _async(name: str, action: Action, ids: Any, options: dict[str, Any]) -
 
 
 @_options_of(_request)
-def lock(ids: Any, **options: Any) -> pd.DataFrame:
+def lock(ids: Any = None, **options: Any) -> pd.DataFrame:
     """Lock servers: `df = scp_widgets.lock(ids)`."""
     return _sync("lock", "lock", ids, options)
 
 
 @_options_of(_request)
-def unlock(ids: Any, **options: Any) -> pd.DataFrame:
+def unlock(ids: Any = None, **options: Any) -> pd.DataFrame:
     """Unlock servers: `df = scp_widgets.unlock(ids)`; the same options and result as `lock`."""
     return _sync("unlock", "unlock", ids, options)
 
 
 @_options_of(_request)
-async def alock(ids: Any, **options: Any) -> pd.DataFrame:
+async def alock(ids: Any = None, **options: Any) -> pd.DataFrame:
     """Async `lock`: `df = await scp_widgets.alock(ids)` (in a notebook cell or an async function)."""
     return await _async("alock", "lock", ids, options)
 
 
 @_options_of(_request)
-async def aunlock(ids: Any, **options: Any) -> pd.DataFrame:
+async def aunlock(ids: Any = None, **options: Any) -> pd.DataFrame:
     """Async `unlock`: `df = await scp_widgets.aunlock(ids)`."""
     return await _async("aunlock", "unlock", ids, options)
 
@@ -364,7 +376,7 @@ async def alist_servers(
     **options: Any,
 ) -> pd.DataFrame:
     """Async `list_servers`."""
-    _wrap_secret(options)
+    wrap_secret(options)
     try:
         frame = await _listing(client, api_version, page_size, options)
     except ScpUsageError as exc:
@@ -375,6 +387,8 @@ async def alist_servers(
 async def _listing(
     client: AsyncScpClient | ScpClient | None, api_version: str | None, page_size: int, options: dict[str, Any]
 ) -> pd.DataFrame:
+    if fleet.wanted(options):  # regions=, endpoints= or where=: one frame over all of them
+        return await fleet.alist_options(client, api_version, page_size, options)
     filters = {k: options.pop(k) for k in list(options) if k not in _CONNECTION_KEYS}
     if isinstance(filters.get("state"), str):  # SCP states are upper case; `state="active"` means ACTIVE
         filters["state"] = str(filters["state"]).upper()
@@ -404,9 +418,10 @@ def list_servers(
     """The fleet as a DataFrame (id, name, state, locked, server_type, vcpus, ram, vpc_id, ip, created_at).
 
     Filters: `name` (part of the name), `state` (any case), `vpc_id`, `server_type_id`, `ip`, ...
-    Connection options as for `lock`; `page_size` (100).
+    Connection options as for `lock`; `page_size` (100). `regions=[...]` (and `endpoints=`): one frame over
+    several regions, with a `region` column; `where=`: only the rows a DataFrame.query rule keeps.
     """
-    _wrap_secret(options)
+    wrap_secret(options)
     try:
         frame = background_loop().run(_listing(client, api_version, page_size, options))
     except ScpUsageError as exc:

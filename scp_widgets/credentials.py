@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import CredentialsError
 from .wording import a_type
@@ -148,3 +149,9 @@ def _from_file(path: Path) -> Credentials:
     if access and secret:
         return Credentials(access, secret, str(path))
     raise CredentialsError(f"{path} needs both access-key and secret-key.")
+
+
+def wrap_secret(options: dict[str, Any]) -> None:
+    """Replace a clear `secret_key` in the caller's own options dict: from here on no frame holds it in clear."""
+    if "secret_key" in options:
+        options["secret_key"] = as_secret(options["secret_key"])

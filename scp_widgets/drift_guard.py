@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import fleet
 from .bulk import CancelToken
+from .credentials import wrap_secret
 from .errors import ScpRequestError, ScpUsageError
 from .loop_thread import background_loop
 from .results import message_for_error
@@ -127,9 +128,7 @@ class Guard:
     async def _check(self) -> None:
         started = _utc_now()
         try:
-            matching = await fleet.alist_fleet(
-                self.plan, api_version=self._options.get("api_version"), client=self._options.get("client")
-            )
+            matching = await fleet.alist_fleet(self.plan, api_version=self._options.api_version)
             drifted = matching[matching["locked"].eq(False).fillna(False).to_numpy(dtype=bool)]
             if len(drifted) and not self._stopped.is_set():
                 await self._lock(drifted, started)
@@ -143,9 +142,10 @@ class Guard:
             self.last_check = started
 
     async def _lock(self, drifted: pd.DataFrame, started: dt.datetime) -> None:
-        plan = fleet.FleetPlan(self.plan.targets, None)
         ids = [str(i).lower() for i in drifted["id"]]
-        frame = await fleet.arun_fleet("lock", ids, plan, cancel=self._cancel, listing=drifted, **self._options)
+        frame = await fleet.arun_fleet(
+            "lock", ids, self.plan.by_ids(), self._options, cancel=self._cancel, listing=drifted
+        )
         region = frame["region"] if "region" in frame.columns else pd.Series([None] * len(frame), dtype="string")
         for row, place in zip(frame.itertuples(index=False), region, strict=True):
             self._rows.append(
@@ -179,4 +179,5 @@ def guard(where: str, every: float = 60.0, **options: Any) -> Guard:
     Options as for `lock` (regions=, endpoints=, credentials, concurrency, journal, ...). Returns at once;
     `g.stop()` ends it, `g.actions` is what it did; in a notebook `g` shows a small status widget.
     """
+    wrap_secret(options)
     return Guard(where, every, options)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,13 +22,16 @@ from .bulk import Action, CancelToken, Progress, ProgressCallback
 from .credentials import resolve_credentials
 from .errors import ScpError, ScpRequestError, ScpUsageError
 from .ids import is_valid_id
+from .options import RunOptions
 from .regions import resolve_region_endpoints
 from .results import Outcome, ServerResult, count_outcomes, message_for_error, summary_line, to_frame, utc_iso
 from .selection import check_rule, matching, select, with_region
 
+if TYPE_CHECKING:
+    from .api import Connection
+
 CONNECTION_KEYS = ("endpoint", "region", "environment", "access_key", "secret_key", "accept_language", "transport")
 FLEET_KEYS = ("where", "regions", "endpoints")
-_NOT_SENT = "not sent"
 
 
 class FleetListingError(ScpError):
@@ -37,21 +40,26 @@ class FleetListingError(ScpError):
 
 @dataclass(frozen=True)
 class Target:
-    """One place to send to: a region (None: the single configured endpoint) and how to connect to it."""
+    """One place to send to: a region (None: the single configured endpoint) and its resolved connection."""
 
     region: str | None
-    connection: dict[str, Any] = field(repr=False)  # may hold the secret key
+    connection: Connection | None = field(repr=False)  # None: the caller's own client= is used
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.connection.endpoint if self.connection is not None else None
 
     @property
     def label(self) -> str:
-        endpoint = self.connection.get("endpoint")
-        return f"{self.region} ({endpoint})" if self.region else str(endpoint or "the configured endpoint")
+        endpoint = self.endpoint or "the given client"
+        return f"{self.region} ({endpoint})" if self.region else endpoint
 
 
 @dataclass(frozen=True)
 class FleetPlan:
     targets: tuple[Target, ...]
     where: str | None
+    client: Any = field(default=None, repr=False)
 
     @property
     def regional(self) -> bool:
@@ -59,11 +67,15 @@ class FleetPlan:
 
     @property
     def endpoints(self) -> dict[str, str]:
-        return {str(t.region): str(t.connection.get("endpoint")) for t in self.targets}
+        return {str(t.region): str(t.endpoint) for t in self.targets}
 
     @property
     def place(self) -> str:
         return f"regions {', '.join(str(t.region) for t in self.targets)}" if self.regional else "the fleet"
+
+    def by_ids(self) -> FleetPlan:
+        """The same targets without the rule (to send to servers already chosen)."""
+        return replace(self, where=None)
 
 
 def wanted(options: Mapping[str, Any]) -> bool:
@@ -71,42 +83,84 @@ def wanted(options: Mapping[str, Any]) -> bool:
     return any(options.get(key) is not None for key in FLEET_KEYS)
 
 
-def prepare(options: dict[str, Any], *, ids: Any = None) -> tuple[FleetPlan, dict[str, Any]]:
-    """Check the fleet options (no network): the plan, and the remaining options for each region's run."""
-    rest = dict(options)
-    where, regions, endpoints = (rest.pop(key, None) for key in FLEET_KEYS)
-    connection = {key: rest.pop(key) for key in CONNECTION_KEYS if key in rest}
+def make_plan(
+    connection: Connection,
+    *,
+    where: str | None = None,
+    regions: str | Iterable[str] | None = None,
+    endpoints: Mapping[str, str] | None = None,
+    client: Any = None,
+    ids: Any = None,
+) -> FleetPlan:
+    """Check the fleet arguments in the caller's thread (no network): where to send, as whom, and the rule."""
     if where is not None:
         where = check_rule(where)
         if ids is not None:
             raise ScpUsageError("Give server ids or where=, not both.")
     if regions is None and endpoints is None:
-        targets: tuple[Target, ...] = (Target(None, connection),)
-    else:
-        if connection.get("endpoint") or connection.get("region") or rest.get("client") is not None:
-            raise ScpUsageError("regions= picks the endpoints itself: leave out endpoint=, region= and client=.")
-        if endpoints is not None and not isinstance(endpoints, Mapping):
-            raise ScpUsageError('endpoints= must map region names to URLs, like {"kr-west1": "https://..."}.')
-        urls = resolve_region_endpoints(regions, endpoints=endpoints, environment=connection.get("environment"))
-        shared = {k: v for k, v in connection.items() if k not in ("endpoint", "region", "environment")}
-        targets = tuple(Target(region, {**shared, "endpoint": url}) for region, url in urls.items())
-    if rest.get("client") is None:  # missing or half-given keys: one sentence now, not one per region later
-        resolve_credentials(connection.get("access_key"), connection.get("secret_key"))
-    return FleetPlan(targets, where), rest
+        single = connection.resolved() if client is None else None
+        return FleetPlan((Target(None, single),), where, client)
+    if connection.endpoint or connection.region or client is not None:
+        raise ScpUsageError("regions= picks the endpoints itself: leave out endpoint=, region= and client=.")
+    if endpoints is not None and not isinstance(endpoints, Mapping):
+        raise ScpUsageError('endpoints= must map region names to URLs, like {"kr-west1": "https://..."}.')
+    urls = resolve_region_endpoints(regions, endpoints=endpoints, environment=connection.environment)
+    return FleetPlan(targets_at(connection, urls), where)
+
+
+def targets_at(connection: Connection, urls: Mapping[str, str]) -> tuple[Target, ...]:
+    """One target per {place: URL}, all as whom `connection` says (the keys looked up once, now)."""
+    keys = resolve_credentials(connection.access_key, connection.secret_key)
+    return tuple(
+        Target(place, replace(connection, endpoint=url, region=None, environment=None,
+                              access_key=keys.access_key, secret_key=keys.secret_key))
+        for place, url in urls.items()
+    )  # fmt: skip
+
+
+def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], Connection, Any, RunOptions]:
+    """Options as for `lock` -> (regions/endpoints/where, connection, client, run options), checked now."""
+    from .api import Connection
+
+    rest = dict(options)
+    fleet_args = {key: rest.pop(key, None) for key in FLEET_KEYS}
+    connection = Connection(**{key: rest.pop(key) for key in CONNECTION_KEYS if key in rest})
+    client = rest.pop("client", None)
+    unknown = sorted(set(rest) - set(RunOptions.__dataclass_fields__))
+    if unknown:
+        raise ScpUsageError(f"No option {unknown[0]!r} here; options: those of lock, with regions= and where=.")
+    return fleet_args, connection, client, RunOptions(**rest)
+
+
+def prepare(options: Mapping[str, Any], *, ids: Any = None) -> tuple[FleetPlan, RunOptions]:
+    """For windows, the guard and the panel: options as for `lock` -> (plan, run options), checked now."""
+    fleet_args, connection, client, run = split_options(options)
+    return make_plan(connection, client=client, ids=ids, **fleet_args), run
 
 
 # -- listing ------------------------------------------------------------------------------------------
 
 
+async def alist_options(client: Any, api_version: str | None, page_size: int, options: dict[str, Any]) -> pd.DataFrame:
+    """`list_servers(regions=..., where=..., **filters)`: the plan from the options, the rest are filters."""
+    from .api import Connection
+
+    fleet_args = {key: options.pop(key, None) for key in FLEET_KEYS}
+    connection = Connection(**{key: options.pop(key) for key in CONNECTION_KEYS if key in options})
+    plan = make_plan(connection, client=client, **fleet_args)
+    return await alist_fleet(plan, api_version=api_version, page_size=page_size, **options)
+
+
 async def alist_fleet(
-    plan: FleetPlan, *, api_version: str | None = None, client: Any = None, apply_rule: bool = True, **filters: Any
+    plan: FleetPlan, *, api_version: str | None = None, page_size: int = 100, apply_rule: bool = True, **filters: Any
 ) -> pd.DataFrame:
     """Every target's listing at once, joined, with a `region` column; the plan's rule applied if any."""
-    from .api import alist_servers
+    from .api import _CONNECTION_KEYS, _listing
 
     async def one(target: Target) -> pd.DataFrame:
+        where = {k: getattr(target.connection, k) for k in _CONNECTION_KEYS} if target.connection else {}
         try:
-            frame = await alist_servers(client=client, api_version=api_version, **filters, **target.connection)
+            frame = await _listing(plan.client, api_version, page_size, {**where, **filters})
         except ScpRequestError as exc:
             raise FleetListingError(f"Could not list the servers of {target.label}: {message_for_error(exc)}") from None
         return with_region(frame, target.region)
@@ -172,21 +226,20 @@ async def arun_fleet(
     action: Action,
     ids: Any,
     plan: FleetPlan,
+    options: RunOptions | None = None,
     *,
     cancel: CancelToken | None = None,
     progress: ProgressCallback | None = None,
     listing: pd.DataFrame | None = None,
-    **options: Any,
 ) -> pd.DataFrame:
     """List the targets (unless `listing` is given), pick the servers, send each to its own region, join."""
     from .api import arun
 
+    options = options or RunOptions()
     started = time.time()
     token = cancel or CancelToken()
     if listing is None:
-        listing = await alist_fleet(
-            plan, api_version=options.get("api_version"), client=options.get("client"), apply_rule=False
-        )
+        listing = await alist_fleet(plan, api_version=options.api_version, apply_rule=False)
     fleet = listing
     names = dict(zip(fleet["id"].str.lower(), fleet["name"], strict=True))
     requested, duplicates = requested_ids(fleet, plan, ids)
@@ -209,7 +262,15 @@ async def arun_fleet(
     runs = [t for t in plan.targets if routed.get(t.region)]
     outcomes = await asyncio.gather(
         *(
-            arun(action, routed[t.region], cancel=token, progress=combined.part(t.region), **options, **t.connection)
+            arun(
+                action,
+                routed[t.region],
+                options,
+                connection=t.connection,
+                client=plan.client,
+                progress=combined.part(t.region),
+                cancel=token,
+            )
             for t in runs
         ),
         return_exceptions=True,
@@ -229,7 +290,9 @@ async def arun_fleet(
     joined.attrs.update(_attrs(action, plan, [f for f in outcomes if isinstance(f, pd.DataFrame)], joined, options))
     joined.attrs.update(duplicates=duplicates, cancelled=token.cancelled, started_at=utc_iso(started))
     elapsed = time.time() - started
-    joined.attrs.update(elapsed_s=round(elapsed, 3), summary=summary_line(joined.attrs["counts"], elapsed))
+    joined.attrs.update(
+        elapsed_s=round(elapsed, 3), summary=summary_line(joined.attrs["counts"], elapsed, duplicates=duplicates)
+    )
     return joined
 
 
@@ -240,20 +303,20 @@ def with_region_rows(frame: pd.DataFrame, region: str | None) -> pd.DataFrame:
 
 
 def _attrs(
-    action: str, plan: FleetPlan, runs: list[pd.DataFrame], joined: pd.DataFrame, options: Mapping[str, Any]
+    action: str, plan: FleetPlan, runs: list[pd.DataFrame], joined: pd.DataFrame, options: RunOptions
 ) -> dict[str, Any]:
     counts = count_outcomes(joined["outcome"].astype(str))
     first = runs[0].attrs if runs else {}
     attrs: dict[str, Any] = {
         "run_id": uuid.uuid4().hex[:12],
         "action": action,
-        "api_version": first.get("api_version", options.get("api_version")),
-        "endpoint": ", ".join(f"{t.region}={t.connection.get('endpoint')}" for t in plan.targets)
+        "api_version": first.get("api_version", options.api_version),
+        "endpoint": ", ".join(f"{t.region}={t.endpoint}" for t in plan.targets)
         if plan.regional
-        else first.get("endpoint", plan.targets[0].connection.get("endpoint")),
-        "dry_run": bool(options.get("dry_run", False)),
-        "verify": bool(options.get("verify", True)),
-        "preflight": bool(options.get("preflight", False)),
+        else first.get("endpoint", plan.targets[0].endpoint),
+        "dry_run": options.dry_run,
+        "verify": options.verify,
+        "preflight": options.preflight,
         "warning": next((r.attrs["warning"] for r in runs if r.attrs.get("warning")), None),
         "counts": counts,
         "retries": sum(int(r.attrs.get("retries") or 0) for r in runs),

@@ -6,16 +6,22 @@ Endpoints per region as for `lock(regions=...)`: `endpoints=`, then SCP_ENDPOINT
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 import pandas as pd
 
 from . import fleet
+from .bulk import Action, CancelToken, ProgressCallback
 from .errors import ScpUsageError
+from .options import RunOptions
 from .regions import region_names
 from .versions import BUILTIN_CATALOG, ApiVersion
+
+if TYPE_CHECKING:
+    from .api import Connection
 
 
 class RegionPicker(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hints
@@ -40,14 +46,27 @@ class RegionPicker(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hi
     def picked(self) -> list[str]:
         return [name for name, toggle in self.toggles.items() if toggle.value]
 
-    def options(self) -> dict[str, Any]:
-        """What a run or listing takes to span the picked regions (one sentence when none is picked)."""
+    def plan(self, connection: Connection) -> fleet.FleetPlan:
+        """Where a run or listing goes: the picked regions (one sentence when none is picked)."""
         if not self.picked:
             raise ScpUsageError("No region picked: switch on at least one region above the server list.")
-        return {"regions": self.picked, "endpoints": self.endpoints, "endpoint": None, "region": None}
+        anywhere = replace(connection, endpoint=None, region=None)  # the picked regions say where
+        return fleet.make_plan(anywhere, regions=self.picked, endpoints=self.endpoints)
 
-    async def load(self, connection: dict[str, Any]) -> tuple[tuple[ApiVersion, ...], pd.DataFrame, str]:
+    async def load(self, connection: Connection) -> tuple[tuple[ApiVersion, ...], pd.DataFrame, str]:
         """The panel's `_load` across the picked regions: (catalog, fleet with a region column, label)."""
-        plan, _ = fleet.prepare({**connection, **self.options()})
+        plan = self.plan(connection)
         listing = await fleet.alist_fleet(plan)
         return BUILTIN_CATALOG, listing, ", ".join(plan.endpoints)
+
+    def run(
+        self,
+        action: Action,
+        ids: Any,
+        options: RunOptions,
+        connection: Connection,
+        progress: ProgressCallback,
+        cancel: CancelToken,
+    ) -> Coroutine[Any, Any, pd.DataFrame]:
+        """The panel's run across the picked regions: each id goes to the region whose listing holds it."""
+        return fleet.arun_fleet(action, ids, self.plan(connection), options, progress=progress, cancel=cancel)

@@ -29,10 +29,12 @@ import pandas as pd
 
 from . import fleet
 from .bulk import CancelToken
+from .credentials import wrap_secret
 from .errors import ScpUsageError
 from .ids import is_valid_id, split_ids
 from .journal import default_journal_dir
 from .loop_thread import background_loop
+from .options import RunOptions
 from .results import Outcome
 
 logger = logging.getLogger(__name__)
@@ -128,7 +130,7 @@ class Window:
 class _Request:
     ids: Any
     plan: fleet.FleetPlan
-    options: dict[str, Any]
+    options: RunOptions
 
 
 def _request(ids_or_where: Any, where: str | None, options: dict[str, Any]) -> _Request:
@@ -147,10 +149,7 @@ def _request(ids_or_where: Any, where: str | None, options: dict[str, Any]) -> _
 
 
 async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
-    listing = await fleet.alist_fleet(
-        request.plan, api_version=request.options.get("api_version"), client=request.options.get("client"),
-        apply_rule=False,
-    )  # fmt: skip
+    listing = await fleet.alist_fleet(request.plan, api_version=request.options.api_version, apply_rule=False)
     wanted, _ = fleet.requested_ids(listing, request.plan, request.ids)
     known = listing.assign(id=listing["id"].str.lower()).drop_duplicates("id").set_index("id")
     chosen = known.loc[[i for i in wanted if i in known.index]]
@@ -158,7 +157,7 @@ async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
     window.ids = [str(i) for i in chosen.index[locked.to_numpy()]]
     window.left_alone = [str(i) for i in chosen.index[~locked.to_numpy()]]
     # The URLs used, also when the endpoint came from SCP_ENDPOINT (the listing knows it): relock_pending needs them.
-    endpoints = {t.region: t.connection.get("endpoint") or listing.attrs.get("endpoint") for t in request.plan.targets}
+    endpoints = {t.region: t.endpoint or listing.attrs.get("endpoint") for t in request.plan.targets}
     for server_id in window.ids:
         value: Any = chosen.at[server_id, "region"]
         region = None if pd.isna(value) else str(value)
@@ -167,7 +166,7 @@ async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
         return
     window._write("open", window.ids)
     frame = await fleet.arun_fleet(
-        "unlock", window.ids, _by_ids(request.plan), cancel=cancel, listing=listing, **request.options
+        "unlock", window.ids, request.plan.by_ids(), request.options, cancel=cancel, listing=listing
     )
     window.unlocked = frame
     maybe = frame[~frame["outcome"].astype(str).isin([str(o) for o in UNCHANGED])]
@@ -178,7 +177,7 @@ async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
 async def _close(window: Window, request: _Request, cancel: CancelToken) -> None:
     if not window.ids:
         return
-    frame = await fleet.arun_fleet("lock", window.ids, _by_ids(request.plan), cancel=cancel, **request.options)
+    frame = await fleet.arun_fleet("lock", window.ids, request.plan.by_ids(), request.options, cancel=cancel)
     window.relocked = frame
     left = unsettled(frame)
     if left:  # released: the block is over, so relock_pending() may take these at once, even in this process
@@ -203,10 +202,6 @@ def summary_of(frame: pd.DataFrame) -> str:
     return str(frame.attrs.get("summary", ""))
 
 
-def _by_ids(plan: fleet.FleetPlan) -> fleet.FleetPlan:
-    return fleet.FleetPlan(plan.targets, None)
-
-
 @contextmanager
 def unlocked(ids_or_where: Any = None, *, where: str | None = None, **options: Any) -> Iterator[Window]:
     """Unlock the locked servers among `ids_or_where` (ids, or a rule), run the block, lock them again.
@@ -216,6 +211,7 @@ def unlocked(ids_or_where: Any = None, *, where: str | None = None, **options: A
     """
     from .api import _blocking
 
+    wrap_secret(options)
     request = _request(ids_or_where, where, options)
     window = Window()
     cancel = CancelToken()
@@ -232,6 +228,7 @@ def unlocked(ids_or_where: Any = None, *, where: str | None = None, **options: A
 @asynccontextmanager
 async def aunlocked(ids_or_where: Any = None, *, where: str | None = None, **options: Any) -> AsyncIterator[Window]:
     """`async with scp_widgets.aunlocked(...) as window:` the async `unlocked`."""
+    wrap_secret(options)
     request = _request(ids_or_where, where, options)
     window = Window()
     try:
@@ -280,6 +277,7 @@ def pending_notice() -> str | None:
 async def arelock_pending(**options: Any) -> pd.DataFrame:
     """Async `relock_pending`."""
     frames: list[pd.DataFrame] = []
+    _, connection, _, run = fleet.split_options(options)  # the endpoints are the windows' own
     records = pending_windows()
     for record in records:
         servers = record.get("servers", [])
@@ -289,12 +287,8 @@ async def arelock_pending(**options: Any) -> pd.DataFrame:
         by_place: dict[str, str] = {}
         for s in servers:
             by_place.setdefault(str(s.get("region") or s.get("endpoint")), str(s.get("endpoint")))
-        targets = tuple(
-            fleet.Target(place, {**_credentials(options), "endpoint": url}) for place, url in by_place.items()
-        )
-        frame = await fleet.arun_fleet(
-            "lock", [s["server_id"] for s in servers], fleet.FleetPlan(targets, None), **_run(options)
-        )
+        plan = fleet.FleetPlan(fleet.targets_at(connection, by_place), None)
+        frame = await fleet.arun_fleet("lock", [s["server_id"] for s in servers], plan, run)
         frame.insert(0, "window_id", pd.Series([record["window_id"]] * len(frame), dtype="string"))
         left = {
             str(i) for i, o in zip(frame["server_id"], frame["outcome"], strict=True) if Outcome(str(o)) not in SETTLED
@@ -319,15 +313,8 @@ def relock_pending(**options: Any) -> pd.DataFrame:
     Windows of a process still running are left alone. Options: credentials and run options as for `lock`
     (the endpoints are the ones each window used). A window whose servers are all locked again is closed.
     """
+    wrap_secret(options)
     return background_loop().run(arelock_pending(**options))
-
-
-def _credentials(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: options[k] for k in ("access_key", "secret_key", "accept_language", "transport") if k in options}
-
-
-def _run(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if k not in fleet.CONNECTION_KEYS}
 
 
 def _mark(record: dict[str, Any], state: str, servers: list[dict[str, Any]]) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import itertools
 import re
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+from fleet_helpers import emulator_process
 from IPython.core.interactiveshell import InteractiveShell
 from nbclient import NotebookClient
 
@@ -90,22 +89,11 @@ def assert_printed_in_order(promised: list[str], printed: str) -> None:
 
 @pytest.fixture
 def emulator_exports() -> Iterator[dict[str, str]]:
-    """A fresh `scp-widgets emulator`, as the README starts it (on a free port, as other test runs may share the
-    machine), and the values of the export lines it prints."""
-    process = subprocess.Popen([SCRIPT, "emulator", "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        exports: dict[str, str] = {}
-        while len(exports) < 3:
-            line = process.stdout.readline()
-            assert line, "the emulator exited before printing its export lines"
-            if line.startswith("export "):
-                name, _, value = line.removeprefix("export ").strip().partition("=")
-                exports[name] = value
+    """A fresh `scp-widgets emulator --regions kr-west1,kr-east1` (on a free port, as other test runs may share the
+    machine) and the values of the export lines it prints: its first region is the default fleet at SCP_ENDPOINT,
+    which the tour uses; the Fleet-wide section uses both regions (SCP_ENDPOINTS)."""
+    with emulator_process("--regions", "kr-west1,kr-east1") as exports:
         yield exports
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(15)
 
 
 @pytest.fixture
