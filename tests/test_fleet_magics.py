@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 from scp_widgets.emulator.regions import RegionalEmulators
 from scp_widgets.windows import windows_dir
@@ -18,15 +17,10 @@ REGIONS = "kr-west1,kr-east1"
 
 
 @pytest.fixture
-def fleet_ip(two_regions: RegionalEmulators) -> Iterator[InteractiveShell]:
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    shell = InteractiveShell.instance(config=config)
+def fleet_ip(shell: InteractiveShell, two_regions: RegionalEmulators) -> Iterator[InteractiveShell]:
+    """The shell with the extension loaded, pointed at two regions through SCP_ENDPOINTS."""
     shell.run_line_magic("load_ext", "scp_widgets")
-    before = set(shell.user_ns)
     yield shell
-    for name in set(shell.user_ns) - before:
-        del shell.user_ns[name]
     shell.run_line_magic("unload_ext", "scp_widgets")
     shell.config.pop("ScpLockMagics", None)
 
