@@ -37,6 +37,9 @@ Once it listens it prints the lines to paste into a shell (the demo credentials 
   export SCP_SECRET_KEY={DEMO_SECRET_KEY}
 
 Start Jupyter (or a script) from that shell, then `%load_ext scp_widgets` and `%scp_servers`. Ctrl-C stops it.
+
+With --regions kr-west1,kr-east1 it serves each region its own fleet on its own port (the first region is the
+default fleet, at SCP_ENDPOINT) and also prints `export SCP_ENDPOINTS=kr-west1=URL,kr-east1=URL`.
 """
 _POLL_SECONDS = 0.1
 
