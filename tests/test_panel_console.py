@@ -229,11 +229,13 @@ def test_resume_cancelled_sends_exactly_the_rows_a_cancel_left(fleet: Emulator) 
     first = panel.results
     assert first is not None
     cancelled = [i for i, o in zip(first["server_id"], first["outcome"], strict=True) if o == "cancelled"]
-    assert len(cancelled) == 4 and panel.results_area.resume_button.description == "Resume cancelled (4)"
+    # The 4 never sent, and each of the 2 in flight that the Cancel cut off before the gate let it through.
+    assert 4 <= len(cancelled) <= 6 and set(ids[2:]) <= set(cancelled)
+    assert panel.results_area.resume_button.description == f"Resume cancelled ({len(cancelled)})"
     assert panel.progress_bar.bar_style == "warning"
     fleet.reset_record()
     panel.results_area.resume_button.click()
     panel.wait(WAIT)
     assert sorted(_posted(fleet)) == sorted(cancelled)
-    assert panel.results is not None and list(panel.results["outcome"]) == ["locked"] * 4
+    assert panel.results is not None and list(panel.results["outcome"]) == ["locked"] * len(cancelled)
     assert panel.results.attrs["concurrency"] == 2
