@@ -368,7 +368,8 @@ class ScpLockMagics(Magics):
         from .results import to_frame
 
         name, what = (args.retry_failed, "failed") if args.retry_failed else (args.resume_cancelled, "cancelled")
-        summary = f"{name} has no {what} rows (invalid ids are never sent again): nothing sent."
+        never = " (invalid ids are never sent again)" if what == "failed" else ""
+        summary = f"{name} has no {what} rows{never}: nothing sent."
         print(summary)
         return to_frame([], {"action": action, "counts": {}, "summary": summary})
 

@@ -6,6 +6,11 @@
 
 With no such rows nothing is sent and the result is an empty frame (its summary says so).
 
+A frame `read_journal` rebuilt from a run that never finished (a killed kernel) works too: its never-sent
+ids (`attrs["never_sent"]`, no rows) are what `resume_cancelled` sends, and its rows cut off at `sent` or
+`accepted` count as failed for `retry_failed`, which then reads each state first (preflight), so a server
+the dead run already changed is not sent again.
+
 The settings come from the frame's `attrs` (action, API version, endpoint, verify, preflight, concurrency,
 retries, timeout); keyword arguments override them, and credentials resolve as for `lock`.
 """
@@ -25,13 +30,24 @@ SAME_SETTINGS = ("api_version", "endpoint", "verify", "preflight", "concurrency"
 
 
 def failed_ids(frame: pd.DataFrame) -> list[str]:
-    """Ids of the failed rows in request order, without `invalid_id` rows (sending those again cannot help)."""
-    rows = frame[(sections(frame) == "failed") & (frame["outcome"].astype("string") != str(Outcome.INVALID_ID))]
+    """Ids of the failed rows in request order, without `invalid_id` rows (sending those again cannot help),
+    and of the rows a dead run left at `sent` / `accepted` (see `same_settings`: they are read first)."""
+    failed = sections(frame).isin(["failed", "unfinished"])
+    rows = frame[failed & (frame["outcome"].astype("string") != str(Outcome.INVALID_ID))]
     return [str(i) for i in rows["server_id"]]
 
 
 def cancelled_ids(frame: pd.DataFrame) -> list[str]:
-    return [str(i) for i in frame.loc[sections(frame) == "cancelled", "server_id"]]
+    """Ids of the cancelled rows, then the ids a dead run never sent (they have no rows, only attrs)."""
+    cancelled = [str(i) for i in frame.loc[sections(frame) == "cancelled", "server_id"]]
+    return [*cancelled, *_never_sent(frame)]
+
+
+def _never_sent(frame: pd.DataFrame) -> list[str]:
+    if frame.attrs.get("complete") is not False:
+        return []
+    rows = set(frame["server_id"].astype(str))
+    return [str(i) for i in frame.attrs.get("never_sent") or () if str(i) not in rows]
 
 
 def action_of(frame: pd.DataFrame) -> str:
@@ -42,9 +58,13 @@ def action_of(frame: pd.DataFrame) -> str:
 
 
 def same_settings(frame: pd.DataFrame) -> dict[str, Any]:
-    """The run's settings as `lock` keyword arguments (only those the frame recorded)."""
+    """The run's settings as `lock` keyword arguments (only those the frame recorded). A dead run's rows cut
+    off at `sent` / `accepted` may have been applied: preflight reads them before anything is sent again."""
     attrs = frame.attrs
-    return {key: attrs[key] for key in SAME_SETTINGS if attrs.get(key) is not None}
+    settings = {key: attrs[key] for key in SAME_SETTINGS if attrs.get(key) is not None}
+    if (sections(frame) == "unfinished").any():
+        settings["preflight"] = True
+    return settings
 
 
 def check_frame(frame: Any) -> pd.DataFrame:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -225,3 +227,54 @@ def test_an_unreadable_state_is_one_sentence(emulator: Emulator, emu_options: di
     assert list(frame["outcome"]) == ["unverified"]
     assert frame["message"][0].startswith("accepted (202), but the state could not be read back in 0.2 s (service")
     assert frame["message"][0].count(": check") <= 1
+
+
+def _event(line: str) -> tuple[str, str]:
+    record = json.loads(line)
+    return str(record.get("id") or record.get("server_id")), str(record["type"])
+
+
+def _killed_run_frame(emulator: Emulator, emu_options: dict[str, Any], tmp_path: Any) -> pd.DataFrame:
+    """read_journal of a run killed mid-way: rows cut at 'sent' and 'accepted', the rest never sent."""
+    ids = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:6]
+    path = tmp_path / "killed.jsonl"
+    scp_widgets.lock(ids, journal=path, concurrency=1, **emu_options)
+    lines = path.read_text().splitlines()
+    keep = {(ids[0], "sent"), (ids[0], "accepted"), (ids[0], "result"), (ids[1], "sent"), (ids[1], "accepted")}
+    keep.add((ids[2], "sent"))  # killed after server 0 finished, 1 was accepted and 2 sent; 3-5 never sent
+    kept = [line for line in lines[1:] if _event(line) in keep]
+    path.write_text("\n".join([lines[0], *kept]) + "\n")
+    frame = scp_widgets.read_journal(path)
+    assert list(frame["outcome"].astype(str)) == ["locked", "accepted", "sent"]
+    assert frame.attrs["never_sent"] == ids[3:]
+    return frame
+
+
+def test_a_killed_runs_journal_frame_resumes_the_never_sent_and_retries_the_unsure_after_reading(
+    emulator: Emulator, emu_options: dict[str, Any], tmp_path: Any
+) -> None:
+    killed = _killed_run_frame(emulator, emu_options, tmp_path)
+    ids = [*killed["server_id"], *killed.attrs["never_sent"]]
+    scp_widgets.unlock(ids[3:], journal=False, **emu_options)  # as they were: the dead run never sent them
+    emulator.reset_record()
+    resumed = scp_widgets.resume_cancelled(killed, **emu_options)  # what the dead run never sent
+    assert list(resumed["server_id"]) == ids[3:] and sorted(_posted(emulator)) == sorted(ids[3:])
+    emulator.reset_record()
+    again = scp_widgets.retry_failed(killed, **emu_options)  # sent / accepted: read first, sent only if needed
+    assert list(again["server_id"]) == ids[1:3] and again.attrs["preflight"] is True
+    assert list(again["outcome"].astype(str)) == ["already_locked", "already_locked"] and _posted(emulator) == []
+
+
+def test_retry_and_resume_magics_on_a_killed_runs_journal_frame(
+    ip: InteractiveShell, emulator: Emulator, tmp_path: Any
+) -> None:
+    killed = _killed_run_frame(emulator, {"endpoint": os.environ["SCP_ENDPOINT"]}, tmp_path)
+    never_sent = killed.attrs["never_sent"]
+    ip.user_ns["result"] = killed
+    scp_widgets.unlock(never_sent, journal=False)
+    emulator.reset_record()
+    resumed = ip.run_line_magic("scp_lock", "--quiet --resume-cancelled result")
+    assert list(resumed["server_id"]) == never_sent == sorted(_posted(emulator), key=never_sent.index)
+    again = ip.run_line_magic("scp_lock", "--quiet --retry-failed result")
+    assert list(again["server_id"]) == list(killed["server_id"][1:])
+    assert set(again["outcome"].astype(str)) == {"already_locked"}
