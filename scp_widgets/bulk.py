@@ -382,7 +382,11 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
         await asyncio.sleep(pause)
     result.outcome = Outcome.UNVERIFIED
     waited = f"{run.options.verify_timeout:g} s"
-    if result.locked is not None:
+    if run.cancel.is_set():  # the wait did not run out: it was cut short, and the last read says nothing new
+        result.message = (
+            f"accepted ({result.http_status}), but the read-back was cancelled before it confirmed the change"
+        )
+    elif result.locked is not None:
         result.message = (
             f"accepted ({result.http_status}), but locked still read {str(result.locked).lower()} after {waited}"
         )

@@ -330,3 +330,19 @@ def test_a_gateway_404_does_not_claim_the_server_is_missing() -> None:
     )  # fmt: skip
     assert list(df.outcome) == ["rejected"]
     assert df.message[0].startswith("the API gateway answered 404 Not Found: check the endpoint URL")
+
+
+def test_a_cancel_during_the_read_back_says_so_not_that_the_wait_ran_out() -> None:
+    never = Emulator(EmulatorConfig(servers=4, locked_fraction=0.0, lock_delay=60))
+    cancel = CancelToken()
+
+    def cancel_once_accepted(progress: Progress) -> None:
+        if progress.accepted == 2:
+            cancel.cancel()
+
+    ids = never.own_ids[:2]
+    df = scp_widgets.lock(ids, verify_timeout=30, progress=cancel_once_accepted, cancel=cancel, **options_for(never))
+    assert list(df.outcome) == ["unverified"] * 2
+    for message in df.message:
+        assert message.startswith("accepted (202), but the read-back was cancelled before it confirmed the change")
+        assert "30 s" not in message and "before it was sent" not in message
