@@ -10,6 +10,8 @@ What this module owns, so the layers above see plain httpx behaviour:
   `httpx.TimeoutException`, a refused connection `httpx.ConnectError`, a dropped one `RemoteProtocolError`);
 - bodies: the response body is an `httpx.AsyncByteStream` read as it arrives, so `send(stream=True)` and
   `aiter_bytes()` stream and can stop early;
+- proxies: HTTP_PROXY / HTTPS_PROXY / ALL_PROXY and NO_PROXY from the environment, as httpx's own transport
+  honours them (looked up once per scheme, host and port; aiohttp's `trust_env` would also read ~/.netrc);
 - cancellation: a task cancelled while waiting for headers or mid-body closes that connection (never
   returns a half-read one to the pool); a body read to the end hands its connection back for keep-alive.
 
@@ -21,6 +23,7 @@ with a fresh signature. aiohttp never resends a POST, so a lock or unlock is nev
 from __future__ import annotations
 
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -98,6 +101,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+        self._proxies: dict[tuple[str, str, int | None], str | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running loop that owns it (aiohttp binds a session to its loop).
@@ -125,6 +129,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._timeouts[key] = timeout
         return timeout
 
+    def _proxy(self, url: httpx.URL) -> str | None:
+        """The proxy the environment names for this URL (None: NO_PROXY or none set), once per origin."""
+        origin = (url.scheme, url.host, url.port)
+        if origin not in self._proxies:
+            self._proxies[origin] = environment_proxy(url.scheme, url.host)
+        return self._proxies[origin]
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session
         if session is None or session.closed:
@@ -140,6 +151,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response = await session.request(
                 request.method, yarl.URL(str(request.url), encoded=True), headers=headers, data=body or None,
                 allow_redirects=False, timeout=self._timeout(request), skip_auto_headers=skip,
+                proxy=self._proxy(request.url),
             )  # fmt: skip
         except aiohttp.ClientError as exc:
             raise to_httpx_error(exc, request) from exc
@@ -156,3 +168,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def environment_proxy(scheme: str, host: str) -> str | None:
+    """The proxy URL for `scheme://host` from the environment (as curl and httpx read it), or None."""
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass(host):  # NO_PROXY
+        return None
+    return proxies.get(scheme) or proxies.get("all")

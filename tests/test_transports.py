@@ -324,3 +324,39 @@ def test_dropped_connections_on_loopback_are_retried_and_every_server_ends_with_
     assert all("RemoteProtocolError" in m or "ReadError" in m for m in failed["message"])
     locked = frame[frame["outcome"] == "locked"]["server_id"]
     assert all(emulator.server(i)["locked"] for i in locked)
+
+
+async def _through_a_recording_proxy(url: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> list[bytes]:
+    """GET `url` with HTTP_PROXY pointing at a loopback 'proxy' that answers 200 and records what it was asked."""
+    asked: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(await reader.readline())
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    transport = AiohttpTransport(4)
+    try:
+        async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+            await client.get(url)
+    except httpx.TransportError:  # the direct case: nothing listens there
+        pass
+    finally:
+        server.close()
+    return asked
+
+
+def test_the_default_transport_goes_through_the_proxy_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    # httpx's own transport honours HTTP(S)_PROXY / NO_PROXY; the aiohttp one under it must too, or an operator
+    # behind a corporate proxy gets connect errors (or bypasses a proxy that must see the traffic).
+    asked = asyncio.run(_through_a_recording_proxy("http://scp.example.test/v1/servers", monkeypatch))
+    assert asked == [b"GET http://scp.example.test/v1/servers HTTP/1.1\r\n"]
+    asked = asyncio.run(_through_a_recording_proxy("http://127.0.0.1:9/", monkeypatch, NO_PROXY="localhost,127.0.0.1"))
+    assert asked == []  # NO_PROXY: straight to the address (port 9 refuses; the proxy is never asked)
