@@ -37,7 +37,7 @@ from .results import ServerResult, count_outcomes, summary_line, to_frame, utc_i
 from .retry import RetryBudget, RetryPolicy
 from .run_history import prune_quietly
 from .servers import servers_frame
-from .versions import ScpDeprecationWarning
+from .versions import BUILTIN_CATALOG, ScpDeprecationWarning, VersionChoice, choose_version
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -134,8 +134,10 @@ async def arun(
         client = (connection or Connection()).client(
             retries=options.retries, timeout=options.timeout, concurrency=options.concurrency
         )
+    token = cancel or CancelToken()
+    cancelled = token.bind(asyncio.get_running_loop())
     try:
-        choice = await client.resolve_version(options.api_version, warn=False)
+        choice = await _version_unless_cancelled(client, options.api_version, cancelled)
         run_id = uuid.uuid4().hex[:12]
         started = time.time()
         header = {
@@ -145,12 +147,11 @@ async def arun(
             "concurrency": options.concurrency, "retries": options.retries, "timeout": options.timeout,
         }  # fmt: skip
         journal_file = _open_journal(options.journal, header, fsync=options.journal_fsync)
-        token = cancel or CancelToken()
         budget = RetryBudget()
         try:
             results: list[ServerResult] = await run_bulk(
                 client, action, server_ids, options, version=choice,
-                cancel=token.bind(asyncio.get_running_loop()), journal=journal_file, progress=progress,
+                cancel=cancelled, journal=journal_file, progress=progress,
                 budget=budget,
             )  # fmt: skip
             elapsed = time.time() - started
@@ -173,6 +174,22 @@ async def arun(
     finally:
         if owned:
             await client.aclose()
+
+
+async def _version_unless_cancelled(
+    client: AsyncScpClient, requested: str | None, cancelled: asyncio.Event
+) -> VersionChoice:
+    """The version to send. Asking the service (`GET /`) may wait seconds on a dead endpoint: a cancel or a
+    Ctrl-C stops that wait, and the built-in table names the version (the run then sends nothing anyway)."""
+    lookup = asyncio.ensure_future(client.resolve_version(requested, warn=False))
+    stop = asyncio.ensure_future(cancelled.wait())
+    await asyncio.wait({lookup, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if lookup.done():
+        return lookup.result()
+    lookup.cancel()
+    await asyncio.gather(lookup, return_exceptions=True)
+    return choose_version(requested, BUILTIN_CATALOG, client.today)
 
 
 def _warn_from(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:

@@ -407,3 +407,23 @@ def test_the_progress_line_shows_the_limited_rate_and_the_next_retry() -> None:
 def test_preflight_sends_when_the_answer_proves_nothing() -> None:
     df = scp_widgets.lock(ID, preflight=True, verify=False, **mock_service(lambda i: {"id": i, "locked": "true"}))
     assert list(df.outcome) == ["locked"] and df.http_status[0] == 202  # sent, not skipped as already_locked
+
+
+def test_ctrl_c_during_version_discovery_returns_at_once_with_every_row_unsent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `GET /` is the first request of every run; on a black hole it waits out the discovery timeout (made
+    # long here): a Ctrl-C or a cancel in that wait must not wait with it.
+    monkeypatch.setattr("scp_widgets.client.DISCOVERY_TIMEOUT", 20.0)
+    ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(5)]
+    with EmulatorServer(fleet(1, Faults(black_hole=True))) as server:
+        timer, fired = _cancel_after(0.5, _thread.interrupt_main)
+        try:
+            df = scp_widgets.lock(ids, timeout=30, **live(server))
+        finally:
+            timer.cancel()
+        returned = time.monotonic()
+        seen = [r for r in server.emulator.record if r.action == "lock"]
+    assert returned - fired[0] < 3  # about 0 s, not the rest of the 20 s discovery wait
+    assert list(df.server_id) == ids and set(df.outcome) == {"cancelled"} and not seen
+    assert set(df.message) == {"cancelled before it was sent"}
