@@ -344,7 +344,7 @@ class ScpLockMagics(Magics):
         args = parse(func, line)
         rerun = self._rerun_of(action, args)
         if rerun is not None and not rerun[0]:
-            return self._store(self._nothing_to_rerun(action, args), args.output)
+            return self._store(remember(self._nothing_to_rerun(action, args)), args.output)
         if rerun is None:  # --where: the rule picks the servers; --region a,b: several regions
             ids = None if args.where else self._ids(args, cell)
             options = fleet_options(args, self._run_options(args))

@@ -69,6 +69,11 @@ def same_settings(frame: pd.DataFrame) -> dict[str, Any]:
 
 def check_frame(frame: Any) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame) or "outcome" not in frame or "server_id" not in frame:
+        if isinstance(frame, pd.DataFrame):  # a history() frame, a listing...: say what would work
+            raise ScpUsageError(
+                "This DataFrame is not a run's result frame (no outcome and server_id columns); for a row of "
+                "history(), read_journal(row.journal) gives that run's frame."
+            )
         raise ScpUsageError(f"Expected a run's result DataFrame, not {type(frame).__name__}.")
     return frame
 

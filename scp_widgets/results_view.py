@@ -312,6 +312,8 @@ def run_text(frame: pd.DataFrame, names: Mapping[str, str] | None = None, *, max
             name = names.get(str(record["server_id"]))
             who = f"{record['server_id']}" + (f" ({name})" if name else "")
             lines.append(f"  {who}  {record['outcome']}: {'' if pd.isna(record['message']) else record['message']}")
+    if frame.empty:  # "Empty DataFrame / Columns: [...]" says nothing the summary has not said
+        return "\n".join(lines)
     view = frame[_LEAD + [c for c in ("http_status", "attempts") if c in frame]].copy()
     view["took"] = [humanise_ms(v) for v in frame["elapsed_ms"]]
     with pd.option_context("display.max_colwidth", None, "display.width", 200):

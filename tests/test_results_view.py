@@ -278,3 +278,14 @@ def test_retry_and_resume_magics_on_a_killed_runs_journal_frame(
     again = ip.run_line_magic("scp_lock", "--quiet --retry-failed result")
     assert list(again["server_id"]) == list(killed["server_id"][1:])
     assert set(again["outcome"].astype(str)) == {"already_locked"}
+
+
+def test_nothing_to_retry_shows_as_a_run_not_as_a_raw_empty_dataframe(ip: InteractiveShell, emulator: Emulator) -> None:
+    ip.user_ns["ids"] = emulator.own_ids[:2]
+    ip.run_line_magic("scp_lock", "--quiet --from ids -o result")
+    nothing = ip.run_line_magic("scp_lock", "--quiet --resume-cancelled result")
+    text = ip.display_formatter.format(nothing)[0]["text/plain"]
+    assert text.startswith("Lock: nothing to do") and "Empty DataFrame" not in text and "Columns:" not in text
+    ip.user_ns["result_history"] = scp_widgets.history()
+    with pytest.raises(UsageError, match=r"result_history: This DataFrame is not a run.s result frame .*read_journal"):
+        ip.run_line_magic("scp_lock", "--retry-failed result_history")
