@@ -397,7 +397,7 @@ class ScpLockMagics(Magics):
         settings = {k: v for k, v in rerun.same_settings(frame).items() if typed.get(k) is None}
         if args.region or args.environment:
             settings.pop("endpoint", None)
-        for flag, key in ((args.no_verify, "verify"), (args.preflight, "preflight")):
+        for flag, key in ((args.no_verify, "verify"), (args.preflight, "preflight"), (args.dry_run, "dry_run")):
             if flag:
                 settings.pop(key, None)
         return ids, settings, frame.attrs.get("run_id")

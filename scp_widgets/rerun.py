@@ -11,8 +11,8 @@ ids (`attrs["never_sent"]`, no rows) are what `resume_cancelled` sends, and its 
 `accepted` count as failed for `retry_failed`, which then reads each state first (preflight), so a server
 the dead run already changed is not sent again.
 
-The settings come from the frame's `attrs` (action, API version, endpoint, verify, preflight, concurrency,
-retries, timeout); keyword arguments override them, and credentials resolve as for `lock`.
+The settings come from the frame's `attrs` (action, API version, endpoint, verify, preflight, dry run,
+concurrency, retries, timeout); keyword arguments override them, and credentials resolve as for `lock`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from .results import Outcome, to_frame
 from .results_view import sections
 
 #: Settings a run records in `attrs` and a rerun reuses (attrs name -> `lock` keyword).
-SAME_SETTINGS = ("api_version", "endpoint", "verify", "preflight", "concurrency", "retries", "timeout")
+#: `dry_run` too: the failures of a dry run retried are a dry run again (pass dry_run=False to send for real).
+SAME_SETTINGS = ("api_version", "endpoint", "verify", "preflight", "dry_run", "concurrency", "retries", "timeout")
 
 
 def failed_ids(frame: pd.DataFrame) -> list[str]:

@@ -289,3 +289,22 @@ def test_nothing_to_retry_shows_as_a_run_not_as_a_raw_empty_dataframe(ip: Intera
     ip.user_ns["result_history"] = scp_widgets.history()
     with pytest.raises(UsageError, match=r"result_history: This DataFrame is not a run.s result frame .*read_journal"):
         ip.run_line_magic("scp_lock", "--retry-failed result_history")
+
+
+def test_retrying_a_dry_runs_failures_is_a_dry_run_again(emulator: Emulator, emu_options: dict[str, Any]) -> None:
+    own = [i for i in emulator.own_ids if emulator.server(i)["locked"]][:1]
+    plan = scp_widgets.unlock([*own, MISSING], dry_run=True, **emu_options)
+    assert list(plan["outcome"].astype(str)) == ["planned", "not_found"]
+    emulator.reset_record()
+    again = scp_widgets.retry_failed(plan, **emu_options)  # the same settings: still nothing changes
+    assert again.attrs["dry_run"] is True and [r for r in emulator.record if r.method == "POST"] == []
+    real = scp_widgets.retry_failed(plan, dry_run=False, **emu_options)  # an explicit override still works
+    assert real.attrs["dry_run"] is False and _posted(emulator) == [MISSING]
+
+
+def test_retry_failed_magic_with_dry_run_sends_nothing(ip: InteractiveShell, emulator: Emulator) -> None:
+    ip.user_ns["ids"] = [emulator.own_ids[0], MISSING]
+    ip.run_line_magic("scp_lock", "--quiet --from ids -o result")
+    emulator.reset_record()
+    plan = ip.run_line_magic("scp_lock", "--quiet --retry-failed result --dry-run")  # typed flags win
+    assert plan.attrs["dry_run"] is True and _posted(emulator) == []
