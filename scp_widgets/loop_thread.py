@@ -36,7 +36,14 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return wait_for(self.submit(coro))
+        """Run `coro` on the loop thread and wait; a Ctrl-C cancels it there too (else a listing of a dead
+        service would go on for minutes after the cell returned)."""
+        future = self.submit(coro)
+        try:
+            return wait_for(future)
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
 
 
 def wait_for(future: concurrent.futures.Future[T]) -> T:

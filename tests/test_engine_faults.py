@@ -427,3 +427,29 @@ def test_ctrl_c_during_version_discovery_returns_at_once_with_every_row_unsent(
     assert returned - fired[0] < 3  # about 0 s, not the rest of the 20 s discovery wait
     assert list(df.server_id) == ids and set(df.outcome) == {"cancelled"} and not seen
     assert set(df.message) == {"cancelled before it was sent"}
+
+
+def test_ctrl_c_during_a_blocking_call_cancels_its_work_on_the_loop_thread() -> None:
+    # `list_servers` / `%scp_servers` against a black hole waits minutes; a Ctrl-C must end that work
+    # too, not leave it running on the shared loop thread while the cell has already returned.
+    from scp_widgets.loop_thread import background_loop
+
+    ended: list[str] = []
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            ended.append("cancelled")
+            raise
+
+    timer, _ = _cancel_after(0.3, _thread.interrupt_main)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            background_loop().run(slow())
+    finally:
+        timer.cancel()
+    deadline = time.monotonic() + 5
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ended == ["cancelled"]
