@@ -8,18 +8,16 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 import scp_widgets
 from scp_widgets.bulk import Progress
-from scp_widgets.emulator import Emulator, EmulatorServer, Faults
+from scp_widgets.emulator import Emulator, Faults
 from scp_widgets.results import COLUMNS, Outcome, ServerResult, to_frame
 from scp_widgets.results_view import humanise_ms, level_of, local_time, order, run_html, run_text, summary_text
 
@@ -102,23 +100,6 @@ def test_text_leads_with_the_failures_then_server_id_outcome_and_message() -> No
 
 
 # -- the magics' display -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def shell() -> InteractiveShell:
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    return InteractiveShell.instance(config=config)
-
-
-@pytest.fixture
-def ip(shell: InteractiveShell, live_emulator: EmulatorServer) -> Iterator[InteractiveShell]:
-    shell.run_line_magic("load_ext", "scp_widgets")
-    before = set(shell.user_ns)
-    yield shell
-    for name in set(shell.user_ns) - before:
-        del shell.user_ns[name]
-    shell.run_line_magic("unload_ext", "scp_widgets")
 
 
 def _forty_with_two_failures(emulator: Emulator) -> list[str]:
