@@ -33,7 +33,7 @@ from .ids import ids_from, normalise_id
 from .journal import Journal, JournalWarning, default_journal_dir
 from .loop_thread import background_loop, wait_for
 from .options import JournalOption, RunOptions, optional_text, version_text
-from .results import ServerResult, count_outcomes, summary_line, to_frame, utc_iso
+from .results import ServerResult, count_not_sent, count_outcomes, summary_line, to_frame, utc_iso
 from .retry import RetryBudget, RetryPolicy
 from .run_history import prune_quietly
 from .servers import servers_frame
@@ -156,9 +156,11 @@ async def arun(
             )  # fmt: skip
             elapsed = time.time() - started
             counts = count_outcomes(r.outcome for r in results)
+            not_sent = count_not_sent(r.error_code for r in results)
             footer = {
                 "finished_at": utc_iso(time.time()), "elapsed_s": round(elapsed, 3), "counts": counts,
-                "cancelled": token.cancelled, "summary": summary_line(counts, elapsed, duplicates=duplicates),
+                "cancelled": token.cancelled, "not_sent": not_sent,
+                "summary": summary_line(counts, elapsed, duplicates=duplicates, not_sent=not_sent),
                 "retries": budget.spent, "retries_denied": budget.denied,
             }  # fmt: skip
             if journal_file is not None:

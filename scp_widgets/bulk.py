@@ -24,7 +24,7 @@ from .ids import is_valid_id
 from .journal import Journal
 from .options import RunOptions
 from .readback import StateReader
-from .results import Outcome, ServerResult, message_for_error, ordered_counts, outcome_for_error
+from .results import NOT_SENT_CODE, Outcome, ServerResult, message_for_error, ordered_counts, outcome_for_error
 from .retry import RetryBudget
 from .run_guard import RunGuard
 from .versions import VersionChoice
@@ -326,7 +326,7 @@ def _fail(result: ServerResult, error: ScpRequestError) -> None:
     if isinstance(error, ScpApiError):
         result.http_status, result.error_code, result.request_id = error.status, error.code, error.request_id
     else:
-        result.error_code = "NOT_SENT" if isinstance(error, NotSent) else "NETWORK_ERROR"
+        result.error_code = NOT_SENT_CODE if isinstance(error, NotSent) else "NETWORK_ERROR"
 
 
 def _locked_of(server: dict[str, Any], server_id: str) -> bool:

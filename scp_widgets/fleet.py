@@ -24,7 +24,16 @@ from .errors import ScpError, ScpRequestError, ScpUsageError
 from .ids import is_valid_id
 from .options import RunOptions
 from .regions import resolve_region_endpoints
-from .results import Outcome, ServerResult, count_outcomes, message_for_error, summary_line, to_frame, utc_iso
+from .results import (
+    NOT_SENT_CODE,
+    Outcome,
+    ServerResult,
+    count_outcomes,
+    message_for_error,
+    summary_line,
+    to_frame,
+    utc_iso,
+)
 from .selection import check_rule, matching, select, with_region
 
 if TYPE_CHECKING:
@@ -291,7 +300,13 @@ async def arun_fleet(
     joined.attrs.update(duplicates=duplicates, cancelled=token.cancelled, started_at=utc_iso(started))
     elapsed = time.time() - started
     joined.attrs.update(
-        elapsed_s=round(elapsed, 3), summary=summary_line(joined.attrs["counts"], elapsed, duplicates=duplicates)
+        elapsed_s=round(elapsed, 3),
+        summary=summary_line(
+            joined.attrs["counts"],
+            elapsed,
+            duplicates=duplicates,
+            not_sent=int((joined["error_code"] == NOT_SENT_CODE).sum()),
+        ),
     )
     return joined
 

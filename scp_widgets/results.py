@@ -63,6 +63,8 @@ _BY_STATUS = {
 
 
 #: Rows the run never sent because it stopped sending: the outcome names the cause, the message says "not sent".
+#: The error code of a row the run never sent because it stopped sending.
+NOT_SENT_CODE = "NOT_SENT"
 _NOT_SENT = {"unanswered": Outcome.NETWORK_ERROR, "credentials": Outcome.UNAUTHORIZED, "throttled": Outcome.THROTTLED}
 
 
@@ -217,11 +219,21 @@ def ordered_counts(counts: Mapping[str, int]) -> dict[str, int]:
     return dict(sorted(kept, key=lambda kv: (-kv[1], _RANK.get(kv[0], len(_RANK)), kv[0])))
 
 
-def summary_line(counts: Mapping[str, int], elapsed_s: float | None = None, *, duplicates: int = 0) -> str:
-    """e.g. '998 locked, 1 not_found, 1 forbidden in 3.1 s (2 duplicate ids ignored)'."""
+def summary_line(
+    counts: Mapping[str, int], elapsed_s: float | None = None, *, duplicates: int = 0, not_sent: int = 0
+) -> str:
+    """e.g. '998 locked, 1 not_found, 1 forbidden in 3.1 s (2 duplicate ids ignored)'; a run that stopped
+    sending says how many of its rows were never sent: '300 unauthorized in 0.3 s (284 not sent)'."""
     parts = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "nothing to do"
     line = parts if elapsed_s is None else f"{parts} in {elapsed_s:.1f} s"
+    if not_sent:
+        line += f" ({not_sent} not sent)"
     return f"{line} ({counted(duplicates, 'duplicate id')} ignored)" if duplicates else line
+
+
+def count_not_sent(error_codes: Iterable[str | None]) -> int:
+    """Rows the run never sent because it stopped sending (the service gone, credentials refused...)."""
+    return sum(1 for code in error_codes if code == NOT_SENT_CODE)
 
 
 def utc_iso(epoch: float) -> str:

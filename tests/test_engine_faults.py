@@ -156,6 +156,7 @@ def test_a_wrong_secret_on_300_servers_sends_a_few_signed_requests_then_stops() 
         "check the secret key and the machine clock"
     }
     assert emulator.lock_history == {}
+    assert df.attrs["not_sent"] == len(not_sent) and f"({len(not_sent)} not sent)" in df.attrs["summary"]
 
 
 # ---- slow bodies, deadlines and cancel --------------------------------------------------------------------
