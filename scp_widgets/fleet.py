@@ -25,9 +25,9 @@ from .ids import is_valid_id
 from .options import RunOptions
 from .regions import resolve_region_endpoints
 from .results import (
-    NOT_SENT_CODE,
     Outcome,
     ServerResult,
+    count_not_sent,
     count_outcomes,
     message_for_error,
     summary_line,
@@ -305,7 +305,7 @@ async def arun_fleet(
             joined.attrs["counts"],
             elapsed,
             duplicates=duplicates,
-            not_sent=int((joined["error_code"] == NOT_SENT_CODE).sum()),
+            not_sent=count_not_sent(joined["error_code"]),
         ),
     )
     return joined

@@ -231,9 +231,11 @@ def summary_line(
     return f"{line} ({counted(duplicates, 'duplicate id')} ignored)" if duplicates else line
 
 
-def count_not_sent(error_codes: Iterable[str | None]) -> int:
-    """Rows the run never sent because it stopped sending (the service gone, credentials refused...)."""
-    return sum(1 for code in error_codes if code == NOT_SENT_CODE)
+def count_not_sent(error_codes: Iterable[object]) -> int:
+    """Rows the run never sent because it stopped sending (the service gone, credentials refused...).
+
+    Takes the results' codes or a frame's `error_code` column (whose missing values are pd.NA)."""
+    return sum(1 for code in error_codes if isinstance(code, str) and code == NOT_SENT_CODE)
 
 
 def utc_iso(epoch: float) -> str:

@@ -18,7 +18,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import scp_widgets
 from scp_widgets.bulk import Progress
 from scp_widgets.emulator import Emulator, Faults
-from scp_widgets.results import COLUMNS, Outcome, ServerResult, to_frame
+from scp_widgets.results import COLUMNS, Outcome, ServerResult, count_not_sent, to_frame
 from scp_widgets.results_view import humanise_ms, level_of, local_time, order, run_html, run_text, summary_text
 
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -289,3 +289,13 @@ def test_retry_failed_magic_with_dry_run_sends_nothing(ip: InteractiveShell, emu
     emulator.reset_record()
     plan = ip.run_line_magic("scp_lock", "--quiet --retry-failed result --dry-run")  # typed flags win
     assert plan.attrs["dry_run"] is True and _posted(emulator) == []
+
+
+def test_not_sent_rows_are_counted_from_results_and_from_a_frame_column_with_missing_codes() -> None:
+    results = [
+        ServerResult("a", "lock", Outcome.UNAUTHORIZED, error_code="NOT_SENT"),
+        ServerResult("b", "lock", Outcome.UNAUTHORIZED, error_code="UNAUTHORIZED"),
+        ServerResult("c", "lock", Outcome.LOCKED),
+    ]
+    assert count_not_sent(r.error_code for r in results) == 1
+    assert count_not_sent(to_frame(results)["error_code"]) == 1  # the column holds pd.NA for "c"
