@@ -43,6 +43,12 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+#: Connections beyond the workers' own, for the read-back's listings: with exactly `concurrency` connections the
+#: workers, each asking again the moment it is done, kept the pool busy and a listing waited for every send to
+#: finish, so no server was confirmed (nor journaled as final) until the last request had gone out.
+READ_BACK_CONNECTIONS = 4
+
+
 @dataclass(frozen=True)
 class Connection:
     """Where and as whom: everything needed to build a client (None means: resolve as the client does).
@@ -81,7 +87,8 @@ class Connection:
             endpoint=self.endpoint, region=self.region, environment=self.environment,
             access_key=self.access_key, secret_key=self.secret_key, accept_language=self.accept_language,
             transport=self.transport, retry=RetryPolicy(retries=retries),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), max_connections=max(concurrency, 10),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            max_connections=max(concurrency, 10) + READ_BACK_CONNECTIONS,
         )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import httpx
 
 import scp_widgets
 from scp_widgets.client import AsyncScpClient
-from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
 from scp_widgets.pools import ShardedTransport
 from scp_widgets.readback import StateReader
 from scp_widgets.retry import RetryBudget
@@ -128,3 +128,24 @@ def test_after_a_failed_listing_pollers_back_off() -> None:
 
     assert asyncio.run(main()) == 0.8  # not 0: each round would cost a GET per server
     assert actions(emulator)["show"] == 20
+
+
+def test_servers_are_confirmed_while_the_others_are_still_being_sent() -> None:
+    # Over a real socket and the default transport: the read-back's listing must not wait for a connection
+    # until every send is done (it did when the pool held exactly `concurrency` connections: no server was
+    # confirmed, or journaled as final, before the last request had gone out).
+
+    emulator = Emulator(EmulatorConfig(servers=300, locked_fraction=0.0, faults=Faults(latency=0.03)))
+    sent_when_first_done: list[int] = []
+
+    def progress(p: scp_widgets.Progress) -> None:
+        if p.done and not sent_when_first_done:
+            sent_when_first_done.append(p.sent)
+
+    with EmulatorServer(emulator) as server:
+        df = scp_widgets.lock(
+            emulator.own_ids, endpoint=server.url, access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            concurrency=16, journal=False, progress=progress,
+        )  # fmt: skip
+    assert df.attrs["counts"] == {"locked": 300}
+    assert sent_when_first_done and sent_when_first_done[0] < 300
