@@ -59,13 +59,13 @@ import httpx
 from fake_scp import ACCESS_KEY, SECRET_KEY, fleet_ids
 
 import scp_widgets
-from scp_widgets.auth import ScpAuth, sign
-from scp_widgets.client import AsyncScpClient
-from scp_widgets.credentials import Credentials, Secret
-from scp_widgets.loop_thread import background_loop
-from scp_widgets.pools import ShardedTransport
-from scp_widgets.results import Outcome, ServerResult, to_frame
-from scp_widgets.versions import BUILTIN_CATALOG, choose_version
+from scp_widgets.client.auth import ScpAuth, sign
+from scp_widgets.client.credentials import Credentials, Secret
+from scp_widgets.client.loop_thread import background_loop
+from scp_widgets.client.pools import ShardedTransport
+from scp_widgets.client.scp_client import AsyncScpClient
+from scp_widgets.client.versions import BUILTIN_CATALOG, choose_version
+from scp_widgets.engine.results import Outcome, ServerResult, to_frame
 
 LATENCY = 0.02
 CONCURRENCY = 32

@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 
 import scp_widgets
-from scp_widgets.bulk import Progress
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig
+from scp_widgets.engine.bulk import Progress
 
 SEED = 7
 

@@ -14,28 +14,47 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "lock": "api", "unlock": "api", "alock": "api", "aunlock": "api", "list_servers": "api",
-    "alist_servers": "api", "read_journal": "journal_reader", "history": "run_history", "CancelToken": "bulk",
-    "Progress": "bulk", "ScpClient": "client", "AsyncScpClient": "client", "Outcome": "results",
-    "LockPanel": "panel", "ScpError": "errors", "ScpUsageError": "errors", "JournalError": "errors",
-    "JournalWarning": "journal", "ScpApiError": "errors", "ScpNetworkError": "errors",
-    "retry_failed": "rerun", "resume_cancelled": "rerun",
-    "unlocked": "windows", "aunlocked": "windows", "relock_pending": "windows", "guard": "drift_guard",
-}  # fmt: skip
+    "lock": "api",
+    "unlock": "api",
+    "alock": "api",
+    "aunlock": "api",
+    "list_servers": "api",
+    "alist_servers": "api",
+    "read_journal": "engine.journal_reader",
+    "history": "engine.history",
+    "CancelToken": "engine.bulk",
+    "Progress": "engine.bulk",
+    "ScpClient": "client.scp_client",
+    "AsyncScpClient": "client.scp_client",
+    "Outcome": "engine.results",
+    "LockPanel": "panel.lock_panel",
+    "ScpError": "client.errors",
+    "ScpUsageError": "client.errors",
+    "JournalError": "client.errors",
+    "ScpApiError": "client.errors",
+    "ScpNetworkError": "client.errors",
+    "JournalWarning": "engine.journal",
+    "retry_failed": "engine.rerun",
+    "resume_cancelled": "engine.rerun",
+    "unlocked": "fleet.windows",
+    "aunlocked": "fleet.windows",
+    "relock_pending": "fleet.windows",
+    "guard": "fleet.guard",
+}
 
 if TYPE_CHECKING:
-    from .api import alist_servers, alock, aunlock, list_servers, lock, unlock
-    from .bulk import CancelToken, Progress
-    from .client import AsyncScpClient, ScpClient
-    from .drift_guard import guard
-    from .errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
-    from .journal import JournalWarning
-    from .journal_reader import read_journal
-    from .panel import LockPanel
-    from .rerun import resume_cancelled, retry_failed
-    from .results import Outcome
-    from .run_history import history
-    from .windows import aunlocked, relock_pending, unlocked
+    from scp_widgets.api import alist_servers, alock, aunlock, list_servers, lock, unlock
+    from scp_widgets.client.errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
+    from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
+    from scp_widgets.engine.bulk import CancelToken, Progress
+    from scp_widgets.engine.history import history
+    from scp_widgets.engine.journal import JournalWarning
+    from scp_widgets.engine.journal_reader import read_journal
+    from scp_widgets.engine.rerun import resume_cancelled, retry_failed
+    from scp_widgets.engine.results import Outcome
+    from scp_widgets.fleet.guard import guard
+    from scp_widgets.fleet.windows import aunlocked, relock_pending, unlocked
+    from scp_widgets.panel.lock_panel import LockPanel
 
 
 def __getattr__(name: str) -> Any:
@@ -48,13 +67,13 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from .magics import load
+    from scp_widgets.notebook.lock_magics import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from .magics import unload
+    from scp_widgets.notebook.lock_magics import unload
 
     unload(ipython)
 

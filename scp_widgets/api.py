@@ -23,21 +23,21 @@ from typing import Any, ParamSpec, TypeVar, cast
 import httpx
 import pandas as pd
 
-from . import fleet
-from .bulk import Action, CancelToken, ProgressCallback, run_bulk
-from .client import AsyncScpClient, ScpClient, precheck_version
-from .credentials import Secret, as_secret, resolve_credentials, wrap_secret
-from .endpoints import resolve_endpoint
-from .errors import ScpUsageError
-from .ids import ids_from, normalise_id
-from .journal import Journal, JournalWarning, default_journal_dir
-from .loop_thread import background_loop, wait_for
-from .options import JournalOption, RunOptions, optional_text, version_text
-from .results import ServerResult, count_not_sent, count_outcomes, summary_line, to_frame, utc_iso
-from .retry import RetryBudget, RetryPolicy
-from .run_history import prune_quietly
-from .servers import servers_frame
-from .versions import BUILTIN_CATALOG, ScpDeprecationWarning, VersionChoice, choose_version
+from scp_widgets.client.credentials import Secret, as_secret, resolve_credentials, wrap_secret
+from scp_widgets.client.endpoints import resolve_endpoint
+from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.client.ids import ids_from, normalise_id
+from scp_widgets.client.loop_thread import background_loop, wait_for
+from scp_widgets.client.retry import RetryBudget, RetryPolicy
+from scp_widgets.client.scp_client import AsyncScpClient, ScpClient, precheck_version
+from scp_widgets.client.versions import BUILTIN_CATALOG, ScpDeprecationWarning, VersionChoice, choose_version
+from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback, run_bulk
+from scp_widgets.engine.history import prune_quietly
+from scp_widgets.engine.journal import Journal, JournalWarning, default_journal_dir
+from scp_widgets.engine.results import ServerResult, count_not_sent, count_outcomes, summary_line, to_frame, utc_iso
+from scp_widgets.engine.servers import servers_frame
+from scp_widgets.engine.settings import JournalOption, RunOptions, optional_text, version_text
+from scp_widgets.fleet import plan as fleet
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -13,9 +13,9 @@ import pytest
 
 import scp_widgets
 from scp_widgets import api
+from scp_widgets.client.errors import ScpError, ScpUsageError
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
-from scp_widgets.errors import ScpError, ScpUsageError
-from scp_widgets.options import RunOptions
+from scp_widgets.engine.settings import RunOptions
 
 MAX_TRACEBACK_ENTRIES = 4  # this test's frame, the caller, the public function and at most one helper of ours
 
@@ -124,7 +124,7 @@ def test_run_options_are_frozen_and_validated() -> None:
 
 
 def test_engine_takes_one_options_object() -> None:
-    from scp_widgets.bulk import run_bulk
+    from scp_widgets.engine.bulk import run_bulk
 
     params = inspect.signature(run_bulk).parameters
     assert params["options"].annotation in (RunOptions, "RunOptions")
@@ -146,8 +146,8 @@ def test_a_deprecation_warning_points_at_the_callers_line(name: str) -> None:
     """The notebook shows the file and line `stacklevel` names: the user's call, not a frame of ours."""
     import datetime as dt
 
+    from scp_widgets.client.versions import ScpDeprecationWarning
     from scp_widgets.emulator import ApiVersion, EmulatorConfig
-    from scp_widgets.versions import ScpDeprecationWarning
 
     soon = dt.date.today() + dt.timedelta(days=30)
     versions = (ApiVersion("1.4", "CURRENT"), ApiVersion("1.3", "DEPRECATED", soon))
@@ -164,7 +164,7 @@ def test_a_deprecation_warning_points_at_the_callers_line(name: str) -> None:
 
 
 def test_a_client_and_connection_options_together_are_refused(emulator: Emulator, emu_options: dict[str, Any]) -> None:
-    from scp_widgets.client import ScpClient
+    from scp_widgets.client.scp_client import ScpClient
 
     with ScpClient(**emu_options) as client:
         error = usage_error(lambda: scp_widgets.lock(emulator.own_ids[:1], client=client, endpoint="https://x.test"))
@@ -174,7 +174,7 @@ def test_a_client_and_connection_options_together_are_refused(emulator: Emulator
 
 
 def test_the_blocking_client_raises_short_usage_errors_too(emulator: Emulator, emu_options: dict[str, Any]) -> None:
-    from scp_widgets.client import ScpClient
+    from scp_widgets.client.scp_client import ScpClient
 
     usage_error(lambda: ScpClient(endpoint="http://127.0.0.1:9"))  # no credentials
     with ScpClient(**emu_options) as client:

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from scp_widgets.auth import ScpAuth, sign
-from scp_widgets.credentials import Credentials, Secret
+from scp_widgets.client.auth import ScpAuth, sign
+from scp_widgets.client.credentials import Credentials, Secret
 
 ACCESS = "test-access-key"
 SECRET = "test-secret-key"
@@ -22,7 +22,7 @@ TS = 1605290625682
 
 
 def expected_signature(method: str, url: str, timestamp: str, access: str = ACCESS, secret: str = SECRET) -> str:
-    """The formula from scp-openapi.md, written out again independently of scp_widgets.auth."""
+    """The formula from scp-openapi.md, written out again independently of scp_widgets.client.auth."""
     message = (method + url + timestamp + access + "Openapi").encode("utf-8")
     return base64.b64encode(hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()).decode()
 
@@ -168,7 +168,7 @@ def test_async_client_sends_six_headers_on_every_attempt_and_resigns() -> None:
 
 
 def test_signed_url_is_the_wire_url_with_plus_for_spaces_and_sorted_keys() -> None:
-    from scp_widgets.client import build_query
+    from scp_widgets.client.scp_client import build_query
 
     recorder = Recorder([200])
     query = build_query({"name": "web 01", "limit": 20, "marker": None, "state": "ACTIVE"})

@@ -98,7 +98,9 @@ def test_postbuild_installs_the_package_and_its_command(fresh_bin: Path, tmp_pat
 
 def test_postbuild_ships_the_notebooks_in_the_wheel(fresh_bin: Path, tmp_path: Path) -> None:
     """`scp-widgets demo` after a plain `pip install .` needs them (pyproject: hatch force-include)."""
-    code = "import json, scp_widgets.cli as c; print(json.dumps([p.name for p in c.bundled_notebooks().iterdir()]))"
+    code = (
+        "import json, scp_widgets.cli.main as c; print(json.dumps([p.name for p in c.bundled_notebooks().iterdir()]))"
+    )
     found = subprocess.run(
         [fresh_bin / "python", "-c", code], env=_clean_env(fresh_bin), capture_output=True, text=True, cwd=tmp_path
     )

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 import scp_widgets
-from scp_widgets.bulk import CancelToken, Progress
+from scp_widgets.client.errors import ScpUsageError, UnsupportedVersionError
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
-from scp_widgets.errors import ScpUsageError, UnsupportedVersionError
-from scp_widgets.results import COLUMNS
+from scp_widgets.engine.bulk import CancelToken, Progress
+from scp_widgets.engine.results import COLUMNS
 
 CONTRACT_DTYPES = {
     "server_id": "string",

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from scp_widgets import __version__
-from scp_widgets.client import Accepted, AsyncScpClient, RetryCancelled, ScpClient
-from scp_widgets.errors import (
+from scp_widgets.client.errors import (
     CredentialsError,
     EndpointError,
     InvalidServerIdError,
@@ -26,8 +25,9 @@ from scp_widgets.errors import (
     ScpUsageError,
     UnsupportedVersionError,
 )
-from scp_widgets.retry import RetryBudget, RetryPolicy
-from scp_widgets.versions import ScpDeprecationWarning
+from scp_widgets.client.retry import RetryBudget, RetryPolicy
+from scp_widgets.client.scp_client import Accepted, AsyncScpClient, RetryCancelled, ScpClient
+from scp_widgets.client.versions import ScpDeprecationWarning
 
 ENDPOINT = "https://scp.example.com"
 ACCESS = "AKTESTACCESS0001"

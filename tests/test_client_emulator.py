@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from scp_widgets.client import ScpClient
+from scp_widgets.client.errors import ScpApiError, UnsupportedVersionError
+from scp_widgets.client.scp_client import ScpClient
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
-from scp_widgets.errors import ScpApiError, UnsupportedVersionError
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_foreign_server_is_forbidden_and_unknown_is_not_found(emulator: Emulator
     assert unknown.value.code
 
 
-@pytest.mark.filterwarnings("ignore::scp_widgets.versions.ScpDeprecationWarning")
+@pytest.mark.filterwarnings("ignore::scp_widgets.client.versions.ScpDeprecationWarning")
 def test_service_refuses_a_version_it_has_retired_with_406(server: EmulatorServer) -> None:
     """The client's table still allows 1.2 on 2026-06-15; the emulator, living on 2026-11-27, does not."""
     emulator = Emulator(EmulatorConfig(servers=3, today=dt.date(2026, 11, 27)))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scp_widgets.credentials import Credentials, Secret, resolve_credentials
-from scp_widgets.errors import CredentialsError, ScpUsageError
+from scp_widgets.client.credentials import Credentials, Secret, resolve_credentials
+from scp_widgets.client.errors import CredentialsError, ScpUsageError
 
 SECRET = "s3cr3t-VALUE-9f8e7d"
 

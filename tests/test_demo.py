@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scp_widgets import cli, demo
+from scp_widgets.cli import demo
+from scp_widgets.cli import main as cli
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from scp_widgets.emulator import command as emulator_command
 

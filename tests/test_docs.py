@@ -19,9 +19,9 @@ from fleet_helpers import emulator_process
 from IPython.core.interactiveshell import InteractiveShell
 from nbclient import NotebookClient
 
-from scp_widgets.demo import demo_config
+from scp_widgets.cli.demo import demo_config
 from scp_widgets.emulator import Emulator
-from scp_widgets.magics import ScpLockMagics
+from scp_widgets.notebook.lock_magics import ScpLockMagics
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import scp_widgets
-from scp_widgets.drift_guard import Guard
+from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.emulator import Emulator, Faults
 from scp_widgets.emulator.regions import RegionalEmulators
-from scp_widgets.errors import ScpUsageError
+from scp_widgets.fleet.guard import Guard
 
 REGIONS = ["kr-west1", "kr-east1"]
 RULE = "name.str.startswith('web-') and state == 'ACTIVE'"
@@ -100,7 +100,7 @@ def test_guard_arguments_are_checked_before_it_starts(two_regions: RegionalEmula
 
 
 def test_the_guard_widget_shows_the_rule_and_stops_it(two_regions: RegionalEmulators, guards: list[Guard]) -> None:
-    from scp_widgets.drift_guard_widget import GuardWidget
+    from scp_widgets.panel.guard_widget import GuardWidget
 
     g = scp_widgets.guard(where=RULE, every=1, regions=REGIONS)
     guards.append(g)

@@ -120,7 +120,7 @@ def test_bad_error_rate_is_a_usage_error() -> None:
 
 
 def test_help_is_written_for_a_user(capsys: pytest.CaptureFixture[str]) -> None:
-    from scp_widgets import cli
+    from scp_widgets.cli import main as cli
 
     with pytest.raises(SystemExit):
         cli.main(["emulator", "--help"])
@@ -132,7 +132,7 @@ def test_help_is_written_for_a_user(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_default_fleet_is_the_demo_fleet() -> None:
     """`scp-widgets emulator` with no options serves the fleet of `scp-widgets demo` (and Binder, and the notebooks)."""
-    from scp_widgets.demo import demo_config
+    from scp_widgets.cli.demo import demo_config
 
     config, demo_fleet = config_from_args(_parse()), demo_config()
     shape = ("servers", "foreign_servers", "seed", "locked_fraction", "shutoff_fraction", "lock_delay")

@@ -8,7 +8,7 @@ import pytest
 from fleet_helpers import emulator_process
 
 import scp_widgets
-from scp_widgets import demo
+from scp_widgets.cli import demo
 from scp_widgets.emulator import Emulator, EmulatorConfig
 from scp_widgets.emulator.regions import RegionalEmulators
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scp_widgets.endpoints import regional_endpoint, resolve_endpoint, validate_endpoint
-from scp_widgets.errors import EndpointError, ScpUsageError
+from scp_widgets.client.endpoints import regional_endpoint, resolve_endpoint, validate_endpoint
+from scp_widgets.client.errors import EndpointError, ScpUsageError
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 
 import scp_widgets
-from scp_widgets.bulk import CancelToken, Progress
-from scp_widgets.client import AsyncScpClient, ScpClient
+from scp_widgets.client.errors import ScpApiError
+from scp_widgets.client.retry import RetryPolicy
+from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
-from scp_widgets.errors import ScpApiError
-from scp_widgets.retry import RetryPolicy
+from scp_widgets.engine.bulk import CancelToken, Progress
 
 ID = "2a9be312-5d4b-4bc8-b2ae-35100fa9241f"
 NOT_SENT_DEAD = (
@@ -255,7 +255,7 @@ def test_a_280_kb_html_503_is_read_in_bounded_time_and_memory() -> None:
 
 
 def test_the_html_reader_is_linear_on_hostile_pages() -> None:
-    from scp_widgets.responses import error_from_response
+    from scp_widgets.client.responses import error_from_response
 
     for page in ("<title>" * 40_000, "<" * 300_000, "<title" * 50_000, "<a " * 100_000):
         response = httpx.Response(503, headers={"content-type": "text/html"}, text=page)
@@ -363,7 +363,7 @@ def test_a_failed_change_read_back_unlocked_stays_a_failure_with_the_state_seen(
 
 
 def test_the_guard_tells_when_the_next_retry_wakes() -> None:
-    from scp_widgets.run_guard import RunGuard
+    from scp_widgets.client.run_guard import RunGuard
 
     now = [100.0]
     guard = RunGuard(asyncio.Event(), clock=lambda: now[0])
@@ -392,7 +392,7 @@ def test_progress_shows_the_wait_while_a_call_waits_on_retry_after() -> None:
 
 
 def test_the_progress_line_shows_the_limited_rate_and_the_next_retry() -> None:
-    from scp_widgets.progress import label
+    from scp_widgets.views.progress import label
 
     counts = {"locked": 410}
     stages = "412/1000 · 410 locked · 420 sent · 415 accepted · 410 verified"
@@ -415,7 +415,7 @@ def test_ctrl_c_during_version_discovery_returns_at_once_with_every_row_unsent(
 ) -> None:
     # `GET /` is the first request of every run; on a black hole it waits out the discovery timeout (made
     # long here): a Ctrl-C or a cancel in that wait must not wait with it.
-    monkeypatch.setattr("scp_widgets.client.DISCOVERY_TIMEOUT", 20.0)
+    monkeypatch.setattr("scp_widgets.client.scp_client.DISCOVERY_TIMEOUT", 20.0)
     ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(5)]
     with EmulatorServer(fleet(1, Faults(black_hole=True))) as server:
         timer, fired = _cancel_after(0.5, _thread.interrupt_main)
@@ -433,7 +433,7 @@ def test_ctrl_c_during_version_discovery_returns_at_once_with_every_row_unsent(
 def test_ctrl_c_during_a_blocking_call_cancels_its_work_on_the_loop_thread() -> None:
     # `list_servers` / `%scp_servers` against a black hole waits minutes; a Ctrl-C must end that work
     # too, not leave it running on the shared loop thread while the cell has already returned.
-    from scp_widgets.loop_thread import background_loop
+    from scp_widgets.client.loop_thread import background_loop
 
     ended: list[str] = []
 

@@ -11,8 +11,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets import TraitError
 
 from scp_widgets.emulator import Emulator
-from scp_widgets.magics import strip_comment
-from scp_widgets.results import count_outcomes, summary_line
+from scp_widgets.engine.results import count_outcomes, summary_line
+from scp_widgets.notebook.lock_magics import strip_comment
 
 # -- a trailing comment on a line magic is a comment ------------------------------------------------------
 
@@ -171,7 +171,7 @@ def test_a_filter_that_matches_nothing_says_so(ip: InteractiveShell, capsys: pyt
 
 def test_panel_refuses_a_bad_concurrency_when_made(ip: InteractiveShell) -> None:
     from scp_widgets import ScpUsageError
-    from scp_widgets.panel import LockPanel
+    from scp_widgets.panel.lock_panel import LockPanel
 
     with pytest.raises(ScpUsageError, match="concurrency must be a whole number"):
         LockPanel(concurrency="16", autoload=False)  # type: ignore[arg-type]

@@ -7,11 +7,11 @@ import time
 import pytest
 
 import scp_widgets
-from scp_widgets.drift_guard import Guard
+from scp_widgets.client.errors import EndpointError, ScpUsageError
+from scp_widgets.client.regions import parse_endpoints, resolve_region_endpoints
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
 from scp_widgets.emulator.regions import RegionalEmulators
-from scp_widgets.errors import EndpointError, ScpUsageError
-from scp_widgets.regions import parse_endpoints, resolve_region_endpoints
+from scp_widgets.fleet.guard import Guard
 
 REGIONS = ["kr-west1", "kr-east1"]
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -156,7 +156,7 @@ def test_a_region_with_no_endpoint_says_how_to_give_one() -> None:
 
 
 def test_no_secret_in_the_repr_of_a_plan_or_a_guard(two_regions: RegionalEmulators) -> None:
-    from scp_widgets import fleet
+    from scp_widgets.fleet import plan as fleet
 
     secret = DEMO_SECRET_KEY  # the right one: the guard's checks must pass the emulator's signature check
     plan, rest = fleet.prepare({"regions": REGIONS, "access_key": "ak", "secret_key": secret, "concurrency": 2})
@@ -179,7 +179,7 @@ def wait_for_check(guard: Guard, timeout: float = 20.0) -> bool:
 
 def test_a_region_whose_listing_fails_stops_the_run_before_anything_is_sent(two_regions: RegionalEmulators) -> None:
     from scp_widgets.emulator import Faults
-    from scp_widgets.fleet import FleetListingError
+    from scp_widgets.fleet.plan import FleetListingError
 
     west, east = (two_regions.emulators[r] for r in REGIONS)
     east.set_faults(Faults(error_rates={503: 1.0}))

@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from scp_widgets.emulator.regions import RegionalEmulators
-from scp_widgets.windows import windows_dir
+from scp_widgets.fleet.windows import windows_dir
 
 REGIONS = "kr-west1,kr-east1"
 

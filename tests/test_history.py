@@ -17,12 +17,12 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 import scp_widgets
+from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.emulator import Emulator, EmulatorServer
-from scp_widgets.errors import ScpUsageError
-from scp_widgets.journal import Journal, JournalWarning
-from scp_widgets.panel import LockPanel
-from scp_widgets.panel_history import HistoryView
-from scp_widgets.run_history import configure, keep_days, prune_journals
+from scp_widgets.engine.history import configure, keep_days, prune_journals
+from scp_widgets.engine.journal import Journal, JournalWarning
+from scp_widgets.panel.history import HistoryView
+from scp_widgets.panel.lock_panel import LockPanel
 
 WAIT = 60
 DAY = 86400.0

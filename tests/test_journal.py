@@ -26,10 +26,10 @@ import pandas as pd
 import pytest
 
 import scp_widgets
+from scp_widgets.client.errors import JournalError, ScpUsageError
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
-from scp_widgets.errors import JournalError, ScpUsageError
-from scp_widgets.journal import Journal, JournalWarning
-from scp_widgets.results import Outcome, ServerResult
+from scp_widgets.engine.journal import Journal, JournalWarning
+from scp_widgets.engine.results import Outcome, ServerResult
 
 CHILD = Path(__file__).with_name("journal_child.py")
 WAIT = 60

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from scp_widgets.client import AsyncScpClient
-from scp_widgets.lean_httpx import LeanAsyncClient
+from scp_widgets.client.lean_httpx import LeanAsyncClient
+from scp_widgets.client.scp_client import AsyncScpClient
 
 
 def answer(request: httpx.Request) -> httpx.Response:

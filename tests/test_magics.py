@@ -16,7 +16,6 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from scp_widgets import api
-from scp_widgets.bulk import Progress
 from scp_widgets.emulator import (
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,
@@ -26,8 +25,9 @@ from scp_widgets.emulator import (
     EmulatorServer,
     Faults,
 )
-from scp_widgets.magics import ScpLockMagics, split_from
-from scp_widgets.progress import HtmlProgress, NoProgress, TextProgress, in_kernel, label, progress_display
+from scp_widgets.engine.bulk import Progress
+from scp_widgets.notebook.lock_magics import ScpLockMagics, split_from
+from scp_widgets.views.progress import HtmlProgress, NoProgress, TextProgress, in_kernel, label, progress_display
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -325,9 +325,9 @@ def test_panel_magic_passes_the_connection(
     import sys
     import types
 
-    fake = types.ModuleType("scp_widgets.panel")
+    fake = types.ModuleType("scp_widgets.panel.lock_panel")
     fake.LockPanel = lambda **kwargs: kwargs  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "scp_widgets.panel", fake)
+    monkeypatch.setitem(sys.modules, "scp_widgets.panel.lock_panel", fake)
     ip.run_line_magic("config", "ScpLockMagics.concurrency = 4")
     made = ip.run_line_magic("scp_panel", "--region kr-west1 --environment s --api-version 1.3")
     assert made == {
@@ -336,7 +336,7 @@ def test_panel_magic_passes_the_connection(
 
 
 def test_panel_magic_builds_the_real_panel(ip: InteractiveShell) -> None:
-    panel = pytest.importorskip("scp_widgets.panel")
+    panel = pytest.importorskip("scp_widgets.panel.lock_panel")
     assert isinstance(ip.run_line_magic("scp_panel", "--concurrency 3"), panel.LockPanel)
 
 

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from scp_widgets.demo import DEMO_REGIONS, demo_config
+from scp_widgets.cli.demo import DEMO_REGIONS, demo_config
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorServer
 from scp_widgets.emulator.regions import RegionalEmulators
 

@@ -15,9 +15,9 @@ import httpx
 import ipywidgets as w
 import pytest
 
+from scp_widgets.client.versions import BUILTIN_CATALOG
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
-from scp_widgets.panel import LockPanel
-from scp_widgets.versions import BUILTIN_CATALOG
+from scp_widgets.panel.lock_panel import LockPanel
 
 WAIT = 60  # generous: a slow CI machine must not fail on time
 

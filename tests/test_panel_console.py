@@ -11,9 +11,9 @@ import pytest
 from test_panel import WAIT, GatedTransport, make_panel, wait_until
 
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig
-from scp_widgets.panel import LockPanel
-from scp_widgets.panel_confirm import question
-from scp_widgets.panel_targets import resolve, targets
+from scp_widgets.panel.confirm import question
+from scp_widgets.panel.lock_panel import LockPanel
+from scp_widgets.panel.targets import resolve, targets
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -203,8 +203,8 @@ def test_the_counts_line_shows_sent_accepted_and_verified(fleet: Emulator) -> No
 
 
 def test_streaming_a_big_run_draws_a_capped_table_at_a_calm_pace() -> None:
-    from scp_widgets.panel_results import STREAM_ROWS, ResultsArea
-    from scp_widgets.results import Outcome, ServerResult, to_frame
+    from scp_widgets.engine.results import Outcome, ServerResult, to_frame
+    from scp_widgets.panel.results import STREAM_ROWS, ResultsArea
 
     area = ResultsArea(lambda: None, lambda: None)
     rows = [ServerResult(f"{n:08x}-0000-4000-8000-000000000000", "lock", Outcome.LOCKED) for n in range(300)]

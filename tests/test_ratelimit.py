@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from scp_widgets.ratelimit import AdaptiveRate
+from scp_widgets.client.ratelimit import AdaptiveRate
 
 
 class Clock:

@@ -8,11 +8,11 @@ from collections import Counter
 import httpx
 
 import scp_widgets
-from scp_widgets.client import AsyncScpClient
+from scp_widgets.client.pools import ShardedTransport
+from scp_widgets.client.retry import RetryBudget
+from scp_widgets.client.scp_client import AsyncScpClient
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
-from scp_widgets.pools import ShardedTransport
-from scp_widgets.readback import StateReader
-from scp_widgets.retry import RetryBudget
+from scp_widgets.engine.readback import StateReader
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 

@@ -6,8 +6,8 @@ import json
 import socket
 
 from scp_widgets.emulator.regions import RegionalEmulators
-from scp_widgets.panel import LockPanel
-from scp_widgets.windows import windows_dir
+from scp_widgets.fleet.windows import windows_dir
+from scp_widgets.panel.lock_panel import LockPanel
 
 WAIT = 60
 

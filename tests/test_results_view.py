@@ -16,10 +16,10 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import scp_widgets
-from scp_widgets.bulk import Progress
 from scp_widgets.emulator import Emulator, Faults
-from scp_widgets.results import COLUMNS, Outcome, ServerResult, count_not_sent, to_frame
-from scp_widgets.results_view import humanise_ms, level_of, local_time, order, run_html, run_text, summary_text
+from scp_widgets.engine.bulk import Progress
+from scp_widgets.engine.results import COLUMNS, Outcome, ServerResult, count_not_sent, to_frame
+from scp_widgets.views.results_view import humanise_ms, level_of, local_time, order, run_html, run_text, summary_text
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 FORBIDDEN = "access denied (403): the server belongs to another account or the key lacks permission"

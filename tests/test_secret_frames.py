@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 import scp_widgets
-from scp_widgets.client import AsyncScpClient, ScpClient
-from scp_widgets.credentials import Secret, resolve_credentials
-from scp_widgets.endpoints import resolve_endpoint
-from scp_widgets.errors import ScpUsageError
+from scp_widgets.client.credentials import Secret, resolve_credentials
+from scp_widgets.client.endpoints import resolve_endpoint
+from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
 
 SECRET = "frame-secret-9f2c4e6a8b0d1357"
 SID = "31f1160f-bd1e-40e8-b2ef-84f4ed22c330"
@@ -151,7 +151,7 @@ def test_credentials_resolver_holds_the_environment_secret_wrapped(monkeypatch: 
 
 
 def test_panel_wraps_the_secret_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scp_widgets import panel
+    from scp_widgets.panel import lock_panel as panel
 
     def broken(self: Any) -> list[Any]:
         raise RuntimeError("no widgets today")

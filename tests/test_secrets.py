@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from scp_widgets.client import AsyncScpClient, ScpClient
-from scp_widgets.credentials import resolve_credentials
-from scp_widgets.errors import ScpApiError, ScpError, ScpNetworkError
-from scp_widgets.pools import ShardedTransport
-from scp_widgets.retry import RetryPolicy
+from scp_widgets.client.credentials import resolve_credentials
+from scp_widgets.client.errors import ScpApiError, ScpError, ScpNetworkError
+from scp_widgets.client.pools import ShardedTransport
+from scp_widgets.client.retry import RetryPolicy
+from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
 
 ACCESS = "AKSECRETSTEST0000000042"
 SECRET = "do-not-leak-3b9c1e7f5a2d4f60"

@@ -18,12 +18,12 @@ import pytest
 import trustme
 
 import scp_widgets
-from scp_widgets.aio_transport import AiohttpTransport
-from scp_widgets.client import AsyncScpClient
+from scp_widgets.client.aio_transport import AiohttpTransport
+from scp_widgets.client.errors import ScpNetworkError
+from scp_widgets.client.pools import ShardedTransport
+from scp_widgets.client.retry import RetryPolicy
+from scp_widgets.client.scp_client import AsyncScpClient
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
-from scp_widgets.errors import ScpNetworkError
-from scp_widgets.pools import ShardedTransport
-from scp_widgets.retry import RetryPolicy
 
 TRANSPORTS: dict[str, Callable[[], httpx.AsyncBaseTransport | None]] = {
     "aiohttp (default)": lambda: None,

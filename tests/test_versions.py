@@ -7,8 +7,8 @@ import warnings
 
 import pytest
 
-from scp_widgets.errors import ScpUsageError, UnsupportedVersionError
-from scp_widgets.versions import (
+from scp_widgets.client.errors import ScpUsageError, UnsupportedVersionError
+from scp_widgets.client.versions import (
     BUILTIN_CATALOG,
     ApiVersion,
     ScpDeprecationWarning,

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import scp_widgets
+from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.emulator import Emulator, EmulatorServer, Faults
 from scp_widgets.emulator.regions import RegionalEmulators
-from scp_widgets.errors import ScpUsageError
-from scp_widgets.windows import Window, WindowWarning, pending_notice, pending_windows, windows_dir
+from scp_widgets.fleet.windows import Window, WindowWarning, pending_notice, pending_windows, windows_dir
 
 REGIONS = ["kr-west1", "kr-east1"]
 

@@ -1,0 +1,1 @@
+"""The command line: `scp-widgets demo`, `scp-widgets emulator`."""

@@ -1,0 +1,123 @@
+"""Which base URL to talk to.
+
+`https://virtualserver.{region}.{environment}.samsungsdscloud.com` from an environment and a region, or an
+explicit endpoint (how the emulator is reached). Explicit arguments beat `SCP_ENDPOINT`, which beats
+`SCP_REGION` + `SCP_ENVIRONMENT`, which beat `default-region` + `auth-url` in `~/.scpconf/config.json`.
+Plain `http://` is refused except to a loopback address, so a secret-signed request never crosses a network
+in clear text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+
+import httpx
+
+from scp_widgets.client.credentials import CONFIG_DIR_ENV, config_dir, environment_values
+from scp_widgets.client.errors import EndpointError
+
+ENDPOINT_ENV = "SCP_ENDPOINT"
+REGION_ENV = "SCP_REGION"
+ENVIRONMENT_ENV = "SCP_ENVIRONMENT"
+
+#: The documented environments and their regions (scp-openapi.md section 2).
+REGIONS: Mapping[str, tuple[str, ...]] = {
+    "s": ("kr-west1", "kr-east1"),
+    "g": ("kr-south1", "kr-south2", "kr-south3"),
+    "e": ("kr-west1", "kr-east1"),
+}
+
+_AUTH_URL_ENV = re.compile(r"^https://iam\.([a-z0-9-]+)\.samsungsdscloud\.com(?:/|$)")
+
+
+def regional_endpoint(region: str, environment: str) -> str:
+    """The Virtual Server host for a region of an environment; unknown names raise `EndpointError`."""
+    environment, region = environment.strip().lower(), region.strip().lower()
+    if environment not in REGIONS:
+        raise EndpointError(f"Unknown SCP environment {environment!r}; valid environments: {', '.join(REGIONS)}.")
+    if region not in REGIONS[environment]:
+        valid = ", ".join(REGIONS[environment])
+        raise EndpointError(f"Unknown region {region!r} in environment {environment!r}; valid regions: {valid}.")
+    return f"https://virtualserver.{region}.{environment}.samsungsdscloud.com"
+
+
+def is_loopback(host: str) -> bool:
+    """A literal loopback address, or `localhost` itself (not `*.localhost`: any resolver may answer for those)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_endpoint(url: str) -> str:
+    """Check an explicit base URL and return it without a trailing slash."""
+    text = url.strip().rstrip("/")
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError):
+        raise EndpointError(f"{url!r} is not a valid URL; expected something like https://host.") from None
+    if parsed.userinfo:  # checked first: no later message may echo a password
+        raise EndpointError(
+            "The endpoint must not carry a user name or password; SCP keys go in SCP_ACCESS_KEY and SCP_SECRET_KEY."
+        )
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise EndpointError(f"{url!r} is not an http(s) URL with a host; expected something like https://host.")
+    if parsed.query or parsed.fragment:
+        raise EndpointError(f"The endpoint {url!r} must not have a query or fragment.")
+    if parsed.scheme == "http" and not is_loopback(parsed.host):
+        raise EndpointError(
+            f"Refusing plain http:// to {parsed.host}: signed requests must use https:// "
+            "unless the endpoint is a loopback address (127.0.0.1, ::1, localhost)."
+        )
+    return text
+
+
+def _config_file(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(region, environment) from `~/.scpconf/config.json`, each None when absent."""
+    path = config_dir(env) / "config.json"
+    if not path.is_file():
+        return None, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EndpointError(f"{path} is not readable JSON ({type(exc).__name__}).") from None
+    if not isinstance(data, dict):
+        raise EndpointError(f"{path} should hold a JSON object with default-region and auth-url.")
+    region = data.get("default-region")
+    match = _AUTH_URL_ENV.match(str(data.get("auth-url", "")))
+    return (str(region) if region else None), (match.group(1) if match else None)
+
+
+def resolve_endpoint(
+    endpoint: str | None = None,
+    *,
+    region: str | None = None,
+    environment: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Pick the base URL in the documented order; raise `EndpointError` (one sentence) when none fits."""
+    env = environment_values(env, (ENDPOINT_ENV, REGION_ENV, ENVIRONMENT_ENV, CONFIG_DIR_ENV))
+    if endpoint:
+        return validate_endpoint(endpoint)
+    if not (region or environment) and env.get(ENDPOINT_ENV, "").strip():
+        return validate_endpoint(env[ENDPOINT_ENV])
+    region = region or env.get(REGION_ENV, "").strip() or None
+    environment = environment or env.get(ENVIRONMENT_ENV, "").strip() or None
+    # config.json is the last resort: only read (and only able to fail) when something is still missing
+    file_region, file_environment = _config_file(env) if not (region and environment) else (None, None)
+    region = region or file_region
+    environment = environment or file_environment
+    if region and environment:
+        return regional_endpoint(region, environment)
+    if region or environment:
+        missing = "environment (SCP_ENVIRONMENT)" if region else "region (SCP_REGION)"
+        raise EndpointError(f"The SCP {missing} is not set; valid environments: {', '.join(REGIONS)}.")
+    raise EndpointError(
+        f"No SCP endpoint configured: set {ENDPOINT_ENV} (or {REGION_ENV} and {ENVIRONMENT_ENV}), give an "
+        "endpoint (or a region and an environment), or run `scp-widgets emulator` for a local one."
+    )

@@ -1,0 +1,78 @@
+"""Which base URL serves each region, when one call spans several regions.
+
+Per region, in the same order as `SCP_ENDPOINT` for one endpoint: an `endpoints={"kr-west1": URL}` argument,
+then `SCP_ENDPOINTS="kr-west1=URL,kr-east1=URL"`, then the region's official host in the environment
+(`environment=`, `SCP_ENVIRONMENT`, or `auth-url` in ~/.scpconf/config.json). As for one endpoint, an
+explicit `environment=` asks for the official hosts and so passes over `SCP_ENDPOINTS`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+
+from scp_widgets.client.endpoints import ENVIRONMENT_ENV, REGIONS, _config_file, regional_endpoint, validate_endpoint
+from scp_widgets.client.errors import EndpointError
+
+ENDPOINTS_ENV = "SCP_ENDPOINTS"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def region_names(regions: str | Iterable[str]) -> list[str]:
+    """Region names from "kr-west1,kr-east1" or a list, lower case, each once, in order."""
+    raw = regions.split(",") if isinstance(regions, str) else [str(r) for r in regions]
+    names = list(dict.fromkeys(r.strip().lower() for r in raw if r.strip()))
+    if not names:
+        raise EndpointError("No regions given: pass region names such as regions=['kr-west1', 'kr-east1'].")
+    for name in names:
+        if not _NAME.match(name):
+            raise EndpointError(f"{name!r} is not a region name; expected something like kr-west1.")
+    return names
+
+
+def parse_endpoints(text: str, *, source: str = ENDPOINTS_ENV) -> dict[str, str]:
+    """`kr-west1=URL,kr-east1=URL` as {region: URL}; each URL checked as an explicit endpoint."""
+    found: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        region, sep, url = part.partition("=")
+        if not sep or not region.strip() or not url.strip():
+            raise EndpointError(f"{source} should read REGION=URL,REGION=URL; cannot read {part!r}.")
+        found[region_names([region])[0]] = validate_endpoint(url)
+    return found
+
+
+def resolve_region_endpoints(
+    regions: str | Iterable[str] | None,
+    *,
+    endpoints: Mapping[str, str] | None = None,
+    environment: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """{region: base URL} for every region asked for (all of `endpoints` when `regions` is None)."""
+    env = os.environ if env is None else env
+    given = {region_names([k])[0]: validate_endpoint(v) for k, v in (endpoints or {}).items()}
+    names = region_names(regions if regions is not None else list(given))
+    from_env = {}
+    if environment is None and env.get(ENDPOINTS_ENV, "").strip():
+        from_env = parse_endpoints(env[ENDPOINTS_ENV])
+    resolved: dict[str, str] = {}
+    for name in names:
+        url = given.get(name) or from_env.get(name)
+        resolved[name] = url or regional_endpoint(name, _environment(name, environment, env))
+    return resolved
+
+
+def _environment(region: str, environment: str | None, env: Mapping[str, str]) -> str:
+    chosen = environment or env.get(ENVIRONMENT_ENV, "").strip() or _config_file(env)[1]
+    if not chosen:
+        raise EndpointError(
+            f"No endpoint for region {region}: give endpoints={{{region!r}: URL}}, set {ENDPOINTS_ENV}, or set "
+            f"the SCP environment ({ENVIRONMENT_ENV}: {', '.join(REGIONS)}) for its official host."
+        )
+    return chosen
+
+
+def format_endpoints(endpoints: Mapping[str, str]) -> str:
+    """The `SCP_ENDPOINTS` value for a map (what the emulator prints)."""
+    return ",".join(f"{region}={url}" for region, url in endpoints.items())

@@ -1,0 +1,403 @@
+"""The bulk engine: many servers, bounded concurrency, retries, read-back, cancel, and a journal.
+
+Every requested server ends with exactly one `ServerResult`, whatever happens: a failure, a cancel, an
+interrupt. Workers pull ids in request order; when a cancel arrives they stop pulling, the calls in flight
+are ended at once (their rows say the change may have been applied, and are read back when verify is on),
+and every id not started is marked `cancelled`. When the run's `RunGuard` stops sending (the service is
+gone, rejects the credentials or throttles everything), the ids not sent yet end with one sentence saying
+so, and nothing is claimed about them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from scp_widgets.client.errors import Aborted, NotSent, ScpApiError, ScpRequestError
+from scp_widgets.client.ids import is_valid_id
+from scp_widgets.client.retry import RetryBudget
+from scp_widgets.client.run_guard import RunGuard
+from scp_widgets.client.scp_client import AsyncScpClient, RetryCancelled
+from scp_widgets.client.versions import VersionChoice
+from scp_widgets.engine.journal import Journal
+from scp_widgets.engine.readback import StateReader
+from scp_widgets.engine.results import (
+    NOT_SENT_CODE,
+    Outcome,
+    ServerResult,
+    message_for_error,
+    ordered_counts,
+    outcome_for_error,
+)
+from scp_widgets.engine.settings import RunOptions
+
+logger = logging.getLogger(__name__)
+Action = Literal["lock", "unlock"]
+_DONE = {"lock": Outcome.LOCKED, "unlock": Outcome.UNLOCKED}
+_ALREADY = {"lock": Outcome.ALREADY_LOCKED, "unlock": Outcome.ALREADY_UNLOCKED}
+
+
+class CancelToken:
+    """Thread-safe cancel handle: call `cancel()` from anywhere (a button, a signal handler, a thread)."""
+
+    def __init__(self) -> None:
+        self._flag = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._flag.is_set()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._flag.set()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """An asyncio.Event on `loop` that is set when this token is cancelled (now or later)."""
+        event = asyncio.Event()
+
+        def wake() -> None:
+            # On the loop's own thread (a progress callback) set it now, so no worker starts another server.
+            if _running_loop() is loop:
+                event.set()
+            else:
+                loop.call_soon_threadsafe(event.set)
+
+        with self._lock:
+            self._listeners.append(wake)
+            if self._flag.is_set():
+                event.set()
+        return event
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a run. `done` servers have their final outcome (`last` is the one that just finished,
+    None when the snapshot comes from a send or an accept); `sent` went out at least once; `accepted` got a
+    2xx for the change. `rate` and `retry_in` are set only while the run is held back (see the fields)."""
+
+    done: int
+    total: int
+    counts: dict[str, int]
+    elapsed_s: float
+    last: ServerResult | None = None
+    sent: int = 0
+    accepted: int = 0
+    #: The client-side send rate (requests/s) while the service's throttling holds it down, else None.
+    rate: float | None = None
+    #: Seconds until the next retry while calls wait to retry (or on a Retry-After), else None.
+    retry_in: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+#: Seconds between two progress reports from sends and accepts (a finish always reports): counting is a
+#: few additions per server, and the callback runs at most this often for them, so speed is not paid for it.
+EVENT_INTERVAL = 0.05
+
+
+@dataclass
+class _Run:
+    client: AsyncScpClient
+    action: Action
+    options: RunOptions
+    version: VersionChoice
+    cancel: asyncio.Event
+    journal: Journal | None
+    progress: ProgressCallback | None
+    budget: RetryBudget
+    reader: StateReader
+    guard: RunGuard
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    total: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    accepted: int = 0
+    _reported: float = 0.0
+    _trailing: bool = False
+
+    def new_result(self, server_id: str) -> ServerResult:
+        return ServerResult(
+            server_id, self.action, Outcome.CANCELLED, api_version=self.version.number,
+            endpoint=self.client.endpoint, started_at=time.time(),
+        )  # fmt: skip
+
+    def on_sent(self, server_id: str) -> None:
+        """Just before the first change request of a server goes out (written ahead, for a crash)."""
+        if self.journal is not None:
+            self.journal.sent(server_id)
+        self.sent += 1
+        self._report_now()
+
+    def on_accepted(self, result: ServerResult) -> None:
+        """Just after the service accepted a change (2xx), before the read-back."""
+        if self.journal is not None:
+            self.journal.accepted(result)
+        self.accepted += 1
+        self._report_now()
+
+    def finish(self, result: ServerResult) -> ServerResult:
+        if result.finished_at is None:
+            result.finished_at = time.time()
+        if result.started_at is None:
+            result.started_at = result.finished_at
+        if self.journal is not None:
+            self.journal.result(result)
+        self.done += 1
+        self.counts[str(result.outcome)] = self.counts.get(str(result.outcome), 0) + 1
+        self._report(result)
+        return result
+
+    def _report_now(self) -> None:
+        """A send or an accept: report at most every EVENT_INTERVAL, and once more after a quiet spell, so
+        the last counts show even when nothing else happens for a while (a long wait on retries)."""
+        if self.progress is None:
+            return
+        wait = EVENT_INTERVAL - (time.monotonic() - self._reported)
+        if wait <= 0:
+            self._report(None)
+        elif not self._trailing:
+            self._trailing = True
+            asyncio.get_running_loop().call_later(wait, self._report_trailing)
+
+    def _report_trailing(self) -> None:
+        self._trailing = False
+        if self.done < self.total:
+            self._report(None)
+
+    def _report(self, last: ServerResult | None) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        self._reported = now
+        snapshot = ordered_counts(self.counts)
+        progress = Progress(
+            self.done, self.total, snapshot, now - self.started, last, sent=self.sent, accepted=self.accepted,
+            rate=self.client.limiter.rate, retry_in=self.guard.retry_in(),
+        )  # fmt: skip
+        try:
+            self.progress(progress)
+        except Exception:  # a broken progress display must not stop the run or lose rows
+            logger.exception("progress callback failed")
+
+
+async def run_bulk(
+    client: AsyncScpClient,
+    action: Action,
+    server_ids: Sequence[str],
+    options: RunOptions,
+    *,
+    version: VersionChoice,
+    cancel: asyncio.Event | None = None,
+    journal: Journal | None = None,
+    progress: ProgressCallback | None = None,
+    budget: RetryBudget | None = None,
+) -> list[ServerResult]:
+    """Run `action` on every (de-duplicated) id; one result per id, in order. Malformed ids are not sent.
+
+    `options.concurrency` workers send the state changes; each accepted change is then read back in the
+    background (batched by the `StateReader`), so a worker moves on to its next server at once.
+    """
+    budget = budget or RetryBudget()
+    cancel = cancel or asyncio.Event()
+    guard = RunGuard(cancel, unanswered_limit=max(8, options.concurrency))
+    reader = StateReader(client, version, budget, concurrency=options.concurrency, guard=guard)
+    run = _Run(
+        client, action, options, version, cancel, journal, progress, budget, reader, guard, total=len(server_ids),
+    )  # fmt: skip
+    results: list[ServerResult | None] = [None] * len(server_ids)
+    queue = iter(enumerate(server_ids))
+    read_backs: list[asyncio.Task[None]] = []
+    reads_first = options.preflight or options.dry_run
+    known = await reader.snapshot([i for i in server_ids if is_valid_id(i)]) if reads_first else {}
+
+    async def read_back(index: int, result: ServerResult, follow: Follow) -> None:
+        await (_read_back(run, result) if follow == "verify" else _check_failed(run, result))
+        results[index] = run.finish(result)
+
+    async def worker() -> None:
+        for index, server_id in queue:
+            if run.cancel.is_set():
+                results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled before it was sent"))
+                continue
+            result, follow = await _send(run, server_id, known.get(server_id))
+            if follow is not None and options.verify:
+                read_backs.append(asyncio.create_task(read_back(index, result, follow)))
+            else:
+                results[index] = run.finish(result)
+
+    guard.start()
+    workers = [asyncio.create_task(worker()) for _ in range(min(options.concurrency, len(server_ids)) or 1)]
+    try:
+        await asyncio.gather(*workers)
+        await asyncio.gather(*read_backs)
+    except BaseException:
+        # Interrupted from outside (task cancelled): stop everything, but still account for every id.
+        run.cancel.set()
+        for task in [*workers, *read_backs]:
+            task.cancel()
+        await asyncio.gather(*workers, *read_backs, return_exceptions=True)
+        raise
+    finally:
+        await guard.close()
+        for index, server_id in enumerate(server_ids):
+            if results[index] is None:
+                results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled while in flight"))
+    return [r for r in results if r is not None]
+
+
+def _cancelled(result: ServerResult, why: str) -> ServerResult:
+    result.outcome, result.message = Outcome.CANCELLED, why
+    return result
+
+
+#: What follows a sent change: "verify" (accepted: poll until the new state shows), "check" (failed or
+#: cancelled after it went out, so it may have been applied: read once), or None (nothing to read).
+Follow = Literal["verify", "check"] | None
+#: Failures after which the change may still have been applied (a lost reply, a cut-off attempt).
+_UNSURE = frozenset({Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.THROTTLED, Outcome.CANCELLED})
+
+
+async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tuple[ServerResult, Follow]:
+    """Preflight, then the state change. Returns the result so far and what read-back it needs."""
+    result = run.new_result(server_id)
+    wanted = run.action == "lock"
+    if not is_valid_id(server_id):
+        result.outcome, result.error_code = Outcome.INVALID_ID, "INVALID_ID"
+        result.message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
+        return result, None
+    try:
+        if run.options.preflight or run.options.dry_run:
+            # A dry run reads too (a signed GET), so a wrong key or an unknown server shows before the real run.
+            current = known or await run.reader.read(server_id)
+            if run.options.preflight and _already(current, server_id, wanted):
+                result.outcome, result.http_status, result.locked = _ALREADY[run.action], 200, wanted
+                return result, None
+            if run.options.dry_run:
+                result.outcome, result.message = Outcome.PLANNED, f"dry run: would {run.action} this server"
+                locked = current.get("locked")
+                result.http_status, result.locked = 200, locked if isinstance(locked, bool) else None
+                return result, None
+        change = run.client.lock if wanted else run.client.unlock
+        if not run.guard.stopped:  # else the request raises NotSent at once: nothing goes out
+            run.on_sent(server_id)
+        accepted = await change(server_id, cancel=run.cancel, version=run.version, budget=run.budget, guard=run.guard)
+        result.http_status, result.attempts, result.request_id = (
+            accepted.status, accepted.attempts, accepted.request_id,
+        )  # fmt: skip
+        result.outcome = _DONE[run.action]  # accepted; the read-back (when on) confirms or downgrades it
+        run.on_accepted(result)
+        return result, "verify"
+    except NotSent as exc:
+        _fail(result, exc)
+        return result, None
+    except Aborted as exc:
+        result.attempts = exc.attempts
+        if not exc.in_flight:
+            return _cancelled(result, "cancelled before it was sent"), None
+        _cancelled(result, "cancelled while the request was in flight: the change may have been applied")
+        result.error_code = "CANCELLED_IN_FLIGHT"
+    except RetryCancelled as exc:
+        _fail(result, exc.last)
+        result.outcome, result.message = Outcome.CANCELLED, f"cancelled while waiting to retry: {result.message}"
+    except ScpRequestError as exc:
+        _fail(result, exc)
+    return result, "check" if result.outcome in _UNSURE and result.attempts > 0 else None
+
+
+def _fail(result: ServerResult, error: ScpRequestError) -> None:
+    result.outcome = outcome_for_error(error)
+    result.message = message_for_error(error)
+    result.attempts = max(result.attempts, error.attempts)
+    if isinstance(error, ScpApiError):
+        result.http_status, result.error_code, result.request_id = error.status, error.code, error.request_id
+    else:
+        result.error_code = NOT_SENT_CODE if isinstance(error, NotSent) else "NETWORK_ERROR"
+
+
+def _locked_of(server: dict[str, Any], server_id: str) -> bool:
+    """`locked` of the server asked for, or ValueError saying why the answer proves nothing."""
+    if str(server.get("id", "")).lower() != server_id:
+        raise ValueError(f"the service answered for another server ({str(server.get('id'))[:40]!r})")
+    locked = server.get("locked")
+    if not isinstance(locked, bool):
+        raise ValueError(f"the service's `locked` is not true or false ({str(locked)[:40]!r})")
+    return locked
+
+
+def _already(server: dict[str, Any], server_id: str, wanted: bool) -> bool:
+    """Preflight: skip only when the answer proves the wanted state; anything doubtful is sent."""
+    try:
+        return _locked_of(server, server_id) is wanted
+    except ValueError:
+        return False
+
+
+async def _check_failed(run: _Run, result: ServerResult) -> None:
+    """A failed or cut-off change may have been applied all the same: one read says whether it was."""
+    try:
+        result.locked = _locked_of(await run.reader.read(result.server_id), result.server_id)
+    except (ScpRequestError, ValueError):
+        return
+    if result.locked is (run.action == "lock"):
+        result.outcome, result.message, result.error_code = _DONE[run.action], None, None
+
+
+async def _read_back(run: _Run, result: ServerResult) -> None:
+    """Poll `locked` until it shows the wanted state or the deadline passes (then `unverified`)."""
+    wanted = run.action == "lock"
+    deadline = time.monotonic() + run.options.verify_timeout
+    pause = 0.025  # the first per-server pause is 0.05 s (see StateReader.next_pause)
+    last_error: str | None = None
+    while True:
+        after_cancel = run.cancel.is_set()  # a read begun after the cancel still gets a moment (RunGuard)
+        try:
+            result.locked = _locked_of(await run.reader.read(result.server_id), result.server_id)
+            if result.locked is wanted:
+                result.outcome = _DONE[run.action]
+                return
+        except ScpRequestError as exc:
+            last_error = message_for_error(exc)
+        except ValueError as exc:
+            last_error = str(exc)
+        if run.cancel.is_set() and not after_cancel:
+            continue
+        pause = run.reader.next_pause(result.server_id, pause)
+        if time.monotonic() + pause > deadline or run.cancel.is_set():
+            break
+        await asyncio.sleep(pause)
+    result.outcome = Outcome.UNVERIFIED
+    waited = f"{run.options.verify_timeout:g} s"
+    if run.cancel.is_set():  # the wait did not run out: it was cut short, and the last read says nothing new
+        result.message = (
+            f"accepted ({result.http_status}), but the read-back was cancelled before it confirmed the change"
+        )
+    elif result.locked is not None:
+        result.message = (
+            f"accepted ({result.http_status}), but locked still read {str(result.locked).lower()} after {waited}"
+        )
+    else:  # one sentence, the read-back's own reason last (it was two messages run together)
+        result.message = (
+            f"accepted ({result.http_status}), but the state could not be read back in {waited} ({last_error})"
+        )

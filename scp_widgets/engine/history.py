@@ -1,0 +1,193 @@
+"""`history()`: every run in the journal folder, one row each, newest first; and the retention that prunes it.
+
+    import scp_widgets
+    runs = scp_widgets.history()                  # run_id, action, started_at, ..., complete, journal
+    scp_widgets.read_journal(runs.journal[0])     # the newest run's frame
+
+Retention: finished journals older than `keep_days()` (default 90; `SCP_WIDGETS_JOURNAL_DAYS`, or
+`%config ScpHistoryMagics.keep_days`; 0 keeps everything) are deleted when a run starts and when the
+history is read. A journal whose run never finished is never pruned: it is the record of a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scp_widgets.client.errors import JournalError, ScpError, ScpUsageError
+from scp_widgets.engine.journal import JournalWarning, default_journal_dir
+from scp_widgets.engine.journal_reader import JournalRun, read_runs
+from scp_widgets.engine.results import Outcome, count_outcomes
+
+logger = logging.getLogger(__name__)
+KEEP_DAYS_ENV = "SCP_WIDGETS_JOURNAL_DAYS"
+DEFAULT_KEEP_DAYS = 90.0
+_configured_days: float | None = None  # set by %config ScpHistoryMagics.keep_days; wins over the env var
+COLUMNS = (
+    "run_id", "action", "started_at", "finished_at", "api_version", "endpoint", "servers", "complete",
+    "never_sent", "summary", "journal",
+)  # fmt: skip
+
+
+def configure(keep_days: float | None) -> None:
+    """Set the retention for this process (None: back to the env var or the default)."""
+    if keep_days is not None and keep_days < 0:
+        raise ScpUsageError(f"keep_days must be 0 (keep everything) or a positive number of days, not {keep_days!r}.")
+    global _configured_days
+    _configured_days = keep_days
+
+
+def keep_days() -> float:
+    """Days a finished journal is kept: %config, then SCP_WIDGETS_JOURNAL_DAYS, then 90 (0: forever)."""
+    if _configured_days is not None:
+        return _configured_days
+    text = os.environ.get(KEEP_DAYS_ENV, "").strip()
+    if not text:
+        return DEFAULT_KEEP_DAYS
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if days < 0:
+        raise ScpUsageError(f"{KEEP_DAYS_ENV} must be 0 (keep everything) or a number of days, not {text!r}.")
+    return days
+
+
+def history(folder: str | os.PathLike[str] | None = None, *, prune: bool = True) -> pd.DataFrame:
+    """Every run journaled in `folder` (default: the journal folder), one row per run, newest first.
+
+    Columns: run_id, action, started_at, finished_at, api_version, endpoint, servers, complete, never_sent,
+    summary, journal, then one count column per outcome seen. `read_journal(row.journal, row.run_id)` gives
+    a run's frame (`read_journal(row.journal)` alone when the file holds one run, the usual case).
+    A file that is not a journal is named in a warning and left out.
+    """
+    where = Path(folder) if folder is not None else default_journal_dir()
+    if folder is not None and not where.is_dir():
+        raise ScpUsageError(f"{where} is not a folder (history() reads a folder of journals).")
+    if prune:
+        prune_journals(where)
+    rows: list[dict[str, object]] = []
+    for file in sorted(where.glob("*.jsonl")) if where.is_dir() else []:
+        try:
+            rows.extend(_rows_of(file))
+        except ScpError as exc:
+            warnings.warn(f"Left out of the history: {exc}", JournalWarning, stacklevel=2)
+    return _frame(rows)
+
+
+def _rows_of(file: Path) -> list[dict[str, object]]:
+    """A file holding one finished run (the usual case) is summed up from its first and last lines alone."""
+    quick = _one_finished_run(file)
+    if quick is not None:
+        header, footer = quick
+        return [_row(file, header, footer, footer["counts"], never_sent=0)]
+    with warnings.catch_warnings():  # a crashed run's torn line: its row says it did not finish
+        warnings.simplefilter("ignore", JournalWarning)
+        runs = read_runs(file)
+    return [
+        _row(file, run.header, run.footer, count_outcomes(r.outcome for r in run.rows()), len(run.never_sent()))
+        for run in runs
+    ]
+
+
+def _one_finished_run(file: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    try:
+        data = file.read_bytes()
+    except OSError:
+        return None  # read_runs says why, in one sentence
+    if data.count(b'{"type":"run",') != 1 or not data.startswith(b'{"type":"run",') or not data.endswith(b"}\n"):
+        return None
+    try:
+        header = json.loads(data[: data.index(b"\n")])
+        footer = json.loads(data[data.rindex(b"\n", 0, len(data) - 1) + 1 :])
+    except ValueError:
+        return None
+    finished = footer.get("type") == "end" and footer.get("run") == header.get("run_id")
+    return (header, footer) if finished and isinstance(footer.get("counts"), dict) else None
+
+
+def _row(
+    file: Path, header: dict[str, Any], footer: dict[str, Any] | None, counts: dict[str, int], never_sent: int
+) -> dict[str, object]:
+    ids = header.get("ids", [])
+    summary = (footer or {}).get("summary")
+    if footer is None:
+        summary = f"did not finish: {sum(counts.values())} sent or done, {never_sent} never sent"
+    return {
+        "run_id": header.get("run_id"), "action": header.get("action"), "started_at": header.get("started_at"),
+        "finished_at": (footer or {}).get("finished_at"), "api_version": header.get("api_version"),
+        "endpoint": header.get("endpoint"), "servers": len(ids), "complete": footer is not None,
+        "never_sent": never_sent, "summary": summary, "journal": str(file), **counts,
+    }  # fmt: skip
+
+
+def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    outcomes = [str(o) for o in Outcome if any(str(o) in row for row in rows)]
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, *outcomes])
+    for column in ("started_at", "finished_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    for column in ("servers", "never_sent", *outcomes):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    for column in ("run_id", "action", "api_version", "endpoint", "summary", "journal"):
+        frame[column] = frame[column].astype("string")
+    frame["complete"] = frame["complete"].astype(bool)
+    frame = frame.sort_values(["started_at", "journal"], ascending=False, na_position="last", ignore_index=True)
+    return frame
+
+
+def prune_journals(folder: Path, *, days: float | None = None, now: float | None = None) -> list[Path]:
+    """Delete finished journals in `folder` older than `days` (default: `keep_days()`); returns them.
+
+    Old means both the file's modification time and every run's `finished_at` are before the cut-off;
+    a file with an unfinished run, or that is not a journal, is never deleted.
+    """
+    days = keep_days() if days is None else days
+    if days <= 0 or not folder.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - days * 86400
+    pruned: list[Path] = []
+    for file in folder.glob("*.jsonl"):
+        try:
+            if file.stat().st_mtime >= cutoff:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", JournalWarning)
+                runs = read_runs(file)
+        except (OSError, JournalError, ScpUsageError):
+            continue
+        if runs and all(run.complete and _finished_before(run, cutoff) for run in runs):
+            with contextlib.suppress(FileNotFoundError):
+                file.unlink()
+                pruned.append(file)
+    return pruned
+
+
+def prune_quietly(folder: Path) -> None:
+    """Retention at the start of a run: never a reason for the run not to happen."""
+    try:
+        pruned = prune_journals(folder)
+    except (OSError, ScpUsageError) as exc:
+        logger.warning("journal retention skipped: %s", exc)
+        return
+    if pruned:
+        logger.info("pruned %d journals older than %g days from %s", len(pruned), keep_days(), folder)
+
+
+def _finished_before(run: JournalRun, cutoff: float) -> bool:
+    finished = (run.footer or {}).get("finished_at")
+    try:
+        return dt.datetime.fromisoformat(str(finished)).timestamp() < cutoff
+    except ValueError:
+        return False
+
+
+__all__ = ["configure", "history", "keep_days", "prune_journals"]

@@ -1,0 +1,219 @@
+"""Reading journals back: tolerant of what a crash leaves, strict about everything else.
+
+A line cut short by a crash (no closing brace, a half-written character, NUL debris) is skipped with a
+`JournalWarning`, wherever it is. Anything else that is not a journal record (not JSON, a JSON array, an
+unknown record type or outcome, a record with no run header before it) is refused with one `JournalError`
+sentence naming the file and the line. Lines are grouped by the run id each one carries, so runs that
+shared a file never mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scp_widgets.client.errors import JournalError, ScpUsageError
+from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
+from scp_widgets.engine.results import Outcome, ServerResult, count_outcomes, summary_line, to_frame
+
+_SENT_MESSAGE = "sent, but the run ended before an answer was recorded; read the server's state before sending again"
+
+
+@dataclass
+class JournalRun:
+    """Everything one run wrote: its header, per-server events, final results and (if it ended) its footer."""
+
+    header: dict[str, Any]
+    footer: dict[str, Any] | None = None
+    sent: dict[str, float | None] = field(default_factory=dict)
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, ServerResult] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.header["run_id"])
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.header.get("ids", []))
+
+    @property
+    def complete(self) -> bool:
+        return self.footer is not None
+
+    def rows(self) -> list[ServerResult]:
+        """A row per server the run touched, in request order: final results, else sent / accepted."""
+        rows: list[ServerResult] = []
+        for server_id in dict.fromkeys([*self.ids, *self.results]):
+            row = self.results.get(server_id) or self._in_doubt(server_id)
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def never_sent(self) -> list[str]:
+        touched = self.results.keys() | self.sent.keys() | self.accepted.keys()
+        return [i for i in self.ids if i not in touched]
+
+    def _in_doubt(self, server_id: str) -> ServerResult | None:
+        header = self.header
+        row = ServerResult(
+            server_id, str(header.get("action")), Outcome.SENT, api_version=header.get("api_version"),
+            endpoint=header.get("endpoint"), started_at=self.sent.get(server_id), message=_SENT_MESSAGE,
+        )  # fmt: skip
+        accepted = self.accepted.get(server_id)
+        if accepted is not None:
+            row.outcome, row.http_status = Outcome.ACCEPTED, accepted.get("http_status")
+            row.attempts, row.request_id = int(accepted.get("attempts") or 0), accepted.get("request_id")
+            row.message = f"accepted ({row.http_status}), but the run ended before the read-back confirmed it"
+        elif server_id not in self.sent:
+            return None
+        return row
+
+
+def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.DataFrame:
+    """Rebuild a run's DataFrame from its journal: the last run in the file, or the one with `run_id`.
+
+    A finished run gives the frame the run returned. For a run that never finished (killed kernel),
+    `attrs["complete"]` is False; servers whose request went out have rows (their final outcome, or
+    `sent` / `accepted` when the run died first), and `attrs["never_sent"]` lists the requested ids that
+    were never sent: rows + never_sent cover every requested id, with no overlap.
+    """
+    file = Path(path)
+    runs = read_runs(file)
+    if not runs:
+        raise JournalError(f"{file} is empty: it is not an scp-widgets journal.")
+    if run_id is None:
+        return run_frame(runs[-1], file)
+    for run in runs:
+        if run.run_id == run_id:
+            return run_frame(run, file)
+    raise ScpUsageError(f"The journal {file} has no run {run_id!r}; it holds {', '.join(r.run_id for r in runs)}.")
+
+
+def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
+    rows = run.rows()
+    counts = count_outcomes(r.outcome for r in rows)
+    attrs = {k: v for k, v in run.header.items() if k not in ("ids", "format", "type")}
+    attrs.update(run.footer or {})
+    never_sent = run.never_sent()
+    attrs.update(counts=counts, complete=run.complete, journal=str(file), never_sent=never_sent)
+    attrs["missing"] = [i for i in run.ids if i not in run.results]  # no final outcome (sent, accepted, never sent)
+    if not run.complete:
+        attrs["summary"] = f"{summary_line(counts)}; {len(never_sent)} never sent; the run did not finish"
+    return to_frame(rows, attrs)
+
+
+def read_runs(file: Path) -> list[JournalRun]:
+    """Every run in the file, in the order their headers were written."""
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ScpUsageError(f"No journal at {file}.") from None
+    except IsADirectoryError:
+        raise ScpUsageError(f"{file} is a folder, not a journal.") from None
+    except OSError as exc:
+        raise ScpUsageError(f"Cannot read the journal {file}: {exc.strerror or exc}.") from None
+    runs: dict[str, JournalRun] = {}
+    current: JournalRun | None = None
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        record = _parse_line(file, number, raw)
+        if record is None:
+            continue
+        where = f"{file} line {number}"
+        kind = record.pop("type")
+        owner = record.pop("run", None)
+        if kind == "run":
+            current = runs[str(record.get("run_id"))] = _header(where, record, owner)
+            continue
+        run = runs.get(str(owner)) if owner is not None else current  # format 1 lines carry no run id
+        if run is None:
+            raise JournalError(f"{where} belongs to no run started before it: not an scp-widgets journal.")
+        _apply(where, run, kind, record)
+    return list(runs.values())
+
+
+def _parse_line(file: Path, number: int, raw: bytes) -> dict[str, Any] | None:
+    if not raw.strip(b" \t\r\x00"):
+        if raw.strip(b" \t\r"):
+            _torn(file, number)
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.end == len(raw):
+            _torn(file, number)  # a character cut in half at the end of a torn line
+            return None
+        raise JournalError(f"{file} line {number} has a byte that is not UTF-8 text: the journal is corrupt.") from None
+    text = text.strip()
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        if text.startswith('{"') and (not text.endswith("}") or getattr(exc, "pos", 0) >= len(text)):
+            _torn(file, number)
+            return None
+        raise JournalError(f"{file} line {number} is not JSON: it is not an scp-widgets journal.") from None
+    if not isinstance(record, dict):
+        kind = {list: "array", str: "string", int: "number", float: "number"}.get(type(record), "value")
+        raise JournalError(f"{file} line {number} is not a journal record (a JSON {kind}): the journal is corrupt.")
+    if record.get("type") not in RECORD_TYPES:
+        raise JournalError(f"{file} line {number} has no known record type: not an scp-widgets journal.")
+    return record
+
+
+def _torn(file: Path, number: int) -> None:
+    warning = f"{file} line {number} was cut short (a run was killed while writing it); skipped."
+    warnings.warn(warning, JournalWarning, stacklevel=5)
+
+
+def _header(where: str, record: dict[str, Any], owner: Any) -> JournalRun:
+    fmt = record.get("format")
+    if not isinstance(fmt, int) or fmt < 1:
+        raise JournalError(f"{where} is a run header without a format number: the journal is corrupt.")
+    if fmt > FORMAT:
+        raise JournalError(f"{where} was written by a newer scp-widgets (journal format {fmt}); upgrade to read it.")
+    ids = record.get("ids", [])
+    if not isinstance(record.get("run_id"), str) or not (
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+    ):
+        raise JournalError(f"{where} is a run header without a run id or with bad server ids: the journal is corrupt.")
+    if owner is not None and owner != record["run_id"]:
+        raise JournalError(f"{where} is a run header for two different runs: the journal is corrupt.")
+    return JournalRun(record)
+
+
+def _apply(where: str, run: JournalRun, kind: str, record: dict[str, Any]) -> None:
+    if kind == "end":
+        run.footer = record
+        return
+    if kind == "result":
+        run.results[_server_id(where, record, "server_id")] = _result(where, record)
+        return
+    server_id = _server_id(where, record, "id")
+    at = record.get("at")
+    if kind == "sent":
+        run.sent[server_id] = float(at) if isinstance(at, int | float) else None
+    else:
+        run.accepted[server_id] = record
+
+
+def _server_id(where: str, record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str):
+        raise JournalError(f"{where} is a record without a server id: the journal is corrupt.")
+    return value
+
+
+def _result(where: str, record: dict[str, Any]) -> ServerResult:
+    outcome = record.get("outcome")
+    if outcome not in {str(o) for o in Outcome}:
+        raise JournalError(f"{where} has an unknown outcome {outcome!r}: the journal is corrupt.")
+    try:
+        return ServerResult.from_record(record)
+    except (TypeError, ValueError) as exc:
+        raise JournalError(f"{where} is a corrupt result record ({exc}).") from None

@@ -1,0 +1,104 @@
+"""Act on a finished run: send again exactly its failed rows, or resume its cancelled ones, same settings.
+
+    df = scp_widgets.lock(ids)
+    again = scp_widgets.retry_failed(df)        # the failed rows only; invalid ids are never sent again
+    rest = scp_widgets.resume_cancelled(df)     # the rows a Cancel or an interrupt left unsent
+
+With no such rows nothing is sent and the result is an empty frame (its summary says so).
+
+A frame `read_journal` rebuilt from a run that never finished (a killed kernel) works too: its never-sent
+ids (`attrs["never_sent"]`, no rows) are what `resume_cancelled` sends, and its rows cut off at `sent` or
+`accepted` count as failed for `retry_failed`, which then reads each state first (preflight), so a server
+the dead run already changed is not sent again.
+
+The settings come from the frame's `attrs` (action, API version, endpoint, verify, preflight, dry run,
+concurrency, retries, timeout); keyword arguments override them, and credentials resolve as for `lock`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.engine.results import Outcome, to_frame
+from scp_widgets.views.results_view import sections
+
+#: Settings a run records in `attrs` and a rerun reuses (attrs name -> `lock` keyword).
+#: `dry_run` too: the failures of a dry run retried are a dry run again (pass dry_run=False to send for real).
+SAME_SETTINGS = ("api_version", "endpoint", "verify", "preflight", "dry_run", "concurrency", "retries", "timeout")
+
+
+def failed_ids(frame: pd.DataFrame) -> list[str]:
+    """Ids of the failed rows in request order, without `invalid_id` rows (sending those again cannot help),
+    and of the rows a dead run left at `sent` / `accepted` (see `same_settings`: they are read first)."""
+    failed = sections(frame).isin(["failed", "unfinished"])
+    rows = frame[failed & (frame["outcome"].astype("string") != str(Outcome.INVALID_ID))]
+    return [str(i) for i in rows["server_id"]]
+
+
+def cancelled_ids(frame: pd.DataFrame) -> list[str]:
+    """Ids of the cancelled rows, then the ids a dead run never sent (they have no rows, only attrs)."""
+    cancelled = [str(i) for i in frame.loc[sections(frame) == "cancelled", "server_id"]]
+    return [*cancelled, *_never_sent(frame)]
+
+
+def _never_sent(frame: pd.DataFrame) -> list[str]:
+    if frame.attrs.get("complete") is not False:
+        return []
+    rows = set(frame["server_id"].astype(str))
+    return [str(i) for i in frame.attrs.get("never_sent") or () if str(i) not in rows]
+
+
+def action_of(frame: pd.DataFrame) -> str:
+    action = frame.attrs.get("action") or (str(frame["action"].iloc[0]) if len(frame) else None)
+    if action not in ("lock", "unlock"):
+        raise ScpUsageError("This frame does not say whether it locked or unlocked: pass a run's result frame.")
+    return str(action)
+
+
+def same_settings(frame: pd.DataFrame) -> dict[str, Any]:
+    """The run's settings as `lock` keyword arguments (only those the frame recorded). A dead run's rows cut
+    off at `sent` / `accepted` may have been applied: preflight reads them before anything is sent again."""
+    attrs = frame.attrs
+    settings = {key: attrs[key] for key in SAME_SETTINGS if attrs.get(key) is not None}
+    if (sections(frame) == "unfinished").any():
+        settings["preflight"] = True
+    return settings
+
+
+def check_frame(frame: Any) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame) or "outcome" not in frame or "server_id" not in frame:
+        if isinstance(frame, pd.DataFrame):  # a history() frame, a listing...: say what would work
+            raise ScpUsageError(
+                "This DataFrame is not a run's result frame (no outcome and server_id columns); for a row of "
+                "history(), read_journal(row.journal) gives that run's frame."
+            )
+        raise ScpUsageError(f"Expected a run's result DataFrame, not {type(frame).__name__}.")
+    return frame
+
+
+def _rerun(frame: pd.DataFrame, ids: list[str], what: str, options: dict[str, Any]) -> pd.DataFrame:
+    from scp_widgets import api
+
+    action = action_of(frame)
+    if not ids:  # nothing to do is not a mistake in a script: an empty frame that says so
+        result = to_frame([], {"action": action, "counts": {}, "summary": f"no {what} rows: nothing sent"})
+    else:
+        run = api.lock if action == "lock" else api.unlock
+        result = run(ids, **{**same_settings(frame), **options})
+    result.attrs["rerun_of"] = frame.attrs.get("run_id")
+    return result
+
+
+def retry_failed(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Send the failed rows of `frame` again (same action and settings); returns the new run's frame."""
+    frame = check_frame(frame)
+    return _rerun(frame, failed_ids(frame), "failed", options)
+
+
+def resume_cancelled(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Send the cancelled rows of `frame` (same action and settings); returns the new run's frame."""
+    frame = check_frame(frame)
+    return _rerun(frame, cancelled_ids(frame), "cancelled", options)

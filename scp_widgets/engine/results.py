@@ -1,0 +1,242 @@
+"""Per-server results, the outcome vocabulary, one-sentence messages, and the DataFrame they become."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scp_widgets.client.errors import Aborted, NotSent, ScpApiError, ScpNetworkError, ScpRequestError
+from scp_widgets.client.responses import GATEWAY_CODE
+from scp_widgets.client.wording import counted
+
+
+class Outcome(StrEnum):
+    LOCKED = "locked"
+    UNLOCKED = "unlocked"
+    ALREADY_LOCKED = "already_locked"
+    ALREADY_UNLOCKED = "already_unlocked"
+    PLANNED = "planned"
+    INVALID_ID = "invalid_id"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    CONFLICT = "conflict"
+    REJECTED = "rejected"
+    THROTTLED = "throttled"
+    SERVER_ERROR = "server_error"
+    NETWORK_ERROR = "network_error"
+    UNVERIFIED = "unverified"
+    CANCELLED = "cancelled"
+    # Only in the frame `read_journal` rebuilds for a run that never finished (killed kernel, crash):
+    SENT = "sent"  # the change request went out; no answer was recorded
+    ACCEPTED = "accepted"  # the service accepted the change (2xx); the read-back never confirmed it
+
+
+SUCCESSES = frozenset(
+    {Outcome.LOCKED, Outcome.UNLOCKED, Outcome.ALREADY_LOCKED, Outcome.ALREADY_UNLOCKED, Outcome.PLANNED}
+)
+#: Outcomes worth sending again (the analysis notebook's "retry only the failed rows").
+RETRYABLE = frozenset(
+    {
+        Outcome.THROTTLED, Outcome.SERVER_ERROR, Outcome.NETWORK_ERROR, Outcome.UNVERIFIED, Outcome.CANCELLED,
+        Outcome.SENT, Outcome.ACCEPTED,
+    }
+)  # fmt: skip
+
+_BY_STATUS = {
+    401: Outcome.UNAUTHORIZED,
+    403: Outcome.FORBIDDEN,
+    404: Outcome.NOT_FOUND,
+    406: Outcome.UNSUPPORTED_VERSION,
+    409: Outcome.CONFLICT,
+    417: Outcome.THROTTLED,
+    429: Outcome.THROTTLED,
+}
+
+
+#: Rows the run never sent because it stopped sending: the outcome names the cause, the message says "not sent".
+#: The error code of a row the run never sent because it stopped sending.
+NOT_SENT_CODE = "NOT_SENT"
+_NOT_SENT = {"unanswered": Outcome.NETWORK_ERROR, "credentials": Outcome.UNAUTHORIZED, "throttled": Outcome.THROTTLED}
+
+
+def outcome_for_error(error: ScpRequestError) -> Outcome:
+    if isinstance(error, NotSent):
+        return _NOT_SENT[error.reason]
+    if isinstance(error, Aborted):
+        return Outcome.CANCELLED
+    if isinstance(error, ScpNetworkError):
+        return Outcome.NETWORK_ERROR
+    if isinstance(error, ScpApiError):
+        if error.code == GATEWAY_CODE:  # the gateway, not the service, answered: say nothing about the server
+            return Outcome.SERVER_ERROR if error.status >= 500 else Outcome.REJECTED
+        if error.status in _BY_STATUS:
+            return _BY_STATUS[error.status]
+        return Outcome.SERVER_ERROR if error.status >= 500 else Outcome.REJECTED
+    return Outcome.NETWORK_ERROR
+
+
+def _after(attempts: int) -> str:
+    return f" after {attempts} attempts" if attempts > 1 else ""
+
+
+def message_for_error(error: ScpRequestError) -> str:
+    """One human sentence for a failed call: what happened and what to do about it."""
+    if isinstance(error, NotSent | Aborted):
+        return error.message
+    if isinstance(error, ScpNetworkError):
+        return f"network error{_after(error.attempts)}: {error.message}; check the endpoint and your connection"
+    assert isinstance(error, ScpApiError)
+    status, detail = error.status, error.message
+    if error.code == GATEWAY_CODE:
+        return f"{detail}: check the endpoint URL and that requests carry the Scp-* headers"
+    match outcome_for_error(error):
+        case Outcome.UNAUTHORIZED:
+            return "signature rejected (401): check the secret key and the machine clock"
+        case Outcome.FORBIDDEN:
+            return "access denied (403): the server belongs to another account or the key lacks permission"
+        case Outcome.NOT_FOUND:
+            return "server not found in this account"
+        case Outcome.UNSUPPORTED_VERSION:
+            return f"the service refused this API version (406): {detail}"
+        case Outcome.CONFLICT:
+            return f"the service refused the change (409): {detail}"
+        case Outcome.THROTTLED if error.throttled_for is not None:
+            return (
+                f"throttled by the service ({status}) for {error.throttled_for:.0f} s over {error.attempts} attempts, "
+                "the longest a call waits on throttling; try again later or lower the concurrency"
+            )
+        case Outcome.THROTTLED:
+            wait = f", it asked to wait {error.retry_after:g} s" if error.retry_after else ""
+            return f"throttled by the service ({status}){_after(error.attempts)}{wait}; lower the concurrency"
+        case Outcome.SERVER_ERROR:
+            return f"service error ({status}){_after(error.attempts)}: {detail}"
+        case _:
+            return f"the service refused the request ({status}): {detail}"
+
+
+@dataclass(slots=True)
+class ServerResult:
+    """The final word on one requested server. Times are epoch seconds (UTC)."""
+
+    server_id: str
+    action: str
+    outcome: Outcome
+    http_status: int | None = None
+    locked: bool | None = None
+    attempts: int = 0
+    error_code: str | None = None
+    message: str | None = None
+    request_id: str | None = None
+    api_version: str | None = None
+    endpoint: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in SUCCESSES
+
+    def to_record(self) -> dict[str, Any]:
+        # Every field is a scalar: a flat copy, not dataclasses.asdict's recursive deep copy (5x the CPU).
+        record = {name: getattr(self, name) for name in self.__slots__}
+        record["outcome"] = str(self.outcome)
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ServerResult:
+        fields: dict[str, Any] = {k: record.get(k) for k in cls.__slots__}  # ignore keys a newer writer added
+        fields["outcome"] = Outcome(str(fields["outcome"]))
+        fields["attempts"] = int(fields.get("attempts") or 0)
+        return cls(**fields)
+
+
+ACTIONS = ("lock", "unlock")
+COLUMNS = (
+    "server_id", "action", "outcome", "http_status", "locked", "attempts", "error_code", "message",
+    "request_id", "api_version", "endpoint", "started_at", "finished_at", "elapsed_ms",
+)  # fmt: skip
+OUTCOME_DTYPE = pd.CategoricalDtype([str(o) for o in Outcome])
+ACTION_DTYPE = pd.CategoricalDtype(list(ACTIONS))
+
+
+def _strings(values: list[str | None]) -> pd.api.extensions.ExtensionArray:
+    return pd.array(values, dtype="string")
+
+
+def _times(values: list[float | None]) -> pd.DatetimeIndex:
+    seconds = np.array([np.nan if v is None else v for v in values], dtype="float64")
+    return pd.to_datetime(seconds * 1e9, unit="ns", utc=True).as_unit("ns")
+
+
+def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per result, in the given order, with the contract's columns and dtypes."""
+    started = _times([r.started_at for r in results])
+    finished = _times([r.finished_at for r in results])
+    elapsed = (finished - started).total_seconds().to_numpy(dtype="float64") * 1000.0
+    frame = pd.DataFrame(
+        {
+            "server_id": _strings([r.server_id for r in results]),
+            "action": pd.Categorical([r.action for r in results], dtype=ACTION_DTYPE),
+            "outcome": pd.Categorical([str(r.outcome) for r in results], dtype=OUTCOME_DTYPE),
+            "http_status": pd.array([r.http_status for r in results], dtype="Int64"),
+            "locked": pd.array([r.locked for r in results], dtype="boolean"),
+            "attempts": np.array([r.attempts for r in results], dtype="int64"),
+            "error_code": _strings([r.error_code for r in results]),
+            "message": _strings([r.message for r in results]),
+            "request_id": _strings([r.request_id for r in results]),
+            "api_version": _strings([r.api_version for r in results]),
+            "endpoint": _strings([r.endpoint for r in results]),
+            "started_at": started,
+            "finished_at": finished,
+            "elapsed_ms": elapsed,
+        },
+        columns=list(COLUMNS),
+    )
+    frame.attrs.update(attrs or {})
+    return frame
+
+
+_RANK = {str(o): rank for rank, o in enumerate(Outcome)}
+
+
+def count_outcomes(outcomes: Iterable[Outcome | str]) -> dict[str, int]:
+    """Counts per outcome, most frequent first (ties in `Outcome` order, not in finishing order), no zeros."""
+    return ordered_counts(Counter(str(o) for o in outcomes))
+
+
+def ordered_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """The same counts in a stable order: most frequent first, ties in `Outcome` order; zeros left out."""
+    kept = [(k, n) for k, n in counts.items() if n]
+    return dict(sorted(kept, key=lambda kv: (-kv[1], _RANK.get(kv[0], len(_RANK)), kv[0])))
+
+
+def summary_line(
+    counts: Mapping[str, int], elapsed_s: float | None = None, *, duplicates: int = 0, not_sent: int = 0
+) -> str:
+    """e.g. '998 locked, 1 not_found, 1 forbidden in 3.1 s (2 duplicate ids ignored)'; a run that stopped
+    sending says how many of its rows were never sent: '300 unauthorized in 0.3 s (284 not sent)'."""
+    parts = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) or "nothing to do"
+    line = parts if elapsed_s is None else f"{parts} in {elapsed_s:.1f} s"
+    if not_sent:
+        line += f" ({not_sent} not sent)"
+    return f"{line} ({counted(duplicates, 'duplicate id')} ignored)" if duplicates else line
+
+
+def count_not_sent(error_codes: Iterable[object]) -> int:
+    """Rows the run never sent because it stopped sending (the service gone, credentials refused...).
+
+    Takes the results' codes or a frame's `error_code` column (whose missing values are pd.NA)."""
+    return sum(1 for code in error_codes if isinstance(code, str) and code == NOT_SENT_CODE)
+
+
+def utc_iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()

@@ -1,0 +1,115 @@
+"""`RunOptions`: the settings of one bulk run, checked once, in the caller's thread, before anything is sent.
+
+The engine (`bulk.run_bulk`) and `api.arun` take one `RunOptions` instead of loose arguments; `lock`,
+`unlock`, the magics and the panel build it. A wrong type or an out-of-range value is one `ScpUsageError`
+sentence that names the setting, the allowed values and what was given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any
+
+from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.client.wording import a_type
+
+JournalOption = str | PathLike[str] | bool | None
+
+#: (low, high) of each numeric setting; the magics' `%config` checks the same ranges.
+RANGES: dict[str, tuple[float, float]] = {
+    "concurrency": (1, 1000),
+    "retries": (0, 20),
+    "timeout": (0.001, 3600),
+    "verify_timeout": (0, 3600),
+}
+
+
+def _given(value: Any) -> str:
+    return f"{value!r} ({a_type(value)})"
+
+
+def whole_number(name: str, value: Any) -> int:
+    """An int in RANGES[name] (not a bool, a float or a str that looks like one)."""
+    low, high = RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScpUsageError(f"{name} must be a whole number from {low:g} to {high:g}, not {_given(value)}.")
+    _in_range(name, value)
+    return value
+
+
+def seconds(name: str, value: Any) -> float:
+    """A number of seconds in RANGES[name]."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        low, high = RANGES[name]
+        raise ScpUsageError(f"{name} must be a number of seconds from {low:g} to {high:g}, not {_given(value)}.")
+    _in_range(name, value)
+    return float(value)
+
+
+def _in_range(name: str, value: float) -> None:
+    low, high = RANGES[name]
+    if not low <= value <= high:
+        raise ScpUsageError(f"{name} must be between {low:g} and {high:g}, not {value!r}.")
+
+
+def flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ScpUsageError(f"{name} must be True or False, not {_given(value)}.")
+    return value
+
+
+def version_text(value: Any) -> str | None:
+    """`api_version` as text: "1.3", or 1.3 written as a float (read as written: repr(1.3) is '1.3')."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    raise ScpUsageError(f"api_version must be text like '1.3', not {_given(value)}.")
+
+
+def optional_text(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ScpUsageError(f"{name} must be a string, not {_given(value)}.")
+    return value
+
+
+def journal_option(value: Any) -> JournalOption:
+    if value is None or isinstance(value, bool | str | PathLike):
+        return value
+    raise ScpUsageError(f"journal must be True, False or a file path, not {_given(value)}.")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one bulk run behaves (see `scp_widgets.lock` for each setting's meaning)."""
+
+    api_version: str | None = None
+    concurrency: int = 16
+    retries: int = 3
+    timeout: float = 15.0
+    verify: bool = True
+    verify_timeout: float = 10.0
+    preflight: bool = False
+    dry_run: bool = False
+    journal: JournalOption = True
+    journal_fsync: bool = False
+
+    def __post_init__(self) -> None:
+        checked = {
+            "api_version": version_text(self.api_version),
+            "concurrency": whole_number("concurrency", self.concurrency),
+            "retries": whole_number("retries", self.retries),
+            "timeout": seconds("timeout", self.timeout),
+            "verify_timeout": seconds("verify_timeout", self.verify_timeout),
+            "verify": flag("verify", self.verify),
+            "preflight": flag("preflight", self.preflight),
+            "dry_run": flag("dry_run", self.dry_run),
+            "journal": journal_option(self.journal),
+            "journal_fsync": flag("journal_fsync", self.journal_fsync),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
+__all__ = ["RANGES", "JournalOption", "RunOptions"]

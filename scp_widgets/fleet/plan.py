@@ -1,0 +1,347 @@
+"""Fleet-wide runs: one call over several regions and/or a `where=` rule, one DataFrame back.
+
+`list_servers(regions=[...])` lists every region at once into one frame with a `region` column.
+`lock(ids, regions=[...])` lists the regions first and sends each id only to the region whose listing
+holds it; an id in none of them is a `not_found` row and is never sent anywhere. `lock(where=rule)` locks
+exactly the servers the rule selects in that listing. Each region is an ordinary single-endpoint run
+(`api.arun`, with its own journal); their frames are joined in request order, with `name` and `region`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from scp_widgets.client.credentials import resolve_credentials
+from scp_widgets.client.errors import ScpError, ScpRequestError, ScpUsageError
+from scp_widgets.client.ids import is_valid_id
+from scp_widgets.client.regions import resolve_region_endpoints
+from scp_widgets.engine.bulk import Action, CancelToken, Progress, ProgressCallback
+from scp_widgets.engine.results import (
+    Outcome,
+    ServerResult,
+    count_not_sent,
+    count_outcomes,
+    message_for_error,
+    summary_line,
+    to_frame,
+    utc_iso,
+)
+from scp_widgets.engine.settings import RunOptions
+from scp_widgets.fleet.rules import check_rule, matching, select, with_region
+
+if TYPE_CHECKING:
+    from scp_widgets.api import Connection
+
+CONNECTION_KEYS = ("endpoint", "region", "environment", "access_key", "secret_key", "accept_language", "transport")
+FLEET_KEYS = ("where", "regions", "endpoints")
+
+
+class FleetListingError(ScpError):
+    """A region's listing failed, so its ids could not be routed; nothing was sent anywhere."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One place to send to: a region (None: the single configured endpoint) and its resolved connection."""
+
+    region: str | None
+    connection: Connection | None = field(repr=False)  # None: the caller's own client= is used
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.connection.endpoint if self.connection is not None else None
+
+    @property
+    def label(self) -> str:
+        endpoint = self.endpoint or "the given client"
+        return f"{self.region} ({endpoint})" if self.region else endpoint
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    targets: tuple[Target, ...]
+    where: str | None
+    client: Any = field(default=None, repr=False)
+
+    @property
+    def regional(self) -> bool:
+        return self.targets[0].region is not None
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        return {str(t.region): str(t.endpoint) for t in self.targets}
+
+    @property
+    def place(self) -> str:
+        return f"regions {', '.join(str(t.region) for t in self.targets)}" if self.regional else "the fleet"
+
+    def by_ids(self) -> FleetPlan:
+        """The same targets without the rule (to send to servers already chosen)."""
+        return replace(self, where=None)
+
+
+def wanted(options: Mapping[str, Any]) -> bool:
+    """Whether a call needs the fleet path (a rule, several regions or a region endpoint map)."""
+    return any(options.get(key) is not None for key in FLEET_KEYS)
+
+
+def make_plan(
+    connection: Connection,
+    *,
+    where: str | None = None,
+    regions: str | Iterable[str] | None = None,
+    endpoints: Mapping[str, str] | None = None,
+    client: Any = None,
+    ids: Any = None,
+) -> FleetPlan:
+    """Check the fleet arguments in the caller's thread (no network): where to send, as whom, and the rule."""
+    if where is not None:
+        where = check_rule(where)
+        if ids is not None:
+            raise ScpUsageError("Give server ids or where=, not both.")
+    if regions is None and endpoints is None:
+        single = connection.resolved() if client is None else None
+        return FleetPlan((Target(None, single),), where, client)
+    if connection.endpoint or connection.region or client is not None:
+        raise ScpUsageError("regions= picks the endpoints itself: leave out endpoint=, region= and client=.")
+    if endpoints is not None and not isinstance(endpoints, Mapping):
+        raise ScpUsageError('endpoints= must map region names to URLs, like {"kr-west1": "https://..."}.')
+    urls = resolve_region_endpoints(regions, endpoints=endpoints, environment=connection.environment)
+    return FleetPlan(targets_at(connection, urls), where)
+
+
+def targets_at(connection: Connection, urls: Mapping[str, str]) -> tuple[Target, ...]:
+    """One target per {place: URL}, all as whom `connection` says (the keys looked up once, now)."""
+    keys = resolve_credentials(connection.access_key, connection.secret_key)
+    return tuple(
+        Target(place, replace(connection, endpoint=url, region=None, environment=None,
+                              access_key=keys.access_key, secret_key=keys.secret_key))
+        for place, url in urls.items()
+    )  # fmt: skip
+
+
+def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], Connection, Any, RunOptions]:
+    """Options as for `lock` -> (regions/endpoints/where, connection, client, run options), checked now."""
+    from scp_widgets.api import Connection
+
+    rest = dict(options)
+    fleet_args = {key: rest.pop(key, None) for key in FLEET_KEYS}
+    connection = Connection(**{key: rest.pop(key) for key in CONNECTION_KEYS if key in rest})
+    client = rest.pop("client", None)
+    unknown = sorted(set(rest) - set(RunOptions.__dataclass_fields__))
+    if unknown:
+        raise ScpUsageError(f"No option {unknown[0]!r} here; options: those of lock, with regions= and where=.")
+    return fleet_args, connection, client, RunOptions(**rest)
+
+
+def prepare(options: Mapping[str, Any], *, ids: Any = None) -> tuple[FleetPlan, RunOptions]:
+    """For windows, the guard and the panel: options as for `lock` -> (plan, run options), checked now."""
+    fleet_args, connection, client, run = split_options(options)
+    return make_plan(connection, client=client, ids=ids, **fleet_args), run
+
+
+# -- listing ------------------------------------------------------------------------------------------
+
+
+async def alist_options(client: Any, api_version: str | None, page_size: int, options: dict[str, Any]) -> pd.DataFrame:
+    """`list_servers(regions=..., where=..., **filters)`: the plan from the options, the rest are filters."""
+    from scp_widgets.api import Connection
+
+    fleet_args = {key: options.pop(key, None) for key in FLEET_KEYS}
+    connection = Connection(**{key: options.pop(key) for key in CONNECTION_KEYS if key in options})
+    plan = make_plan(connection, client=client, **fleet_args)
+    return await alist_fleet(plan, api_version=api_version, page_size=page_size, **options)
+
+
+async def alist_fleet(
+    plan: FleetPlan, *, api_version: str | None = None, page_size: int = 100, apply_rule: bool = True, **filters: Any
+) -> pd.DataFrame:
+    """Every target's listing at once, joined, with a `region` column; the plan's rule applied if any."""
+    from scp_widgets.api import _CONNECTION_KEYS, _listing
+
+    async def one(target: Target) -> pd.DataFrame:
+        where = {k: getattr(target.connection, k) for k in _CONNECTION_KEYS} if target.connection else {}
+        try:
+            frame = await _listing(plan.client, api_version, page_size, {**where, **filters})
+        except ScpRequestError as exc:
+            raise FleetListingError(f"Could not list the servers of {target.label}: {message_for_error(exc)}") from None
+        return with_region(frame, target.region)
+
+    frames = await asyncio.gather(*(one(t) for t in plan.targets))
+    fleet = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if plan.where is not None and apply_rule:
+        fleet = matching(fleet, plan.where).reset_index(drop=True)
+    fleet.attrs = {
+        "endpoint": ", ".join(str(f.attrs.get("endpoint")) for f in frames),
+        "api_version": frames[0].attrs.get("api_version"),
+        "warning": next((f.attrs["warning"] for f in frames if f.attrs.get("warning")), None),
+    }
+    if plan.regional:
+        fleet.attrs.update(regions=[t.region for t in plan.targets], endpoints=plan.endpoints)
+    return fleet
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+
+
+class _CombinedProgress:
+    """One progress line over all regions' runs (their callbacks all run on the same loop thread)."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.callback = callback
+        self.parts: dict[str | None, Progress] = {}
+
+    def part(self, region: str | None) -> ProgressCallback | None:
+        if self.callback is None:
+            return None
+
+        def update(progress: Progress) -> None:
+            self.parts[region] = progress
+            counts: dict[str, int] = {}
+            for p in self.parts.values():
+                for outcome, n in p.counts.items():
+                    counts[outcome] = counts.get(outcome, 0) + n
+            done = sum(p.done for p in self.parts.values())
+            elapsed = max(p.elapsed_s for p in self.parts.values())
+            assert self.callback is not None
+            self.callback(Progress(done, self.total, counts, elapsed, progress.last))
+
+        return update
+
+
+def requested_ids(fleet: pd.DataFrame, plan: FleetPlan, ids: Any) -> tuple[list[str], int]:
+    """The servers asked for, in order: the rule's matches in the listing, or the given ids (normalised, once)."""
+    from scp_widgets.api import plan_ids
+
+    if plan.where is not None:
+        return [str(i).lower() for i in select(fleet, plan.where, plan.place)["id"]], 0
+    return plan_ids(ids)
+
+
+def _unsent(server_id: str, action: str, outcome: Outcome, code: str, message: str) -> ServerResult:
+    now = time.time()
+    return ServerResult(server_id, action, outcome, error_code=code, message=message, started_at=now, finished_at=now)
+
+
+async def arun_fleet(
+    action: Action,
+    ids: Any,
+    plan: FleetPlan,
+    options: RunOptions | None = None,
+    *,
+    cancel: CancelToken | None = None,
+    progress: ProgressCallback | None = None,
+    listing: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """List the targets (unless `listing` is given), pick the servers, send each to its own region, join."""
+    from scp_widgets.api import arun
+
+    options = options or RunOptions()
+    started = time.time()
+    token = cancel or CancelToken()
+    if listing is None:
+        listing = await alist_fleet(plan, api_version=options.api_version, apply_rule=False)
+    fleet = listing
+    names = dict(zip(fleet["id"].str.lower(), fleet["name"], strict=True))
+    requested, duplicates = requested_ids(fleet, plan, ids)
+    home: dict[str, str | None] = {}
+    for server_id, region in zip(fleet["id"].str.lower(), fleet["region"], strict=True):
+        home.setdefault(server_id, None if pd.isna(region) else str(region))
+    routed: dict[str | None, list[str]] = {}
+    unsent: list[ServerResult] = []
+    for server_id in requested:
+        if not is_valid_id(server_id):
+            message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
+            unsent.append(_unsent(server_id, action, Outcome.INVALID_ID, "INVALID_ID", message))
+        elif server_id not in home:
+            message = f"server not found in {plan.place}; not sent"
+            unsent.append(_unsent(server_id, action, Outcome.NOT_FOUND, "NOT_FOUND", message))
+        else:
+            routed.setdefault(home[server_id], []).append(server_id)
+
+    combined = _CombinedProgress(sum(len(v) for v in routed.values()), progress)
+    runs = [t for t in plan.targets if routed.get(t.region)]
+    outcomes = await asyncio.gather(
+        *(
+            arun(
+                action,
+                routed[t.region],
+                options,
+                connection=t.connection,
+                client=plan.client,
+                progress=combined.part(t.region),
+                cancel=token,
+            )
+            for t in runs
+        ),
+        return_exceptions=True,
+    )
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if failed:
+        raise failed[0]
+    frames = [with_region_rows(f, t.region) for t, f in zip(runs, outcomes, strict=True) if isinstance(f, pd.DataFrame)]
+    frames.append(with_region_rows(to_frame(unsent), None))
+    joined = pd.concat(frames, ignore_index=True)
+    order = {server_id: n for n, server_id in enumerate(requested)}
+    joined = joined.sort_values("server_id", key=lambda s: s.map(order), kind="stable", ignore_index=True)
+    joined.insert(1, "name", pd.Series([names.get(i) for i in joined["server_id"]], dtype="string"))
+    if not plan.regional:
+        joined = joined.drop(columns="region")
+    joined.attrs.clear()
+    joined.attrs.update(_attrs(action, plan, [f for f in outcomes if isinstance(f, pd.DataFrame)], joined, options))
+    joined.attrs.update(duplicates=duplicates, cancelled=token.cancelled, started_at=utc_iso(started))
+    elapsed = time.time() - started
+    joined.attrs.update(
+        elapsed_s=round(elapsed, 3),
+        summary=summary_line(
+            joined.attrs["counts"],
+            elapsed,
+            duplicates=duplicates,
+            not_sent=count_not_sent(joined["error_code"]),
+        ),
+    )
+    return joined
+
+
+def with_region_rows(frame: pd.DataFrame, region: str | None) -> pd.DataFrame:
+    out = frame.copy()
+    out.insert(1, "region", pd.Series([region] * len(out), index=out.index, dtype="string"))
+    return out
+
+
+def _attrs(
+    action: str, plan: FleetPlan, runs: list[pd.DataFrame], joined: pd.DataFrame, options: RunOptions
+) -> dict[str, Any]:
+    counts = count_outcomes(joined["outcome"].astype(str))
+    first = runs[0].attrs if runs else {}
+    attrs: dict[str, Any] = {
+        "run_id": uuid.uuid4().hex[:12],
+        "action": action,
+        "api_version": first.get("api_version", options.api_version),
+        "endpoint": ", ".join(f"{t.region}={t.endpoint}" for t in plan.targets)
+        if plan.regional
+        else first.get("endpoint", plan.targets[0].endpoint),
+        "dry_run": options.dry_run,
+        "verify": options.verify,
+        "preflight": options.preflight,
+        "warning": next((r.attrs["warning"] for r in runs if r.attrs.get("warning")), None),
+        "counts": counts,
+        "retries": sum(int(r.attrs.get("retries") or 0) for r in runs),
+        "finished_at": utc_iso(time.time()),
+        "journal": first.get("journal") if len(runs) == 1 else None,
+        "journals": [r.attrs.get("journal") for r in runs if r.attrs.get("journal")],
+        "complete": True,
+    }
+    if plan.regional:
+        attrs.update(regions=[t.region for t in plan.targets], endpoints=plan.endpoints)
+    if plan.where is not None:
+        attrs["where"] = plan.where
+    return attrs

@@ -1,0 +1,83 @@
+"""How a magic's result frame displays: the results view instead of the raw 14-column table.
+
+The magics still return (and `-o` stores) the plain DataFrame, with its contract columns and dtypes. Only
+its display changes, and only for the frames a magic returned: IPython formatters for DataFrame draw those
+with `results_view` (HTML in a notebook, text in a terminal) and hand every other frame to pandas as usual.
+A slice such as `result[result.message.notna()]` is a new frame, so it displays as a normal DataFrame.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+
+# pandas 3 names DataFrame's module "pandas", pandas 2 "pandas.core.frame": register under both.
+_FRAME_TYPES = (("pandas", "DataFrame"), ("pandas.core.frame", "DataFrame"))
+# id -> frame, weakly: a frame is shown as a run while it lives, and the entry goes with it.
+_RUNS: weakref.WeakValueDictionary[int, pd.DataFrame] = weakref.WeakValueDictionary()
+
+
+def remember(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mark `frame` as a run's result, to be displayed with the results view."""
+    _RUNS[id(frame)] = frame
+    return frame
+
+
+def is_run(obj: Any) -> bool:
+    return _RUNS.get(id(obj)) is obj
+
+
+def _html(obj: Any) -> str | None:
+    if is_run(obj):
+        from scp_widgets.views.results_view import run_html
+
+        return run_html(obj)
+    repr_html = getattr(obj, "_repr_html_", None)
+    return repr_html() if repr_html is not None else None
+
+
+def _plain(obj: Any, printer: Any, cycle: bool) -> None:
+    if is_run(obj):
+        from scp_widgets.views.results_view import run_text
+
+        text = run_text(obj)
+    else:
+        text = repr(obj)
+    for number, line in enumerate(text.splitlines()):
+        if number:
+            printer.break_()
+        printer.text(line)
+
+
+def _formatters(shell: InteractiveShell) -> dict[str, Any]:
+    assert shell.display_formatter is not None, "an IPython shell always has one"
+    formatters: dict[str, Any] = shell.display_formatter.formatters
+    return formatters
+
+
+def install(shell: InteractiveShell) -> None:
+    """Register the formatters (by name: pandas is imported only when a frame is displayed)."""
+    formatters = _formatters(shell)
+    for frame_type in _FRAME_TYPES:
+        formatters["text/html"].for_type_by_name(*frame_type, _html)
+        formatters["text/plain"].for_type_by_name(*frame_type, _plain)
+
+
+def uninstall(shell: InteractiveShell) -> None:
+    """Remove our formatters, leaving any other DataFrame formatter alone."""
+    formatters = _formatters(shell)
+    for mime, ours in (("text/html", _html), ("text/plain", _plain)):
+        formatter = formatters[mime]
+        for frame_type in _FRAME_TYPES:
+            if formatter.deferred_printers.get(frame_type) is ours:
+                del formatter.deferred_printers[frame_type]
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is a dependency
+            continue
+        if formatter.type_printers.get(pd.DataFrame) is ours:
+            del formatter.type_printers[pd.DataFrame]

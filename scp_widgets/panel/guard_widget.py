@@ -1,0 +1,44 @@
+"""The drift guard's notebook face: its rule, last and next check, servers locked so far, and a Stop button.
+
+Updated from the guard's loop thread by setting traits only (safe from any thread), after every check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+import ipywidgets as w
+
+from scp_widgets.fleet.guard import Guard
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.strftime("%H:%M:%S UTC") if moment is not None else "-"
+
+
+class GuardWidget(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+        self.rule_html = w.HTML()
+        self.status_html = w.HTML()
+        self.stop_button = w.Button(description="Stop", icon="stop", tooltip="Stop the drift guard")
+        self.stop_button.on_click(lambda _: guard.stop(wait=False))
+        super().__init__([self.rule_html, w.HBox([self.status_html, self.stop_button])])
+        guard.on_change(lambda _: self.refresh())
+        self.refresh()
+
+    def refresh(self) -> None:
+        g = self.guard
+        self.rule_html.value = f"<b>Drift guard</b> · every {g.every:g} s · where <code>{html.escape(g.where)}</code>"
+        state = "running" if g.running and not g._stopped.is_set() else "stopped"
+        parts = [
+            state,
+            f"last check {_when(g.last_check)}",
+            f"next check {_when(g.next_check) if state == 'running' else '-'}",
+            f"{g.locked_so_far} locked so far",
+        ]
+        if g.last_error:
+            parts.append(f"last check failed: {g.last_error}")
+        self.status_html.value = html.escape(" · ".join(parts))
+        self.stop_button.disabled = state == "stopped"
