@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from scp_widgets.client.version import __version__ as __version__
 
 _EXPORTS = {
     "lock": "api",
@@ -34,26 +34,34 @@ _EXPORTS = {
     "ScpApiError": "client.errors",
     "ScpNetworkError": "client.errors",
     "JournalWarning": "engine.journal",
-    "retry_failed": "engine.rerun",
-    "resume_cancelled": "engine.rerun",
+    "retry_failed": "api",
+    "resume_cancelled": "api",
     "unlocked": "fleet.windows",
     "aunlocked": "fleet.windows",
     "relock_pending": "fleet.windows",
-    "guard": "fleet.guard",
+    "guard": "panel.guard_widget",
 }
 
 if TYPE_CHECKING:
-    from scp_widgets.api import alist_servers, alock, aunlock, list_servers, lock, unlock
+    from scp_widgets.api import (
+        alist_servers,
+        alock,
+        aunlock,
+        list_servers,
+        lock,
+        resume_cancelled,
+        retry_failed,
+        unlock,
+    )
     from scp_widgets.client.errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
     from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
     from scp_widgets.engine.bulk import CancelToken, Progress
     from scp_widgets.engine.history import history
     from scp_widgets.engine.journal import JournalWarning
     from scp_widgets.engine.journal_reader import read_journal
-    from scp_widgets.engine.rerun import resume_cancelled, retry_failed
     from scp_widgets.engine.results import Outcome
-    from scp_widgets.fleet.guard import guard
     from scp_widgets.fleet.windows import aunlocked, relock_pending, unlocked
+    from scp_widgets.panel.guard_widget import guard
     from scp_widgets.panel.lock_panel import LockPanel
 
 
@@ -67,13 +75,13 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from scp_widgets.notebook.lock_magics import load
+    from scp_widgets.notebook.extension import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from scp_widgets.notebook.lock_magics import unload
+    from scp_widgets.notebook.extension import unload
 
     unload(ipython)
 

@@ -7,198 +7,34 @@ Ctrl-C (a kernel interrupt) cancels the run and still returns every row.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import inspect
 import logging
-import time
-import uuid
 import warnings
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, replace
-from os import PathLike
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, cast
 
 import httpx
 import pandas as pd
 
-from scp_widgets.client.credentials import Secret, as_secret, resolve_credentials, wrap_secret
-from scp_widgets.client.endpoints import resolve_endpoint
+from scp_widgets.client.credentials import Secret, wrap_secret
 from scp_widgets.client.errors import ScpUsageError
-from scp_widgets.client.ids import ids_from, normalise_id
-from scp_widgets.client.loop_thread import background_loop, wait_for
-from scp_widgets.client.retry import RetryBudget, RetryPolicy
+from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient, precheck_version
-from scp_widgets.client.versions import BUILTIN_CATALOG, ScpDeprecationWarning, VersionChoice, choose_version
-from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback, run_bulk
-from scp_widgets.engine.history import prune_quietly
-from scp_widgets.engine.journal import Journal, JournalWarning, default_journal_dir
-from scp_widgets.engine.results import ServerResult, count_not_sent, count_outcomes, summary_line, to_frame, utc_iso
-from scp_widgets.engine.servers import servers_frame
-from scp_widgets.engine.settings import JournalOption, RunOptions, optional_text, version_text
+from scp_widgets.client.versions import ScpDeprecationWarning
+from scp_widgets.engine import rerun
+from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
+from scp_widgets.engine.connection import Connection
+from scp_widgets.engine.journal import JournalWarning
+from scp_widgets.engine.listing import alist_one
+from scp_widgets.engine.results import to_frame
+from scp_widgets.engine.runner import arun, plan_ids, run_blocking
+from scp_widgets.engine.settings import JournalOption, RunOptions, version_text
 from scp_widgets.fleet import plan as fleet
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-#: Connections beyond the workers' own, for the read-back's listings: with exactly `concurrency` connections the
-#: workers, each asking again the moment it is done, kept the pool busy and a listing waited for every send to
-#: finish, so no server was confirmed (nor journaled as final) until the last request had gone out.
-READ_BACK_CONNECTIONS = 4
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where and as whom: everything needed to build a client (None means: resolve as the client does).
-
-    A `secret_key` given as a string is wrapped in `Secret` at once, so no frame or repr holds it in clear.
-    """
-
-    endpoint: str | None = None
-    region: str | None = None
-    environment: str | None = None
-    access_key: str | None = None
-    secret_key: str | Secret | None = None
-    accept_language: str = "en-US"
-    transport: httpx.AsyncBaseTransport | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "secret_key", as_secret(self.secret_key))
-        for name in ("endpoint", "region", "environment", "access_key", "accept_language"):
-            optional_text(name, getattr(self, name))
-
-    def __repr__(self) -> str:  # the dataclass repr would show secret_key
-        return f"Connection(endpoint={self.endpoint!r}, region={self.region!r}, environment={self.environment!r})"
-
-    def resolved(self) -> Connection:
-        """The endpoint and credentials looked up now (arguments, environment, ~/.scpconf) in the caller's
-        thread, so a missing credential or endpoint is a `ScpUsageError` there, before any run starts."""
-        endpoint = resolve_endpoint(self.endpoint, region=self.region, environment=self.environment)
-        credentials = resolve_credentials(self.access_key, self.secret_key)
-        return replace(
-            self, endpoint=endpoint, region=None, environment=None,
-            access_key=credentials.access_key, secret_key=credentials.secret_key,
-        )  # fmt: skip
-
-    def client(self, *, retries: int, timeout: float, concurrency: int) -> AsyncScpClient:
-        return AsyncScpClient(
-            endpoint=self.endpoint, region=self.region, environment=self.environment,
-            access_key=self.access_key, secret_key=self.secret_key, accept_language=self.accept_language,
-            transport=self.transport, retry=RetryPolicy(retries=retries),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            max_connections=max(concurrency, 10) + READ_BACK_CONNECTIONS,
-        )  # fmt: skip
-
-
-def plan_ids(ids: Any) -> tuple[list[str], int]:
-    """Normalised ids in request order, each once, and how many duplicates were dropped."""
-    raw = [normalise_id(i) for i in ids_from(ids)]
-    unique = list(dict.fromkeys(i for i in raw if i))
-    if not unique:
-        raise ScpUsageError("No server ids given: pass one or more server ids (UUIDs).")
-    return unique, len([i for i in raw if i]) - len(unique)
-
-
-def _open_journal(option: JournalOption, header: dict[str, Any], *, fsync: bool) -> Journal | None:
-    """Open, take and start the run's journal, or one usage error before anything is sent."""
-    if option is False:
-        return None
-    if isinstance(option, str | PathLike):
-        path = Path(option)
-    else:
-        folder = default_journal_dir()
-        prune_quietly(folder)
-        path = folder / f"{_stamp()}-{header['action']}-{header['run_id']}.jsonl"
-    return Journal.open(path, header, fsync=fsync)
-
-
-def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-async def arun(
-    action: Action,
-    ids: Any,
-    options: RunOptions | None = None,
-    *,
-    connection: Connection | None = None,
-    client: AsyncScpClient | ScpClient | None = None,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-) -> pd.DataFrame:
-    """Run `action` on every id and return the result DataFrame (the engine under `lock` and `alock`)."""
-    if action not in ("lock", "unlock"):
-        raise ScpUsageError(f"action must be 'lock' or 'unlock', not {action!r}.")
-    options = options or RunOptions()
-    server_ids, duplicates = plan_ids(ids)
-
-    owned = client is None
-    if isinstance(client, ScpClient):
-        client = client.aclient
-    if client is None:
-        client = (connection or Connection()).client(
-            retries=options.retries, timeout=options.timeout, concurrency=options.concurrency
-        )
-    token = cancel or CancelToken()
-    cancelled = token.bind(asyncio.get_running_loop())
-    try:
-        choice = await _version_unless_cancelled(client, options.api_version, cancelled)
-        run_id = uuid.uuid4().hex[:12]
-        started = time.time()
-        header = {
-            "run_id": run_id, "action": action, "api_version": choice.number, "endpoint": client.endpoint,
-            "started_at": utc_iso(started), "dry_run": options.dry_run, "verify": options.verify,
-            "preflight": options.preflight, "duplicates": duplicates, "warning": choice.warning, "ids": server_ids,
-            "concurrency": options.concurrency, "retries": options.retries, "timeout": options.timeout,
-        }  # fmt: skip
-        journal_file = _open_journal(options.journal, header, fsync=options.journal_fsync)
-        budget = RetryBudget()
-        try:
-            results: list[ServerResult] = await run_bulk(
-                client, action, server_ids, options, version=choice,
-                cancel=cancelled, journal=journal_file, progress=progress,
-                budget=budget,
-            )  # fmt: skip
-            elapsed = time.time() - started
-            counts = count_outcomes(r.outcome for r in results)
-            not_sent = count_not_sent(r.error_code for r in results)
-            footer = {
-                "finished_at": utc_iso(time.time()), "elapsed_s": round(elapsed, 3), "counts": counts,
-                "cancelled": token.cancelled, "not_sent": not_sent,
-                "summary": summary_line(counts, elapsed, duplicates=duplicates, not_sent=not_sent),
-                "retries": budget.spent, "retries_denied": budget.denied,
-            }  # fmt: skip
-            if journal_file is not None:
-                journal_file.end(footer)
-        finally:
-            if journal_file is not None:
-                journal_file.close()
-        attrs = {k: v for k, v in header.items() if k != "ids"}
-        attrs.update(footer, journal=str(journal_file.path) if journal_file else None, complete=True)
-        if journal_file is not None and journal_file.error:  # the run is whole; only its record on disk is not
-            attrs.update(journal_error=journal_file.error, summary=f"{attrs['summary']}; {journal_file.error}")
-        return to_frame(results, attrs)
-    finally:
-        if owned:
-            await client.aclose()
-
-
-async def _version_unless_cancelled(
-    client: AsyncScpClient, requested: str | None, cancelled: asyncio.Event
-) -> VersionChoice:
-    """The version to send. Asking the service (`GET /`) may wait seconds on a dead endpoint: a cancel or a
-    Ctrl-C stops that wait, and the built-in table names the version (the run then sends nothing anyway)."""
-    lookup = asyncio.ensure_future(client.resolve_version(requested, warn=False))
-    stop = asyncio.ensure_future(cancelled.wait())
-    await asyncio.wait({lookup, stop}, return_when=asyncio.FIRST_COMPLETED)
-    stop.cancel()
-    if lookup.done():
-        return lookup.result()
-    lookup.cancel()
-    await asyncio.gather(lookup, return_exceptions=True)
-    return choose_version(requested, BUILTIN_CATALOG, client.today)
 
 
 def _warn_from(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:
@@ -209,17 +45,6 @@ def _warn_from(frame: pd.DataFrame, stacklevel: int) -> pd.DataFrame:
         warning = f"{frame.attrs['journal_error']}; the returned frame is complete."
         warnings.warn(warning, JournalWarning, stacklevel=stacklevel)
     return frame
-
-
-def _blocking(coro: Coroutine[Any, Any, T], cancel: CancelToken) -> T:
-    """Run on the background loop; a KeyboardInterrupt cancels the run and still waits for its rows."""
-    future = background_loop().submit(coro)
-    try:
-        return wait_for(future)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        logger.info("interrupted: ending the requests in flight, marking the rest cancelled")
-        return wait_for(future)
 
 
 def _request(
@@ -357,7 +182,7 @@ def _prepare(name: str, ids: Any, options: dict[str, Any]) -> _Request:
 def _sync(name: str, action: Action, ids: Any, options: dict[str, Any]) -> pd.DataFrame:
     try:
         request = _prepare(name, ids, options)
-        return _warn_from(_blocking(request.run(action), request.cancel), stacklevel=4)
+        return _warn_from(run_blocking(request.run(action), request.cancel), stacklevel=4)
     except ScpUsageError as exc:  # one sentence from the caller's call, not 40 lines of loop-thread machinery
         raise _short(exc) from None
 
@@ -415,23 +240,7 @@ async def _listing(
 ) -> pd.DataFrame:
     if fleet.wanted(options):  # regions=, endpoints= or where=: one frame over all of them
         return await fleet.alist_options(client, api_version, page_size, options)
-    filters = {k: options.pop(k) for k in list(options) if k not in _CONNECTION_KEYS}
-    if isinstance(filters.get("state"), str):  # SCP states are upper case; `state="active"` means ACTIVE
-        filters["state"] = str(filters["state"]).upper()
-    if isinstance(client, ScpClient):
-        client = client.aclient
-    owned = client is None
-    if client is None:
-        client = Connection(**options).client(retries=3, timeout=30.0, concurrency=4)
-    try:
-        choice = await client.resolve_version(version_text(api_version), warn=False)
-        servers = await client.list_servers(page_size=page_size, version=choice, **filters)
-    finally:
-        if owned:
-            await client.aclose()
-    frame = servers_frame(servers)
-    frame.attrs.update(endpoint=client.endpoint, api_version=choice.number, warning=choice.warning)
-    return frame
+    return await alist_one(client, api_version, page_size, options)
 
 
 def list_servers(
@@ -455,4 +264,27 @@ def list_servers(
     return _warn_from(frame, stacklevel=3)  # here, in the caller's thread, where a notebook shows it
 
 
-_CONNECTION_KEYS = frozenset(Connection.__dataclass_fields__)
+# -- reruns ----------------------------------------------------------------------------------------------
+
+
+def _rerun(frame: pd.DataFrame, ids: list[str], what: str, options: dict[str, Any]) -> pd.DataFrame:
+    action = rerun.action_of(frame)
+    if not ids:  # nothing to do is not a mistake in a script: an empty frame that says so
+        result = to_frame([], {"action": action, "counts": {}, "summary": f"no {what} rows: nothing sent"})
+    else:
+        run = lock if action == "lock" else unlock
+        result = run(ids, **{**rerun.same_settings(frame), **options})
+    result.attrs["rerun_of"] = frame.attrs.get("run_id")
+    return result
+
+
+def retry_failed(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Send the failed rows of `frame` again (same action and settings); returns the new run's frame."""
+    frame = rerun.check_frame(frame)
+    return _rerun(frame, rerun.failed_ids(frame), "failed", options)
+
+
+def resume_cancelled(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Send the cancelled rows of `frame` (same action and settings); returns the new run's frame."""
+    frame = rerun.check_frame(frame)
+    return _rerun(frame, rerun.cancelled_ids(frame), "cancelled", options)

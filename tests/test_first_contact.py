@@ -12,7 +12,7 @@ from traitlets import TraitError
 
 from scp_widgets.emulator import Emulator
 from scp_widgets.engine.results import count_outcomes, summary_line
-from scp_widgets.notebook.lock_magics import strip_comment
+from scp_widgets.notebook.arguments import strip_comment
 
 # -- a trailing comment on a line magic is a comment ------------------------------------------------------
 

@@ -26,7 +26,8 @@ from scp_widgets.emulator import (
     Faults,
 )
 from scp_widgets.engine.bulk import Progress
-from scp_widgets.notebook.lock_magics import ScpLockMagics, split_from
+from scp_widgets.notebook.arguments import split_from
+from scp_widgets.notebook.lock_magics import ScpLockMagics
 from scp_widgets.views.progress import HtmlProgress, NoProgress, TextProgress, in_kernel, label, progress_display
 
 MISSING = "00000000-0000-4000-8000-000000000000"

@@ -26,8 +26,8 @@ from typing import IO
 
 import httpx
 
-from scp_widgets import __version__
 from scp_widgets.cli.demo import emulator_arguments
+from scp_widgets.client.version import __version__
 from scp_widgets.emulator import DEMO_SERVERS
 from scp_widgets.emulator import command as emulator_command
 

@@ -77,7 +77,7 @@ def validate_endpoint(url: str) -> str:
     return text
 
 
-def _config_file(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+def config_file(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(region, environment) from `~/.scpconf/config.json`, each None when absent."""
     path = config_dir(env) / "config.json"
     if not path.is_file():
@@ -109,7 +109,7 @@ def resolve_endpoint(
     region = region or env.get(REGION_ENV, "").strip() or None
     environment = environment or env.get(ENVIRONMENT_ENV, "").strip() or None
     # config.json is the last resort: only read (and only able to fail) when something is still missing
-    file_region, file_environment = _config_file(env) if not (region and environment) else (None, None)
+    file_region, file_environment = config_file(env) if not (region and environment) else (None, None)
     region = region or file_region
     environment = environment or file_environment
     if region and environment:

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from scp_widgets.client.endpoints import ENVIRONMENT_ENV, REGIONS, _config_file, regional_endpoint, validate_endpoint
+from scp_widgets.client.endpoints import ENVIRONMENT_ENV, REGIONS, config_file, regional_endpoint, validate_endpoint
 from scp_widgets.client.errors import EndpointError
 
 ENDPOINTS_ENV = "SCP_ENDPOINTS"
@@ -64,7 +64,7 @@ def resolve_region_endpoints(
 
 
 def _environment(region: str, environment: str | None, env: Mapping[str, str]) -> str:
-    chosen = environment or env.get(ENVIRONMENT_ENV, "").strip() or _config_file(env)[1]
+    chosen = environment or env.get(ENVIRONMENT_ENV, "").strip() or config_file(env)[1]
     if not chosen:
         raise EndpointError(
             f"No endpoint for region {region}: give endpoints={{{region!r}: URL}}, set {ENDPOINTS_ENV}, or set "

@@ -21,7 +21,6 @@ from urllib.parse import quote_plus, urlencode
 
 import httpx
 
-from scp_widgets import __version__
 from scp_widgets.client import transfer
 from scp_widgets.client.aio_transport import AiohttpTransport
 from scp_widgets.client.auth import ScpAuth
@@ -42,6 +41,7 @@ from scp_widgets.client.ratelimit import AdaptiveRate
 from scp_widgets.client.responses import error_from_response, request_id_of, server_object
 from scp_widgets.client.retry import RETRYABLE_STATUS, THROTTLE_STATUS, RetryBudget, RetryPolicy
 from scp_widgets.client.run_guard import RunGuard
+from scp_widgets.client.version import __version__
 from scp_widgets.client.versions import (
     BUILTIN_CATALOG,
     ApiVersion,

@@ -18,7 +18,7 @@ import dataclasses
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,7 +27,22 @@ from starlette.routing import Route
 from .config import Faults
 
 if TYPE_CHECKING:
-    from .app import Emulator
+    from .record import Counts, RequestRecord
+
+
+class Observed(Protocol):
+    """What these routes read and change of the emulator (the app passes itself; no import back)."""
+
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def record(self) -> list[RequestRecord]: ...
+    @property
+    def lock_history(self) -> dict[str, list[tuple[float, str]]]: ...
+    def set_faults(self, faults: Faults) -> None: ...
+    def reset_record(self) -> None: ...
+    def counts(self) -> Counts: ...
+
 
 _FAULT_FIELDS = frozenset(f.name for f in dataclasses.fields(Faults))
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -77,7 +92,7 @@ def _loopback_only(endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
-def routes(emulator: Emulator) -> list[Route]:
+def routes(emulator: Observed) -> list[Route]:
     async def record(request: Request) -> Response:
         since_text = request.query_params.get("since", "0")
         if not since_text.isdigit():

@@ -1,4 +1,5 @@
-"""Act on a finished run: send again exactly its failed rows, or resume its cancelled ones, same settings.
+"""What a rerun of a finished run sends, and with which settings (`retry_failed` / `resume_cancelled` in the
+public API send it): exactly its failed rows, or its cancelled ones, with the settings the run was given.
 
     df = scp_widgets.lock(ids)
     again = scp_widgets.retry_failed(df)        # the failed rows only; invalid ids are never sent again
@@ -22,8 +23,7 @@ from typing import Any
 import pandas as pd
 
 from scp_widgets.client.errors import ScpUsageError
-from scp_widgets.engine.results import Outcome, to_frame
-from scp_widgets.views.results_view import sections
+from scp_widgets.engine.results import Outcome, sections
 
 #: Settings a run records in `attrs` and a rerun reuses (attrs name -> `lock` keyword).
 #: `dry_run` too: the failures of a dry run retried are a dry run again (pass dry_run=False to send for real).
@@ -77,28 +77,3 @@ def check_frame(frame: Any) -> pd.DataFrame:
             )
         raise ScpUsageError(f"Expected a run's result DataFrame, not {type(frame).__name__}.")
     return frame
-
-
-def _rerun(frame: pd.DataFrame, ids: list[str], what: str, options: dict[str, Any]) -> pd.DataFrame:
-    from scp_widgets import api
-
-    action = action_of(frame)
-    if not ids:  # nothing to do is not a mistake in a script: an empty frame that says so
-        result = to_frame([], {"action": action, "counts": {}, "summary": f"no {what} rows: nothing sent"})
-    else:
-        run = api.lock if action == "lock" else api.unlock
-        result = run(ids, **{**same_settings(frame), **options})
-    result.attrs["rerun_of"] = frame.attrs.get("run_id")
-    return result
-
-
-def retry_failed(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
-    """Send the failed rows of `frame` again (same action and settings); returns the new run's frame."""
-    frame = check_frame(frame)
-    return _rerun(frame, failed_ids(frame), "failed", options)
-
-
-def resume_cancelled(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
-    """Send the cancelled rows of `frame` (same action and settings); returns the new run's frame."""
-    frame = check_frame(frame)
-    return _rerun(frame, cancelled_ids(frame), "cancelled", options)

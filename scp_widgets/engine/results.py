@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -240,3 +240,32 @@ def count_not_sent(error_codes: Iterable[object]) -> int:
 
 def utc_iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
+
+
+# -- sections: how a row reads to an operator (the faces' sections, and what a rerun sends) ---------------
+
+Section = Literal["failed", "unfinished", "cancelled", "succeeded"]
+SECTIONS: tuple[Section, ...] = ("failed", "unfinished", "cancelled", "succeeded")
+_SUCCESS_NAMES = frozenset(str(o) for o in SUCCESSES)
+#: What a run that died left unknown (read back from its journal): sent, no answer; or accepted, not confirmed.
+_UNFINISHED_NAMES = frozenset({str(Outcome.SENT), str(Outcome.ACCEPTED)})
+
+
+def section_of(outcome: str) -> Section:
+    if outcome in _SUCCESS_NAMES:
+        return "succeeded"
+    if outcome == Outcome.CANCELLED:
+        return "cancelled"
+    if outcome in _UNFINISHED_NAMES:
+        return "unfinished"
+    return "failed"
+
+
+def sections(frame: pd.DataFrame) -> pd.Series:
+    """The section of every row ('failed', 'cancelled', 'succeeded'), aligned with the frame."""
+    outcomes = frame["outcome"].astype("string")
+    result = pd.Series("failed", index=frame.index, dtype="object")
+    result[outcomes.isin(list(_SUCCESS_NAMES)).fillna(False).astype(bool)] = "succeeded"
+    result[(outcomes == str(Outcome.CANCELLED)).fillna(False).astype(bool)] = "cancelled"
+    result[outcomes.isin(list(_UNFINISHED_NAMES)).fillna(False).astype(bool)] = "unfinished"
+    return result

@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from scp_widgets.client.credentials import wrap_secret
 from scp_widgets.client.errors import ScpRequestError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.engine.bulk import CancelToken
@@ -106,13 +105,6 @@ class Guard:
         state = "running" if self.running else "stopped"
         return f"<Guard {state}: where {self.where!r} every {self.every:g} s; {self.locked_so_far} locked so far>"
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        from scp_widgets.panel.guard_widget import GuardWidget
-
-        display(GuardWidget(self))  # type: ignore[no-untyped-call]
-
     # -- the loop -------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -171,13 +163,3 @@ def _text(value: Any) -> str | None:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.fromtimestamp(time.time(), dt.UTC)
-
-
-def guard(where: str, every: float = 60.0, **options: Any) -> Guard:
-    """Start a drift guard: every `every` seconds, lock the servers matching `where` that read unlocked.
-
-    Options as for `lock` (regions=, endpoints=, credentials, concurrency, journal, ...). Returns at once;
-    `g.stop()` ends it, `g.actions` is what it did; in a notebook `g` shows a small status widget.
-    """
-    wrap_secret(options)
-    return Guard(where, every, options)

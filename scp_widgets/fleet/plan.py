@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -23,6 +23,8 @@ from scp_widgets.client.errors import ScpError, ScpRequestError, ScpUsageError
 from scp_widgets.client.ids import is_valid_id
 from scp_widgets.client.regions import resolve_region_endpoints
 from scp_widgets.engine.bulk import Action, CancelToken, Progress, ProgressCallback
+from scp_widgets.engine.connection import CONNECTION_KEYS, Connection
+from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.results import (
     Outcome,
     ServerResult,
@@ -33,13 +35,10 @@ from scp_widgets.engine.results import (
     to_frame,
     utc_iso,
 )
+from scp_widgets.engine.runner import arun, plan_ids
 from scp_widgets.engine.settings import RunOptions
 from scp_widgets.fleet.rules import check_rule, matching, select, with_region
 
-if TYPE_CHECKING:
-    from scp_widgets.api import Connection
-
-CONNECTION_KEYS = ("endpoint", "region", "environment", "access_key", "secret_key", "accept_language", "transport")
 FLEET_KEYS = ("where", "regions", "endpoints")
 
 
@@ -129,7 +128,6 @@ def targets_at(connection: Connection, urls: Mapping[str, str]) -> tuple[Target,
 
 def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], Connection, Any, RunOptions]:
     """Options as for `lock` -> (regions/endpoints/where, connection, client, run options), checked now."""
-    from scp_widgets.api import Connection
 
     rest = dict(options)
     fleet_args = {key: rest.pop(key, None) for key in FLEET_KEYS}
@@ -152,7 +150,6 @@ def prepare(options: Mapping[str, Any], *, ids: Any = None) -> tuple[FleetPlan, 
 
 async def alist_options(client: Any, api_version: str | None, page_size: int, options: dict[str, Any]) -> pd.DataFrame:
     """`list_servers(regions=..., where=..., **filters)`: the plan from the options, the rest are filters."""
-    from scp_widgets.api import Connection
 
     fleet_args = {key: options.pop(key, None) for key in FLEET_KEYS}
     connection = Connection(**{key: options.pop(key) for key in CONNECTION_KEYS if key in options})
@@ -164,12 +161,11 @@ async def alist_fleet(
     plan: FleetPlan, *, api_version: str | None = None, page_size: int = 100, apply_rule: bool = True, **filters: Any
 ) -> pd.DataFrame:
     """Every target's listing at once, joined, with a `region` column; the plan's rule applied if any."""
-    from scp_widgets.api import _CONNECTION_KEYS, _listing
 
     async def one(target: Target) -> pd.DataFrame:
-        where = {k: getattr(target.connection, k) for k in _CONNECTION_KEYS} if target.connection else {}
+        where = {k: getattr(target.connection, k) for k in CONNECTION_KEYS} if target.connection else {}
         try:
-            frame = await _listing(plan.client, api_version, page_size, {**where, **filters})
+            frame = await alist_one(plan.client, api_version, page_size, {**where, **filters})
         except ScpRequestError as exc:
             raise FleetListingError(f"Could not list the servers of {target.label}: {message_for_error(exc)}") from None
         return with_region(frame, target.region)
@@ -219,8 +215,6 @@ class _CombinedProgress:
 
 def requested_ids(fleet: pd.DataFrame, plan: FleetPlan, ids: Any) -> tuple[list[str], int]:
     """The servers asked for, in order: the rule's matches in the listing, or the given ids (normalised, once)."""
-    from scp_widgets.api import plan_ids
-
     if plan.where is not None:
         return [str(i).lower() for i in select(fleet, plan.where, plan.place)["id"]], 0
     return plan_ids(ids)
@@ -242,8 +236,6 @@ async def arun_fleet(
     listing: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """List the targets (unless `listing` is given), pick the servers, send each to its own region, join."""
-    from scp_widgets.api import arun
-
     options = options or RunOptions()
     started = time.time()
     token = cancel or CancelToken()

@@ -34,6 +34,7 @@ from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.engine.bulk import CancelToken
 from scp_widgets.engine.journal import default_journal_dir
 from scp_widgets.engine.results import Outcome
+from scp_widgets.engine.runner import run_blocking
 from scp_widgets.engine.settings import RunOptions
 from scp_widgets.fleet import plan as fleet
 
@@ -209,20 +210,18 @@ def unlocked(ids_or_where: Any = None, *, where: str | None = None, **options: A
     Options as for `lock` (regions=, endpoints=, credentials, concurrency, ...). The exception of a failing
     block propagates after the re-lock; a Ctrl-C inside the block re-locks too.
     """
-    from scp_widgets.api import _blocking
-
     wrap_secret(options)
     request = _request(ids_or_where, where, options)
     window = Window()
     cancel = CancelToken()
     try:
-        _blocking(_open(window, request, cancel), cancel)
+        run_blocking(_open(window, request, cancel), cancel)
         if cancel.cancelled:
             raise KeyboardInterrupt
         yield window
     finally:
         closing = CancelToken()
-        _blocking(_close(window, request, closing), closing)
+        run_blocking(_close(window, request, closing), closing)
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from traitlets import Float, observe
 
-from scp_widgets.notebook.lock_magics import _arg, _kind, _output_argument, _parser, parse, unregister
+from scp_widgets.notebook.arguments import arg, kind, output_argument, parse, parser, unregister
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,12 +42,12 @@ class ScpHistoryMagics(Magics):
         except ScpUsageError as exc:
             raise UsageError(str(exc)) from None
 
-    @_kind(line_magic)
-    @_parser(
-        _output_argument(),
-        _arg("--folder", metavar="DIR", help="journal folder (default: SCP_WIDGETS_JOURNAL_DIR or the state dir)"),
-        _arg("--limit", type=int, metavar="N", help="only the N newest runs"),
-        _arg("--quiet", action="store_true", help="no summary line"),
+    @kind(line_magic)
+    @parser(
+        output_argument(),
+        arg("--folder", metavar="DIR", help="journal folder (default: SCP_WIDGETS_JOURNAL_DIR or the state dir)"),
+        arg("--limit", type=int, metavar="N", help="only the N newest runs"),
+        arg("--quiet", action="store_true", help="no summary line"),
     )
     def scp_history(self, line: str) -> pd.DataFrame:
         """Every run in the journal folder, newest first: run_id, action, started_at, finished_at,

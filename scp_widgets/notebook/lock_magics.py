@@ -1,5 +1,5 @@
-"""The notebook magics: `%scp_lock`, `%%scp_lock`, `%scp_unlock`, `%scp_servers`, `%scp_panel`
-(and `%scp_history`, registered from history_magic.py).
+"""The lock family of magics: `%scp_lock`, `%%scp_lock`, `%scp_unlock`, and their `%config ScpLockMagics`
+settings, which the other families (servers_magic, unlocked_magic) read too.
 
 Each magic is a short pipeline over the public API: parse the line, gather the ids, resolve options
 (explicit option > `%config ScpLockMagics.<trait>` > environment, which the API reads), run with a
@@ -11,232 +11,29 @@ traceback) before anything is sent. pandas, httpx and the API are imported insid
 from __future__ import annotations
 
 import argparse
-import keyword
-import re
 import sys
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
+from IPython.core.magic import Magics, line_cell_magic, magics_class
 from traitlets import Bool, Float, Int, TraitError, Unicode, Union, validate
 
 from scp_widgets.client.wording import counted
 from scp_widgets.engine.settings import RANGES
+from scp_widgets.notebook.arguments import (
+    check_tokens,
+    eval_from,
+    fleet_options,
+    ids_from_value,
+    kind,
+    parse,
+    run_arguments,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
-    from IPython.core.interactiveshell import InteractiveShell
-
-F = TypeVar("F", bound=Callable[..., Any])
-_FROM = re.compile(r"(?:^|\s)--from(?:=|\s+)")
-_OPTION_NEXT = re.compile(r"\s+--?[A-Za-z]")
-_WORD_END = re.compile(r"\s+")
-_UNEXPANDED = re.compile(r"^\$|\{.*\}")
-_LIST_PUNCTUATION = "[](),'\""  # what `$ids` leaves around each id when IPython expands a list
-
-_EXAMPLES = """
-Examples (the ids belong to the default fleet of `scp-widgets emulator` and `scp-widgets demo`):
-
-  %scp_lock 31f1160f-bd1e-40e8-b2ef-84f4ed22c330 1a48ef9f-2afa-4645-aeb1-5ca29e7bf788  # ids on the line
-  %scp_servers -o servers --state ACTIVE                          # the fleet as a DataFrame
-  %scp_lock -o result --from servers.query("not locked").id[:10]  # ids from a list, Series or column
-  %scp_lock --dry-run --api-version 1.3 --from result.server_id   # show the plan, send nothing
-  %scp_lock --retry-failed result                                 # the failed rows of `result` again
-  %scp_unlock --quiet --from result                               # a result frame works too
-  %scp_lock --dry-run --where "name.str.startswith('db-') and not locked"  # by rule: a DataFrame.query
-  %scp_servers --region kr-west1,kr-east1                         # several regions (SCP_ENDPOINTS)
-
-  %%scp_lock --concurrency 8
-  # one id a line; blank lines and comments are ignored
-  31f1160f-bd1e-40e8-b2ef-84f4ed22c330   # web-052
-
-Defaults: %config ScpLockMagics.region = "kr-west1" (also endpoint, environment, api_version,
-concurrency, timeout, retries, verify, quiet, journal); then SCP_ENDPOINT / SCP_REGION / SCP_ENVIRONMENT
-and SCP_ACCESS_KEY / SCP_SECRET_KEY (or ~/.scpconf). The result DataFrame is the cell's value.
-"""
-
-
-_Decorator = Callable[[Any], Any]
-
-
-def _arg(*names: str, **options: Any) -> _Decorator:
-    """One `add_argument` for a magic's parser (IPython's `argument`, which mypy sees as untyped)."""
-    decorator: _Decorator = argument(*names, **options)  # type: ignore[no-untyped-call]
-    return decorator
-
-
-def _parser(*arguments: _Decorator, epilog: str | None = None) -> Callable[[F], F]:
-    """Give a magic an argparse parser (its `%magic?` help), keeping the method's type for mypy."""
-    head: list[_Decorator] = [magic_arguments()]  # type: ignore[no-untyped-call]
-    if epilog:
-        head.append(kwds(epilog=epilog))  # type: ignore[no-untyped-call]
-
-    def wrap(func: F) -> F:
-        for decorator in reversed([*head, *arguments]):  # innermost first, as if written above the def
-            func = decorator(func)
-        return func
-
-    return wrap
-
-
-def _kind(marker: Any) -> Callable[[F], F]:
-    """IPython's @line_magic / @line_cell_magic, typed (theirs returns a union mypy cannot call)."""
-    return cast(Callable[[F], F], marker)
-
-
-def _connection_arguments() -> list[_Decorator]:
-    return [
-        _arg("--endpoint", metavar="URL", help="service base URL (default: SCP_ENDPOINT)"),
-        _arg("--region", help="SCP region, e.g. kr-west1; several: kr-west1,kr-east1 (default: SCP_REGION)"),
-        _arg("--environment", help="SCP environment: s, g or e (default: SCP_ENVIRONMENT)"),
-        _arg("--api-version", metavar="VERSION", help="API version to send (default: the CURRENT one)"),
-    ]
-
-
-def _where_argument() -> _Decorator:
-    return _arg("--where", metavar="RULE", help="servers by rule, a DataFrame.query over %%scp_servers' frame")
-
-
-def _output_argument() -> _Decorator:
-    return _arg("-o", "--output", metavar="NAME", help="also store the DataFrame in this variable")
-
-
-def _run_arguments() -> Callable[[F], F]:
-    """The options shared by %scp_lock and %scp_unlock."""
-    return _parser(
-        _output_argument(),
-        _arg("--from", dest="from_expr", metavar="EXPR",
-             help="ids from a Python expression: a list, tuple, set, Series, Index or DataFrame column"),
-        _where_argument(),
-        *_connection_arguments(),
-        _arg("--concurrency", type=int, metavar="N", help="requests in flight at once (default 16)"),
-        _arg("--timeout", type=float, metavar="SECONDS", help="per-request timeout (default 15)"),
-        _arg("--retries", type=int, metavar="N", help="retries of a failed request (default 3)"),
-        _arg("--no-verify", action="store_true", help="do not read the lock state back"),
-        _arg("--preflight", action="store_true", help="skip servers already in the wanted state"),
-        _arg("--dry-run", action="store_true", help="read the servers' state, show the plan; change nothing"),
-        _arg("--retry-failed", metavar="NAME",
-             help="send again the failed rows of the result frame NAME, with its settings"),
-        _arg("--resume-cancelled", metavar="NAME",
-             help="send the cancelled rows of the result frame NAME, with its settings"),
-        _arg("--quiet", action="store_true", help="no progress bar, no summary or dry-run line"),
-        _arg("ids", nargs="*", metavar="ID", help="server ids (UUIDs); in the cell form, one a line"),
-        epilog=_EXAMPLES,
-    )  # fmt: skip
-
-
-def strip_comment(line: str) -> str:
-    """The line without its trailing `# comment`, as in a cell; a `#` inside quotes (in EXPR) is kept."""
-    quote: str | None = None
-    escaped = False
-    for index, char in enumerate(line):
-        if quote is not None:  # inside a string of EXPR: only its closing quote (unescaped) ends it
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char == "#":
-            return line[:index].rstrip()
-    return line
-
-
-def split_from(line: str) -> tuple[str, str | None]:
-    """Take `--from EXPR` out of the line before shell-style splitting, which would eat EXPR's quotes.
-
-    EXPR may hold spaces (`servers.query("not locked").id`): it is the shortest run of words that
-    compiles as an expression and is followed by another option or the end of the line.
-    """
-    match = _FROM.search(line)
-    if match is None:
-        return line, None
-    head, rest = line[: match.start()], line[match.end() :]
-    ends = [m.start() for m in _WORD_END.finditer(rest)] + [len(rest)]
-    candidates = [(rest[:end], rest[end:]) for end in ends]
-    for expr, tail in candidates:
-        if _compiles(expr) and (not tail.strip() or _OPTION_NEXT.match(tail)):
-            return f"{head}{tail}", expr
-    for expr, tail in candidates:  # ids after EXPR: `--from ids 2a9be312-...`
-        if _compiles(expr):
-            return f"{head}{tail}", expr
-    first = candidates[0]
-    if not first[0].strip():
-        raise UsageError("--from needs a Python expression, e.g. --from servers.id.")
-    return f"{head}{first[1]}", first[0]  # let eval report the syntax error
-
-
-def _compiles(expr: str) -> bool:
-    if not expr.strip():
-        return False
-    try:
-        compile(expr, "<--from>", "eval")
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def parse(func: Callable[..., Any], line: str) -> argparse.Namespace:
-    """The magic's arguments; every parsing problem is a one-line UsageError."""
-    rest, from_expr = split_from(strip_comment(line))
-    try:
-        args: argparse.Namespace = parse_argstring(func, rest)  # type: ignore[no-untyped-call]
-    except UsageError as exc:  # argparse's own sentence, without the magic's name
-        raise UsageError(f"{exc} (see %{func.__name__}? for the options).") from None
-    except ValueError as exc:  # shlex: "No closing quotation"
-        raise UsageError(f"Cannot read the options: {exc}.") from None
-    if from_expr is not None:
-        args.from_expr = from_expr
-    output = getattr(args, "output", None)
-    if output is not None and not output_name_ok(output):
-        raise UsageError(f"-o needs a Python variable name, not {output!r}.")
-    return args
-
-
-def check_tokens(tokens: list[str], user_ns: dict[str, Any], *, in_cell: bool = False) -> list[str]:
-    """Refuse what is surely not an id (an unexpanded `$name`, a variable's name) before anything is sent."""
-    ids: list[str] = []
-    for token in tokens:
-        if _UNEXPANDED.search(token):
-            raise UsageError(_unexpanded(token, user_ns, in_cell))
-        if token.isidentifier() and token in user_ns:
-            raise UsageError(f"{token!r} is a variable, not a server id: use --from {token}.")
-        token = token.strip(_LIST_PUNCTUATION)
-        if token:
-            ids.append(token)
-    return ids
-
-
-def _unexpanded(token: str, user_ns: dict[str, Any], in_cell: bool) -> str:
-    # IPython expands $name and {expr} on the magic's line only, and leaves the whole line as typed when one fails.
-    name = token.lstrip("$").strip("{}")
-    if in_cell:
-        return f"{token} in the cell body is not expanded (it holds ids only); put --from {name} on the magic's line."
-    if token.startswith("$") and name.isidentifier() and name not in user_ns:
-        return f"{token} was not expanded because {name!r} is not defined; define it, or pass ids with --from EXPR."
-    return f"{token} was not expanded (a $name or {{expression}} on this line failed); pass ids with --from EXPR."
-
-
-def eval_from(expr: str, user_ns: dict[str, Any]) -> Any:
-    """The value of `--from EXPR` in the user's namespace (the user typed it, as they would in a cell)."""
-    try:
-        value = eval(expr, user_ns)  # noqa: S307
-    except NameError as exc:
-        raise UsageError(f"--from {expr.strip()} names nothing: {exc}.") from None
-    except Exception as exc:
-        raise UsageError(f"--from {expr.strip()} failed: {type(exc).__name__}: {exc}.") from None
-    if value is None:
-        raise UsageError(f"--from {expr.strip()} is None; it should be a list, Series or DataFrame column of ids.")
-    return value
-
-
-def output_name_ok(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name)
 
 
 @magics_class
@@ -267,74 +64,17 @@ class ScpLockMagics(Magics):
 
     # -- the magics -----------------------------------------------------------------------------------------
 
-    @_kind(line_cell_magic)
-    @_run_arguments()
+    @kind(line_cell_magic)
+    @run_arguments()
     def scp_lock(self, line: str, cell: str | None = None) -> pd.DataFrame:
         """Lock SCP virtual servers; returns one DataFrame row per server (failures are rows)."""
         return self._run("lock", self.scp_lock, line, cell)
 
-    @_kind(line_cell_magic)
-    @_run_arguments()
+    @kind(line_cell_magic)
+    @run_arguments()
     def scp_unlock(self, line: str, cell: str | None = None) -> pd.DataFrame:
         """Unlock SCP virtual servers; same options and result as %scp_lock."""
         return self._run("unlock", self.scp_unlock, line, cell)
-
-    @_kind(line_magic)
-    @_parser(
-        _output_argument(),
-        _arg("--state", metavar="S", help="only servers in this state, e.g. ACTIVE or SHUTOFF"),
-        _arg("--name", metavar="N", help="only servers whose name matches"),
-        _arg("--vpc-id", metavar="V", help="only servers in this VPC"),
-        _where_argument(),
-        *_connection_arguments(),
-        _arg("--quiet", action="store_true", help="no summary line"),
-    )
-    def scp_servers(self, line: str) -> pd.DataFrame:
-        """The fleet as a DataFrame (id, name, state, locked, ...), to pick servers from.
-
-        Examples::
-
-          %scp_servers -o servers --state active   # SHUTOFF, ACTIVE, ... in any case
-          %scp_servers --name web-00               # names containing web-00
-          %scp_lock --from servers.query("not locked").id[:3]
-        """
-        args = parse(self.scp_servers, line)
-        filters = {k: v for k, v in (("state", args.state), ("name", args.name), ("vpc_id", args.vpc_id)) if v}
-        frame = self._call("list_servers", **filters, **fleet_options(args, self._connection(args)))
-        if not (args.quiet or self.quiet):
-            locked = int(frame["locked"].fillna(False).sum())
-            print(f"{counted(len(frame), 'server')} ({locked} locked) at {frame.attrs.get('endpoint')}")
-        if filters and frame.empty:  # an empty answer to a filter is a hint worth a line, even with --quiet
-            typed = " ".join(
-                f"--{k.replace('_', '-')} {str(v).upper() if k == 'state' else v}" for k, v in filters.items()
-            )
-            print(f"No server matches {typed}; states are words like ACTIVE, SHUTOFF or ERROR, names match in part.")
-        self._report_warning(frame)
-        return self._store(frame, args.output)
-
-    @_kind(line_magic)
-    @_parser(*_connection_arguments(), _arg("--concurrency", type=int, metavar="N", help="requests in flight"))
-    def scp_panel(self, line: str) -> Any:
-        """The lock panel (server chooser, version, Lock / Unlock, progress, results) for this connection.
-
-        Examples::
-
-          %scp_panel
-          %scp_panel --concurrency 8
-        """
-        import importlib
-
-        from scp_widgets.client.errors import ScpUsageError
-
-        args = parse(self.scp_panel, line)
-        panel = importlib.import_module(
-            "scp_widgets.panel.lock_panel"
-        )  # imported only when asked for: it pulls in widgets
-        concurrency = self.concurrency if args.concurrency is None else args.concurrency
-        try:
-            return panel.LockPanel(**fleet_options(args, self._connection(args)), concurrency=concurrency)
-        except ScpUsageError as exc:
-            raise UsageError(str(exc)) from None
 
     # -- the pipeline ---------------------------------------------------------------------------------------
 
@@ -346,24 +86,24 @@ class ScpLockMagics(Magics):
         args = parse(func, line)
         rerun = self._rerun_of(action, args)
         if rerun is not None and not rerun[0]:
-            return self._store(remember(self._nothing_to_rerun(action, args)), args.output)
+            return self.store(remember(self._nothing_to_rerun(action, args)), args.output)
         if rerun is None:  # --where: the rule picks the servers; --region a,b: several regions
-            ids = None if args.where else self._ids(args, cell)
-            options = fleet_options(args, self._run_options(args))
+            ids = None if args.where else self.ids_for(args, cell)
+            options = fleet_options(args, self.run_options(args))
         else:
-            ids, options = rerun[0], {**self._run_options(args), **rerun[1]}
+            ids, options = rerun[0], {**self.run_options(args), **rerun[1]}
         quiet = bool(args.quiet or self.quiet)
         cancel = CancelToken()
         display = progress_display(self.shell, action, quiet=quiet)
         try:
-            frame = self._call(action, ids, progress=display.update, cancel=cancel, **options)
+            frame = self.call(action, ids, progress=display.update, cancel=cancel, **options)
         except BaseException:
             display.close()
             raise
         if rerun is not None:
             frame.attrs["rerun_of"] = rerun[2]
         display.close(self._report(frame, quiet=quiet, interrupted=cancel.cancelled))
-        return self._store(remember(frame), args.output)
+        return self.store(remember(frame), args.output)
 
     @staticmethod
     def _nothing_to_rerun(action: str, args: argparse.Namespace) -> pd.DataFrame:
@@ -404,7 +144,7 @@ class ScpLockMagics(Magics):
                 settings.pop(key, None)
         return ids, settings, frame.attrs.get("run_id")
 
-    def _ids(self, args: argparse.Namespace, cell: str | None) -> list[Any]:
+    def ids_for(self, args: argparse.Namespace, cell: str | None) -> list[Any]:
         from scp_widgets.client.ids import split_ids
 
         user_ns = self._user_ns
@@ -418,7 +158,7 @@ class ScpLockMagics(Magics):
             raise UsageError("No server ids given: pass ids after the options, one a line in %%scp_lock, or --from.")
         return ids
 
-    def _connection(self, args: argparse.Namespace) -> dict[str, Any]:
+    def connection(self, args: argparse.Namespace) -> dict[str, Any]:
         """Where to connect: a location typed on the line replaces the configured one as a whole."""
         typed = {k: getattr(args, k) for k in ("endpoint", "region", "environment")}
         if typed["endpoint"]:
@@ -433,14 +173,14 @@ class ScpLockMagics(Magics):
             location = {"endpoint": self.endpoint, "region": self.region, "environment": self.environment}
         return {**location, "api_version": args.api_version or self.api_version}
 
-    def _run_options(self, args: argparse.Namespace) -> dict[str, Any]:
+    def run_options(self, args: argparse.Namespace) -> dict[str, Any]:
         def pick(name: str) -> Any:
             typed = getattr(args, name)
             return getattr(self, name) if typed is None else typed
 
         journal = self.journal if self.journal != "" else True
         return {
-            **self._connection(args),
+            **self.connection(args),
             "concurrency": pick("concurrency"),
             "timeout": pick("timeout"),
             "retries": pick("retries"),
@@ -450,7 +190,7 @@ class ScpLockMagics(Magics):
             "journal": journal,
         }
 
-    def _call(self, name: str, /, *args: Any, **options: Any) -> pd.DataFrame:
+    def call(self, name: str, /, *args: Any, **options: Any) -> pd.DataFrame:
         """Call the public API; its usage errors become UsageError, and its deprecation warning is ours to show."""
         from scp_widgets import api
         from scp_widgets.client.errors import ScpError, ScpRequestError, ScpUsageError
@@ -485,11 +225,11 @@ class ScpLockMagics(Magics):
                 f"{attrs.get('api_version')} at {attrs.get('endpoint')}; nothing was sent."
             )
             lines.append(plan if attrs.get("dry_run") else str(attrs.get("summary", "")))
-        self._report_warning(frame)
+        self.report_warning(frame)
         return "\n".join(lines)
 
     @staticmethod
-    def _report_warning(frame: pd.DataFrame) -> None:
+    def report_warning(frame: pd.DataFrame) -> None:
         if frame.attrs.get("warning"):
             print(f"Warning: {frame.attrs['warning']}", file=sys.stderr)
 
@@ -499,69 +239,15 @@ class ScpLockMagics(Magics):
         user_ns: dict[str, Any] = self.shell.user_ns
         return user_ns
 
-    def _store(self, frame: pd.DataFrame, name: str | None) -> pd.DataFrame:
+    def store(self, frame: pd.DataFrame, name: str | None) -> pd.DataFrame:
         if name:
             self._user_ns[name] = frame
         return frame
 
 
-def fleet_options(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
-    from scp_widgets.notebook import unlocked_magic as fleet_magics
-
-    return fleet_magics.fleet_options(args, options)
-
-
-def ids_from_value(value: Any) -> list[str]:
-    """Ids from whatever `--from` gave; a value that holds no ids is a UsageError."""
-    from scp_widgets.client.errors import ScpUsageError
-    from scp_widgets.client.ids import ids_from
-
-    try:
-        return ids_from(value)
-    except ScpUsageError as exc:
-        raise UsageError(str(exc)) from None
-    except TypeError as exc:
-        raise UsageError(f"--from gave a {type(value).__name__}, which holds no ids: {exc}.") from None
-
-
-_MAGIC_NAMES = {"line": ("scp_lock", "scp_unlock", "scp_servers", "scp_panel"), "cell": ("scp_lock", "scp_unlock")}
-
-
-def load(ipython: InteractiveShell) -> None:
-    """Register the magics (and their %config settings) in `ipython`."""
-    from scp_widgets.notebook import history_magic, magic_view
-    from scp_widgets.notebook import unlocked_magic as fleet_magics
-
-    unload(ipython)  # loading twice must not leave two configurables behind
-    ipython.register_magics(ScpLockMagics(shell=ipython))
-    history_magic.load(ipython)
-    magic_view.install(ipython)
-    fleet_magics.load(ipython)
-
-
-def unload(ipython: InteractiveShell) -> None:
-    """Remove the magics and their %config entry; the rest of the shell is left alone."""
-    from scp_widgets.notebook import history_magic, magic_view
-    from scp_widgets.notebook import unlocked_magic as fleet_magics
-
-    magic_view.uninstall(ipython)
-    unregister(ipython, ScpLockMagics, _MAGIC_NAMES)
-    history_magic.unload(ipython)
-    fleet_magics.unload(ipython)
-
-
-def unregister(ipython: InteractiveShell, cls: type[Magics], names: dict[str, tuple[str, ...]]) -> None:
-    """Remove one Magics class's magics (by kind: line / cell) and its %config entry from `ipython`."""
-    manager = ipython.magics_manager
-    instance = manager.registry.pop(cls.__name__, None)
-    if instance is None:
-        return
-    for kind, kind_names in names.items():
-        for name in kind_names:
-            bound = manager.magics[kind].get(name)
-            if getattr(bound, "__self__", None) is instance:
-                del manager.magics[kind][name]
-    ipython.configurables[:] = [c for c in ipython.configurables if c is not instance]
-
-
-__all__ = ["ScpLockMagics", "load", "unload"]
+def lock_magics_of(shell: Any) -> ScpLockMagics:
+    """The registered lock magics: their settings and pipeline serve every family of magics."""
+    base = shell.magics_manager.registry.get(ScpLockMagics.__name__) if shell is not None else None
+    if not isinstance(base, ScpLockMagics):
+        raise UsageError("Load the extension first: %load_ext scp_widgets.")
+    return base

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from typing import Any
 
 import ipywidgets as w
 
+from scp_widgets.client.credentials import wrap_secret
 from scp_widgets.fleet.guard import Guard
 
 
@@ -42,3 +44,22 @@ class GuardWidget(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
             parts.append(f"last check failed: {g.last_error}")
         self.status_html.value = html.escape(" · ".join(parts))
         self.stop_button.disabled = state == "stopped"
+
+
+class ShownGuard(Guard):
+    """A `Guard` that shows itself as a `GuardWidget` in a notebook (the fleet layer knows no widgets)."""
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(GuardWidget(self))  # type: ignore[no-untyped-call]
+
+
+def guard(where: str, every: float = 60.0, **options: Any) -> Guard:
+    """Start a drift guard: every `every` seconds, lock the servers matching `where` that read unlocked.
+
+    Options as for `lock` (regions=, endpoints=, credentials, concurrency, journal, ...). Returns at once;
+    `g.stop()` ends it, `g.actions` is what it did; in a notebook `g` shows a small status widget.
+    """
+    wrap_secret(options)
+    return ShownGuard(where, every, options)

@@ -24,14 +24,16 @@ import httpx
 import ipywidgets as w
 import pandas as pd
 
-from scp_widgets.api import Connection, alist_servers, arun
+from scp_widgets.api import alist_servers
 from scp_widgets.client.credentials import Secret, as_secret
 from scp_widgets.client.errors import ScpError, ScpRequestError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.versions import BUILTIN_CATALOG, ApiVersion, default_version
 from scp_widgets.engine import rerun
 from scp_widgets.engine.bulk import CancelToken, Progress
+from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.results import SUCCESSES, ServerResult, message_for_error, to_frame
+from scp_widgets.engine.runner import arun
 from scp_widgets.engine.settings import JournalOption, RunOptions, whole_number
 from scp_widgets.fleet.windows import pending_notice
 from scp_widgets.panel.confirm import CONFIRM_ABOVE, ConfirmStep, already_in_state, needs_confirmation, question

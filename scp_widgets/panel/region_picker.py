@@ -21,7 +21,7 @@ from scp_widgets.engine.settings import RunOptions
 from scp_widgets.fleet import plan as fleet
 
 if TYPE_CHECKING:
-    from scp_widgets.api import Connection
+    from scp_widgets.engine.connection import Connection
 
 
 class RegionPicker(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hints

@@ -19,16 +19,8 @@ import ipywidgets as w
 import pandas as pd
 
 from scp_widgets.engine.rerun import cancelled_ids, failed_ids
-from scp_widgets.views.results_view import (
-    CSS,
-    SECTIONS,
-    SORT_LABELS,
-    Section,
-    copy_button,
-    run_html,
-    sections,
-    summary_html,
-)
+from scp_widgets.engine.results import SECTIONS, Section, sections
+from scp_widgets.views.results_view import CSS, SORT_LABELS, copy_button, run_html, summary_html
 
 #: Data links above this size are left out (the browser would hold them in the page): say so instead.
 MAX_LINK_BYTES = 4_000_000

@@ -16,12 +16,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from scp_widgets.engine.results import SUCCESSES, Outcome
+from scp_widgets.engine.results import SECTIONS, Section, section_of, sections
 
 Level = Literal["ok", "warn", "error"]
-Section = Literal["failed", "unfinished", "cancelled", "succeeded"]
 SortKey = Literal["attention", "request", "name", "outcome", "slowest"]
-SECTIONS: tuple[Section, ...] = ("failed", "unfinished", "cancelled", "succeeded")
 SORT_LABELS: dict[SortKey, str] = {
     "attention": "failures first",
     "request": "request order",
@@ -31,9 +29,6 @@ SORT_LABELS: dict[SortKey, str] = {
 }
 #: Rows drawn per section; the DataFrame always has them all.
 MAX_ROWS = 500
-_SUCCESS_NAMES = frozenset(str(o) for o in SUCCESSES)
-#: What a run that died left unknown (read back from its journal): sent, no answer; or accepted, not confirmed.
-_UNFINISHED_NAMES = frozenset({str(Outcome.SENT), str(Outcome.ACCEPTED)})
 
 _TEXT = "var(--jp-content-font-color1, #1f1f1f)"
 _MUTED = "var(--jp-content-font-color2, #5f6368)"
@@ -115,28 +110,8 @@ def outcome_label(outcome: str) -> str:
     return outcome.replace("_", " ")
 
 
-def section_of(outcome: str) -> Section:
-    if outcome in _SUCCESS_NAMES:
-        return "succeeded"
-    if outcome == Outcome.CANCELLED:
-        return "cancelled"
-    if outcome in _UNFINISHED_NAMES:
-        return "unfinished"
-    return "failed"
-
-
 def kind_of(outcome: str) -> str:
     return {"succeeded": "ok", "cancelled": "cancelled", "unfinished": "warn", "failed": "error"}[section_of(outcome)]
-
-
-def sections(frame: pd.DataFrame) -> pd.Series:
-    """The section of every row ('failed', 'cancelled', 'succeeded'), aligned with the frame."""
-    outcomes = frame["outcome"].astype("string")
-    result = pd.Series("failed", index=frame.index, dtype="object")
-    result[outcomes.isin(list(_SUCCESS_NAMES)).fillna(False).astype(bool)] = "succeeded"
-    result[(outcomes == str(Outcome.CANCELLED)).fillna(False).astype(bool)] = "cancelled"
-    result[outcomes.isin(list(_UNFINISHED_NAMES)).fillna(False).astype(bool)] = "unfinished"
-    return result
 
 
 def level_of(frame: pd.DataFrame) -> Level:

@@ -1,0 +1,155 @@
+"""One run against one endpoint: resolve the version, open the journal, run the bulk engine, build the frame.
+
+`arun` is the engine under `lock` / `alock` and under each region of a fleet run; `run_blocking` runs a
+coroutine on the shared background loop so the sync API works in a script, a cell or a widget callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from os import PathLike
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.client.ids import ids_from, normalise_id
+from scp_widgets.client.loop_thread import background_loop, wait_for
+from scp_widgets.client.retry import RetryBudget
+from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
+from scp_widgets.client.versions import BUILTIN_CATALOG, VersionChoice, choose_version
+from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback, run_bulk
+from scp_widgets.engine.connection import Connection
+from scp_widgets.engine.history import prune_quietly
+from scp_widgets.engine.journal import Journal, default_journal_dir
+from scp_widgets.engine.results import ServerResult, count_not_sent, count_outcomes, summary_line, to_frame, utc_iso
+from scp_widgets.engine.settings import JournalOption, RunOptions
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def plan_ids(ids: Any) -> tuple[list[str], int]:
+    """Normalised ids in request order, each once, and how many duplicates were dropped."""
+    raw = [normalise_id(i) for i in ids_from(ids)]
+    unique = list(dict.fromkeys(i for i in raw if i))
+    if not unique:
+        raise ScpUsageError("No server ids given: pass one or more server ids (UUIDs).")
+    return unique, len([i for i in raw if i]) - len(unique)
+
+
+def open_journal(option: JournalOption, header: dict[str, Any], *, fsync: bool) -> Journal | None:
+    """Open, take and start the run's journal, or one usage error before anything is sent."""
+    if option is False:
+        return None
+    if isinstance(option, str | PathLike):
+        path = Path(option)
+    else:
+        folder = default_journal_dir()
+        prune_quietly(folder)
+        path = folder / f"{_stamp()}-{header['action']}-{header['run_id']}.jsonl"
+    return Journal.open(path, header, fsync=fsync)
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+async def arun(
+    action: Action,
+    ids: Any,
+    options: RunOptions | None = None,
+    *,
+    connection: Connection | None = None,
+    client: AsyncScpClient | ScpClient | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> pd.DataFrame:
+    """Run `action` on every id and return the result DataFrame (the engine under `lock` and `alock`)."""
+    if action not in ("lock", "unlock"):
+        raise ScpUsageError(f"action must be 'lock' or 'unlock', not {action!r}.")
+    options = options or RunOptions()
+    server_ids, duplicates = plan_ids(ids)
+
+    owned = client is None
+    if isinstance(client, ScpClient):
+        client = client.aclient
+    if client is None:
+        client = (connection or Connection()).client(
+            retries=options.retries, timeout=options.timeout, concurrency=options.concurrency
+        )
+    token = cancel or CancelToken()
+    cancelled = token.bind(asyncio.get_running_loop())
+    try:
+        choice = await _version_unless_cancelled(client, options.api_version, cancelled)
+        run_id = uuid.uuid4().hex[:12]
+        started = time.time()
+        header = {
+            "run_id": run_id, "action": action, "api_version": choice.number, "endpoint": client.endpoint,
+            "started_at": utc_iso(started), "dry_run": options.dry_run, "verify": options.verify,
+            "preflight": options.preflight, "duplicates": duplicates, "warning": choice.warning, "ids": server_ids,
+            "concurrency": options.concurrency, "retries": options.retries, "timeout": options.timeout,
+        }  # fmt: skip
+        journal_file = open_journal(options.journal, header, fsync=options.journal_fsync)
+        budget = RetryBudget()
+        try:
+            results: list[ServerResult] = await run_bulk(
+                client, action, server_ids, options, version=choice,
+                cancel=cancelled, journal=journal_file, progress=progress,
+                budget=budget,
+            )  # fmt: skip
+            elapsed = time.time() - started
+            counts = count_outcomes(r.outcome for r in results)
+            not_sent = count_not_sent(r.error_code for r in results)
+            footer = {
+                "finished_at": utc_iso(time.time()), "elapsed_s": round(elapsed, 3), "counts": counts,
+                "cancelled": token.cancelled, "not_sent": not_sent,
+                "summary": summary_line(counts, elapsed, duplicates=duplicates, not_sent=not_sent),
+                "retries": budget.spent, "retries_denied": budget.denied,
+            }  # fmt: skip
+            if journal_file is not None:
+                journal_file.end(footer)
+        finally:
+            if journal_file is not None:
+                journal_file.close()
+        attrs = {k: v for k, v in header.items() if k != "ids"}
+        attrs.update(footer, journal=str(journal_file.path) if journal_file else None, complete=True)
+        if journal_file is not None and journal_file.error:  # the run is whole; only its record on disk is not
+            attrs.update(journal_error=journal_file.error, summary=f"{attrs['summary']}; {journal_file.error}")
+        return to_frame(results, attrs)
+    finally:
+        if owned:
+            await client.aclose()
+
+
+async def _version_unless_cancelled(
+    client: AsyncScpClient, requested: str | None, cancelled: asyncio.Event
+) -> VersionChoice:
+    """The version to send. Asking the service (`GET /`) may wait seconds on a dead endpoint: a cancel or a
+    Ctrl-C stops that wait, and the built-in table names the version (the run then sends nothing anyway)."""
+    lookup = asyncio.ensure_future(client.resolve_version(requested, warn=False))
+    stop = asyncio.ensure_future(cancelled.wait())
+    await asyncio.wait({lookup, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if lookup.done():
+        return lookup.result()
+    lookup.cancel()
+    await asyncio.gather(lookup, return_exceptions=True)
+    return choose_version(requested, BUILTIN_CATALOG, client.today)
+
+
+def run_blocking(coro: Coroutine[Any, Any, T], cancel: CancelToken) -> T:
+    """Run on the background loop; a KeyboardInterrupt cancels the run and still waits for its rows."""
+    future = background_loop().submit(coro)
+    try:
+        return wait_for(future)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        logger.info("interrupted: ending the requests in flight, marking the rest cancelled")
+        return wait_for(future)
