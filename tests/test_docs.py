@@ -22,6 +22,7 @@ from nbclient import NotebookClient
 from scp_widgets.cli.demo import demo_config
 from scp_widgets.emulator import Emulator
 from scp_widgets.notebook.lock_magics import ScpLockMagics
+from scp_widgets.notebook.servers_magic import ScpServersMagics
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -29,7 +30,12 @@ SCRIPT = Path(sys.executable).parent / "scp-widgets"
 _BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _NOT_IN_FLEET = "not in the demo fleet"
-_MAGICS = ("scp_lock", "scp_unlock", "scp_servers", "scp_panel")
+_MAGICS = {
+    "scp_lock": ScpLockMagics,
+    "scp_unlock": ScpLockMagics,
+    "scp_servers": ScpServersMagics,
+    "scp_panel": ScpServersMagics,
+}
 
 
 def readme_blocks() -> list[tuple[str, str]]:
@@ -51,7 +57,7 @@ def python_blocks_with_promises() -> list[tuple[str, list[str]]]:
 
 def help_text() -> str:
     """What `%scp_lock?`, `%scp_servers?`, ... show: the magics' docstrings, with their argparse help."""
-    return "\n".join(getattr(ScpLockMagics, name).__doc__ or "" for name in _MAGICS)
+    return "\n".join(getattr(family, name).__doc__ or "" for name, family in _MAGICS.items())
 
 
 def help_examples() -> list[str]:

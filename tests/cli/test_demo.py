@@ -27,7 +27,7 @@ from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from scp_widgets.emulator import command as emulator_command
 
 SCRIPT = Path(sys.executable).parent / "scp-widgets"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:

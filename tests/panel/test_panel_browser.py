@@ -30,7 +30,7 @@ from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, Emu
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "artifacts")
 MISSING = ["00000000-0000-4000-8000-000000000000", "00000000-0000-4000-8000-000000000001"]
 PANEL = "from scp_widgets import LockPanel\np = LockPanel()\np"

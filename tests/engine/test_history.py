@@ -239,7 +239,7 @@ def test_history_view_shows_an_unfinished_run_and_refresh_picks_up_new_ones(tmp_
 
 
 def test_the_readme_history_example_runs_verbatim(three_runs: list[pd.DataFrame]) -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
     (block,) = [b for b in blocks if b.startswith("runs = scp_widgets.history()")]
     namespace: dict[str, Any] = {"scp_widgets": scp_widgets}

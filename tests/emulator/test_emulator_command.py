@@ -18,7 +18,7 @@ from emulator_helpers import signed_headers
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, Faults
 from scp_widgets.emulator.command import config_from_args, configure_parser
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
