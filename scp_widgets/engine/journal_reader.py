@@ -21,6 +21,7 @@ import pandas as pd
 from scp_widgets.client.errors import JournalError, ScpUsageError
 from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
 from scp_widgets.engine.results import Outcome, ServerResult, count_outcomes, summary_line, to_frame
+from scp_widgets.engine.settings import settings_from_record
 
 _SENT_MESSAGE = "sent, but the run ended before an answer was recorded; read the server's state before sending again"
 
@@ -99,8 +100,12 @@ def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.
 def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
     rows = run.rows()
     counts = count_outcomes(r.outcome for r in rows)
-    attrs = {k: v for k, v in run.header.items() if k not in ("ids", "format", "type")}
+    attrs = {k: v for k, v in run.header.items() if k not in ("ids", "format", "type", "settings")}
     attrs.update(run.footer or {})
+    if run.footer is not None and "retries" in run.footer:  # journals before 0.2 put the retries spent there
+        attrs["retries_spent"] = run.footer["retries"]
+        attrs["retries"] = run.header.get("retries")
+    attrs["settings"] = settings_from_record(run.header.get("settings") or run.header)
     never_sent = run.never_sent()
     attrs.update(counts=counts, complete=run.complete, journal=str(file), never_sent=never_sent)
     attrs["missing"] = [i for i in run.ids if i not in run.results]  # no final outcome (sent, accepted, never sent)

@@ -24,9 +24,11 @@ import pandas as pd
 
 from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.engine.results import Outcome, sections
+from scp_widgets.engine.settings import RERUN_SETTINGS, RunOptions
 
-#: Settings a run records in `attrs` and a rerun reuses (attrs name -> `lock` keyword).
-#: `dry_run` too: the failures of a dry run retried are a dry run again (pass dry_run=False to send for real).
+#: Settings a run records in `attrs` and a rerun reuses (attrs name -> `lock` keyword), for frames without
+#: the typed `attrs["settings"]` (older journals). `dry_run` too: the failures of a dry run retried are a dry
+#: run again (pass dry_run=False to send for real).
 SAME_SETTINGS = ("api_version", "endpoint", "verify", "preflight", "dry_run", "concurrency", "retries", "timeout")
 
 
@@ -62,7 +64,16 @@ def same_settings(frame: pd.DataFrame) -> dict[str, Any]:
     """The run's settings as `lock` keyword arguments (only those the frame recorded). A dead run's rows cut
     off at `sent` / `accepted` may have been applied: preflight reads them before anything is sent again."""
     attrs = frame.attrs
-    settings = {key: attrs[key] for key in SAME_SETTINGS if attrs.get(key) is not None}
+    asked = attrs.get("settings")
+    if isinstance(asked, RunOptions):  # what the user asked for, never what the run spent (attrs["outcome"])
+        settings = {key: getattr(asked, key) for key in RERUN_SETTINGS if getattr(asked, key) is not None}
+        if attrs.get("endpoint") is not None:
+            settings["endpoint"] = attrs["endpoint"]
+    else:
+        settings = {key: attrs[key] for key in SAME_SETTINGS if attrs.get(key) is not None}
+    if isinstance(attrs.get("endpoints"), dict):  # a run over several regions: the same regions again
+        settings.pop("endpoint", None)
+        settings.update(regions=list(attrs["endpoints"]), endpoints=dict(attrs["endpoints"]))
     if (sections(frame) == "unfinished").any():
         settings["preflight"] = True
     return settings

@@ -29,7 +29,7 @@ from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.history import prune_quietly
 from scp_widgets.engine.journal import Journal, default_journal_dir
 from scp_widgets.engine.results import ServerResult, count_not_sent, count_outcomes, summary_line, to_frame, utc_iso
-from scp_widgets.engine.settings import JournalOption, RunOptions
+from scp_widgets.engine.settings import JournalOption, RunOptions, RunOutcome, settings_record
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,6 +95,7 @@ async def arun(
             "started_at": utc_iso(started), "dry_run": options.dry_run, "verify": options.verify,
             "preflight": options.preflight, "duplicates": duplicates, "warning": choice.warning, "ids": server_ids,
             "concurrency": options.concurrency, "retries": options.retries, "timeout": options.timeout,
+            "settings": settings_record(options),
         }  # fmt: skip
         journal_file = open_journal(options.journal, header, fsync=options.journal_fsync)
         budget = RetryBudget()
@@ -107,12 +108,12 @@ async def arun(
             elapsed = time.time() - started
             counts = count_outcomes(r.outcome for r in results)
             not_sent = count_not_sent(r.error_code for r in results)
-            footer = {
-                "finished_at": utc_iso(time.time()), "elapsed_s": round(elapsed, 3), "counts": counts,
-                "cancelled": token.cancelled, "not_sent": not_sent,
-                "summary": summary_line(counts, elapsed, duplicates=duplicates, not_sent=not_sent),
-                "retries": budget.spent, "retries_denied": budget.denied,
-            }  # fmt: skip
+            outcome = RunOutcome(
+                counts=counts, elapsed_s=round(elapsed, 3), retries_spent=budget.spent, retries_denied=budget.denied,
+                cancelled=token.cancelled, not_sent=not_sent,
+                summary=summary_line(counts, elapsed, duplicates=duplicates, not_sent=not_sent),
+            )  # fmt: skip
+            footer = {"finished_at": utc_iso(time.time()), **outcome.record()}
             if journal_file is not None:
                 journal_file.end(footer)
         finally:
@@ -120,6 +121,7 @@ async def arun(
                 journal_file.close()
         attrs = {k: v for k, v in header.items() if k != "ids"}
         attrs.update(footer, journal=str(journal_file.path) if journal_file else None, complete=True)
+        attrs.update(settings=options, outcome=outcome)  # the typed pair: what was asked, what happened
         if journal_file is not None and journal_file.error:  # the run is whole; only its record on disk is not
             attrs.update(journal_error=journal_file.error, summary=f"{attrs['summary']}; {journal_file.error}")
         return to_frame(results, attrs)

@@ -112,4 +112,62 @@ class RunOptions:
             object.__setattr__(self, name, value)
 
 
-__all__ = ["RANGES", "JournalOption", "RunOptions"]
+#: The settings a rerun reuses: what the user asked for, never what a run spent.
+RERUN_SETTINGS = (
+    "api_version",
+    "concurrency",
+    "retries",
+    "timeout",
+    "verify",
+    "verify_timeout",
+    "preflight",
+    "dry_run",
+)
+
+
+def settings_record(options: RunOptions) -> dict[str, Any]:
+    """The settings as JSON for a journal header (`settings`); the journal path itself is not a setting."""
+    return {name: getattr(options, name) for name in RERUN_SETTINGS}
+
+
+def settings_from_record(record: Any) -> RunOptions | None:
+    """The settings a journal header recorded, or None when it has none that check (an older or odd file)."""
+    if not isinstance(record, dict):
+        return None
+    try:
+        return RunOptions(**{k: v for k, v in record.items() if k in RERUN_SETTINGS})
+    except (ScpUsageError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What happened in one run: counts, time, retries spent. Kept apart from `RunOptions` so that nothing a
+    run spent is ever taken for what the user asked (a rerun once reused the 27 retries spent as its setting)."""
+
+    counts: dict[str, int]
+    elapsed_s: float
+    retries_spent: int
+    retries_denied: int
+    cancelled: bool
+    not_sent: int
+    summary: str
+
+    def record(self) -> dict[str, Any]:
+        """The footer fields of the journal (and the frame's attrs) for this outcome."""
+        return {
+            "counts": self.counts, "elapsed_s": self.elapsed_s, "retries_spent": self.retries_spent,
+            "retries_denied": self.retries_denied, "cancelled": self.cancelled, "not_sent": self.not_sent,
+            "summary": self.summary,
+        }  # fmt: skip
+
+
+__all__ = [
+    "RANGES",
+    "RERUN_SETTINGS",
+    "JournalOption",
+    "RunOptions",
+    "RunOutcome",
+    "settings_from_record",
+    "settings_record",
+]

@@ -36,7 +36,7 @@ from scp_widgets.engine.results import (
     utc_iso,
 )
 from scp_widgets.engine.runner import arun, plan_ids
-from scp_widgets.engine.settings import RunOptions
+from scp_widgets.engine.settings import RunOptions, RunOutcome
 from scp_widgets.fleet.rules import check_rule, matching, select, with_region
 
 FLEET_KEYS = ("where", "regions", "endpoints")
@@ -289,17 +289,17 @@ async def arun_fleet(
         joined = joined.drop(columns="region")
     joined.attrs.clear()
     joined.attrs.update(_attrs(action, plan, [f for f in outcomes if isinstance(f, pd.DataFrame)], joined, options))
-    joined.attrs.update(duplicates=duplicates, cancelled=token.cancelled, started_at=utc_iso(started))
+    joined.attrs.update(duplicates=duplicates, started_at=utc_iso(started))
     elapsed = time.time() - started
-    joined.attrs.update(
-        elapsed_s=round(elapsed, 3),
-        summary=summary_line(
-            joined.attrs["counts"],
-            elapsed,
-            duplicates=duplicates,
-            not_sent=count_not_sent(joined["error_code"]),
-        ),
-    )
+    not_sent = count_not_sent(joined["error_code"])
+    ran = [f for f in outcomes if isinstance(f, pd.DataFrame)]
+    outcome = RunOutcome(
+        counts=joined.attrs["counts"], elapsed_s=round(elapsed, 3), cancelled=token.cancelled, not_sent=not_sent,
+        retries_spent=sum(int(r.attrs.get("retries_spent") or 0) for r in ran),
+        retries_denied=sum(int(r.attrs.get("retries_denied") or 0) for r in ran),
+        summary=summary_line(joined.attrs["counts"], elapsed, duplicates=duplicates, not_sent=not_sent),
+    )  # fmt: skip
+    joined.attrs.update(outcome.record(), settings=options, outcome=outcome)
     return joined
 
 
@@ -326,7 +326,9 @@ def _attrs(
         "preflight": options.preflight,
         "warning": next((r.attrs["warning"] for r in runs if r.attrs.get("warning")), None),
         "counts": counts,
-        "retries": sum(int(r.attrs.get("retries") or 0) for r in runs),
+        "concurrency": options.concurrency,
+        "retries": options.retries,
+        "timeout": options.timeout,
         "finished_at": utc_iso(time.time()),
         "journal": first.get("journal") if len(runs) == 1 else None,
         "journals": [r.attrs.get("journal") for r in runs if r.attrs.get("journal")],

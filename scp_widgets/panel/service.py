@@ -14,7 +14,7 @@ from scp_widgets.engine import rerun
 from scp_widgets.engine.bulk import CancelToken, ProgressCallback
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.runner import arun
-from scp_widgets.engine.settings import RunOptions
+from scp_widgets.engine.settings import RERUN_SETTINGS, RunOptions
 from scp_widgets.panel.region_picker import RegionPicker
 
 Action = Literal["lock", "unlock"]
@@ -54,5 +54,5 @@ def rerun_of(frame: pd.DataFrame, what: Literal["failed", "cancelled"]) -> tuple
     (not its endpoint: the panel's connection stays the same)."""
     action: Action = "unlock" if rerun.action_of(frame) == "unlock" else "lock"
     ids = rerun.failed_ids(frame) if what == "failed" else rerun.cancelled_ids(frame)
-    settings = {k: v for k, v in rerun.same_settings(frame).items() if k != "endpoint"}
+    settings = {k: v for k, v in rerun.same_settings(frame).items() if k in RERUN_SETTINGS}  # same connection
     return action, ids, settings
