@@ -15,9 +15,8 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 import ipywidgets as w
 import pandas as pd
 
@@ -41,6 +40,9 @@ from scp_widgets.panel.run_status import RunStatus
 from scp_widgets.panel.service import load_fleet, rerun_of, run_coroutine
 from scp_widgets.panel.status import Level, status_line
 from scp_widgets.panel.targets import Targets, names_index, paste_notes, target_line, targets
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 Action = Literal["lock", "unlock"]
