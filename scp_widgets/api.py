@@ -30,7 +30,7 @@ from scp_widgets.engine.journal import JournalWarning
 from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.results import to_frame
 from scp_widgets.engine.runner import arun, plan_ids, run_blocking
-from scp_widgets.engine.settings import JournalOption, RunOptions, version_text
+from scp_widgets.engine.settings import JournalOption, RunOptions, check_unlock_confirmed, flag, version_text
 from scp_widgets.fleet import plan as fleet
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def _request(
     where: str | None = None,
     regions: str | Sequence[str] | None = None,
     endpoints: Mapping[str, str] | None = None,
+    confirm: bool = False,
 ) -> _Request:
     """Returns one DataFrame row per requested server, whatever happened to it (see README: the result).
 
@@ -95,6 +96,7 @@ def _request(
     regions: several regions at once, e.g. ["kr-west1", "kr-east1"]: each id goes to the region whose listing
         holds it (an id in none is `not_found`, never sent); the frame gains `name` and `region` columns.
     endpoints: {region: URL} (default: SCP_ENDPOINTS, then each region's official host in `environment`).
+    confirm: an unlock of more than 25 servers (SCP_WIDGETS_CONFIRM_ABOVE) is refused unless True (False).
     where: a rule instead of ids, a pandas DataFrame.query over `list_servers`, e.g. "state == 'ACTIVE'".
 
     A mistake in these arguments raises one `ScpUsageError` (a ValueError) before anything is sent.
@@ -116,7 +118,8 @@ def _request(
     if plan is None or plan.where is None:
         plan_ids(ids)  # "no ids" is a mistake of the call, found here rather than on the loop thread
     token = cancel or CancelToken()
-    return _Request(ids, options, connection if client is None else None, client, progress, token, plan)
+    confirmed = flag("confirm", confirm) or options.dry_run
+    return _Request(ids, options, connection if client is None else None, client, progress, token, plan, confirmed)
 
 
 @dataclass(frozen=True)
@@ -130,12 +133,19 @@ class _Request:
     progress: ProgressCallback | None
     cancel: CancelToken
     plan: fleet.FleetPlan | None = None
+    confirmed: bool = False
 
     def run(self, action: Action) -> Coroutine[Any, Any, pd.DataFrame]:
+        """The run's coroutine; an unconfirmed unlock of many given ids is refused here, in the caller's thread
+        (a rule's matches are counted after the listing, before anything is sent)."""
+        unconfirmed = action == "unlock" and not self.confirmed
+        if unconfirmed and (self.plan is None or self.plan.where is None):
+            check_unlock_confirmed(len(plan_ids(self.ids)[0]), confirm=False)
         if self.plan is not None:
             return fleet.arun_fleet(
-                action, self.ids, self.plan, self.options, progress=self.progress, cancel=self.cancel
-            )
+                action, self.ids, self.plan, self.options, progress=self.progress, cancel=self.cancel,
+                confirmed=not unconfirmed,
+            )  # fmt: skip
         return arun(
             action, self.ids, self.options, connection=self.connection, client=self.client,
             progress=self.progress, cancel=self.cancel,

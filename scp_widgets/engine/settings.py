@@ -7,6 +7,7 @@ sentence that names the setting, the allowed values and what was given.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
@@ -112,6 +113,32 @@ class RunOptions:
             object.__setattr__(self, name, value)
 
 
+#: Unlocks of more servers than this need an explicit yes: `confirm=True`, the magics' `--yes`, the panel's Confirm.
+CONFIRM_ABOVE = 25
+#: A kernel's own threshold (`%env SCP_WIDGETS_CONFIRM_ABOVE=100`), for operators who unlock large sets daily.
+CONFIRM_ABOVE_ENV = "SCP_WIDGETS_CONFIRM_ABOVE"
+
+
+def confirm_above() -> int:
+    """The threshold in force: SCP_WIDGETS_CONFIRM_ABOVE when it is a whole number >= 0, else CONFIRM_ABOVE."""
+    text = os.environ.get(CONFIRM_ABOVE_ENV, "").strip()
+    if not text:
+        return CONFIRM_ABOVE
+    if not text.isdigit():
+        raise ScpUsageError(f"{CONFIRM_ABOVE_ENV} must be a whole number of servers such as 100, not {text!r}.")
+    return int(text)
+
+
+def check_unlock_confirmed(count: int, *, confirm: bool, what: str = "") -> None:
+    """One sentence before anything is sent when an unlock of `count` servers needs `confirm=True`."""
+    limit = confirm_above()
+    if not confirm and count > limit:
+        raise ScpUsageError(
+            f"Unlocking {count} servers{what} needs confirm=True (in a magic: --yes), as more than {limit} do; "
+            "nothing was sent. Check the list first with dry_run=True (--dry-run)."
+        )
+
+
 #: The settings a rerun reuses: what the user asked for, never what a run spent.
 RERUN_SETTINGS = (
     "api_version",
@@ -163,6 +190,7 @@ class RunOutcome:
 
 
 __all__ = [
+    "CONFIRM_ABOVE",
     "RANGES",
     "RERUN_SETTINGS",
     "JournalOption",

@@ -36,7 +36,7 @@ from scp_widgets.engine.results import (
     utc_iso,
 )
 from scp_widgets.engine.runner import arun, plan_ids
-from scp_widgets.engine.settings import RunOptions, RunOutcome
+from scp_widgets.engine.settings import RunOptions, RunOutcome, check_unlock_confirmed
 from scp_widgets.fleet.rules import check_rule, matching, select, with_region
 
 FLEET_KEYS = ("where", "regions", "endpoints")
@@ -234,6 +234,7 @@ async def arun_fleet(
     cancel: CancelToken | None = None,
     progress: ProgressCallback | None = None,
     listing: pd.DataFrame | None = None,
+    confirmed: bool = True,
 ) -> pd.DataFrame:
     """List the targets (unless `listing` is given), pick the servers, send each to its own region, join."""
     options = options or RunOptions()
@@ -244,6 +245,8 @@ async def arun_fleet(
     fleet = listing
     names = dict(zip(fleet["id"].str.lower(), fleet["name"], strict=True))
     requested, duplicates = requested_ids(fleet, plan, ids)
+    if action == "unlock" and not confirmed:  # a rule's matches are known only now: still before any send
+        check_unlock_confirmed(len(requested), confirm=False, what=f" (the rule {plan.where!r} in {plan.place})")
     home: dict[str, str | None] = {}
     for server_id, region in zip(fleet["id"].str.lower(), fleet["region"], strict=True):
         home.setdefault(server_id, None if pd.isna(region) else str(region))

@@ -107,6 +107,7 @@ def run_arguments() -> Callable[[F], F]:
         arg("--no-verify", action="store_true", help="do not read the lock state back"),
         arg("--preflight", action="store_true", help="skip servers already in the wanted state"),
         arg("--dry-run", action="store_true", help="read the servers' state, show the plan; change nothing"),
+        arg("--yes", action="store_true", help="confirm an unlock of more than 25 servers (else refused)"),
         arg("--retry-failed", metavar="NAME",
              help="send again the failed rows of the result frame NAME, with its settings"),
         arg("--resume-cancelled", metavar="NAME",

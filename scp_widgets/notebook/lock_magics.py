@@ -187,6 +187,7 @@ class ScpLockMagics(Magics):
             "verify": bool(self.verify) and not args.no_verify,
             "preflight": bool(args.preflight),
             "dry_run": bool(args.dry_run),
+            "confirm": bool(args.yes),
             "journal": journal,
         }
 
@@ -221,7 +222,7 @@ class ScpLockMagics(Magics):
             lines.append(f"Interrupted: stopped sending; {not_sent} of {total} not sent (cancelled){also}.")
         if not quiet or interrupted:
             plan = (
-                f"Dry run: would {attrs.get('action')} {counted(len(frame), 'server')} with API "
+                f"Dry run: would {attrs.get('action')} {counted(len(frame), 'server')}{per_region(frame)} with API "
                 f"{attrs.get('api_version')} at {attrs.get('endpoint')}; nothing was sent."
             )
             lines.append(plan if attrs.get("dry_run") else str(attrs.get("summary", "")))
@@ -251,3 +252,11 @@ def lock_magics_of(shell: Any) -> ScpLockMagics:
     if not isinstance(base, ScpLockMagics):
         raise UsageError("Load the extension first: %load_ext scp_widgets.")
     return base
+
+
+def per_region(frame: pd.DataFrame) -> str:
+    """' (kr-west1: 300, kr-east1: 12)' for a frame over several regions, else nothing."""
+    if "region" not in frame.columns or frame["region"].isna().all():
+        return ""
+    counts = frame["region"].fillna("no region").value_counts(sort=False)
+    return " (" + ", ".join(f"{region}: {n}" for region, n in counts.items()) + ")"

@@ -48,7 +48,7 @@ class ScpFleetMagics(Magics):
             raise UsageError("%%scp_unlocked does not take --dry-run or --preflight: it really unlocks and re-locks.")
         ids = None if args.where else base.ids_for(args, None)
         options = fleet_options(args, base.run_options(args))
-        for name in ("dry_run", "preflight"):
+        for name in ("dry_run", "preflight", "confirm"):
             options.pop(name, None)
         code = self.shell.transform_cell(cell)  # type: ignore[no-untyped-call]
         opened: list[Window] = []

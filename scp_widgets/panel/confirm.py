@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as w
 
-#: Runs touching more servers than this ask first (unlocks always ask).
-CONFIRM_ABOVE = 25
+from scp_widgets.engine.settings import CONFIRM_ABOVE  # runs touching more servers ask first (unlocks always ask)
 
 
 def needs_confirmation(action: str, count: int, above: int = CONFIRM_ABOVE) -> bool:

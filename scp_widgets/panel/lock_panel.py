@@ -27,10 +27,10 @@ from scp_widgets.client.versions import BUILTIN_CATALOG, ApiVersion
 from scp_widgets.engine.bulk import CancelToken, Progress
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.results import to_frame
-from scp_widgets.engine.settings import JournalOption, RunOptions, whole_number
+from scp_widgets.engine.settings import CONFIRM_ABOVE, JournalOption, RunOptions, whole_number
 from scp_widgets.fleet.windows import pending_notice
 from scp_widgets.panel.chooser import ServerChooser, panel_title
-from scp_widgets.panel.confirm import CONFIRM_ABOVE, ConfirmStep, already_in_state, needs_confirmation, question
+from scp_widgets.panel.confirm import ConfirmStep, already_in_state, needs_confirmation, question
 from scp_widgets.panel.history import HistoryView
 from scp_widgets.panel.jobs import Jobs, describe
 from scp_widgets.panel.options_column import OptionsColumn
