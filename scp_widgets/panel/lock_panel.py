@@ -36,7 +36,7 @@ from scp_widgets.panel.jobs import Jobs, describe
 from scp_widgets.panel.options_column import OptionsColumn
 from scp_widgets.panel.region_picker import RegionPicker
 from scp_widgets.panel.results import ResultsArea
-from scp_widgets.panel.run_status import RunStatus
+from scp_widgets.panel.run_status import RunStatus, verdict
 from scp_widgets.panel.service import load_fleet, rerun_of, run_coroutine
 from scp_widgets.panel.status import Level, status_line
 from scp_widgets.panel.targets import Targets, names_index, paste_notes, target_line, targets
@@ -279,10 +279,11 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
 
     def _finished(self, frame: pd.DataFrame) -> None:
         self.results = frame
+        self.run_status.finish(frame)  # the bar's colour first: it is on screen when the summary is
         self.results_area.show(frame, self.chooser.names())
         self.chooser.note_lock_states(frame)
         self._set_running(False)
-        self.run_status.finish(frame)
+        self._say(*verdict(frame))
 
     def _load_failed(self, reason: str) -> None:
         self.refresh_button.disabled = False

@@ -72,7 +72,6 @@ class RunStatus:
         counts = {str(k): int(v) for k, v in frame["outcome"].value_counts().items() if v}
         self.show_label(label(Progress(len(frame), len(frame), counts, 0.0)))
         self.progress_bar.bar_style = _BAR_STYLES[level_of(frame)]
-        self.say(*verdict(frame))
 
     def show_label(self, text: str) -> None:
         self.counts_label.value = f"<span style='font-variant-numeric:tabular-nums'>{html.escape(text)}</span>"

@@ -8,6 +8,7 @@ UPDATE_SCREENSHOTS=1).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def test_a_56_server_run_shows_its_4_failures_first_at_1280_and_900_px_light_and
     expect(panel.locator(".widget-toggle-buttons button")).to_have_text(["All 56", "Failed 4", "Succeeded 52"])
     _check_failures_first(panel, failed)
     _no_horizontal_scroll(panel)
-    assert "bar-warning" in (panel.locator(".progress-bar").get_attribute("class") or "")  # amber, not red
+    expect(panel.locator(".progress-bar")).to_have_class(re.compile(r"\bbar-warning\b"))  # amber, not red
     SHOTS.mkdir(exist_ok=True)
     page.mouse.move(0, 0)
     panel.screenshot(path=str(SHOTS / "console-light.png"))
@@ -185,7 +186,7 @@ def test_a_56_server_run_shows_its_4_failures_first_at_1280_and_900_px_light_and
     button(panel, "Retry failed").click()  # 4 rows: no confirmation needed
     expect(panel.locator(".scp-summary")).to_contain_text("Lock: 4 of 4 failed", timeout=SLOW)
     assert sorted(_posted(emulator)) == sorted(failing)  # exactly the failed rows, once each
-    assert "bar-danger" in (panel.locator(".progress-bar").get_attribute("class") or "")  # red: none succeeded
+    expect(panel.locator(".progress-bar")).to_have_class(re.compile(r"\bbar-danger\b"))  # red: none succeeded
 
 
 def test_unlock_of_100_picked_servers_waits_for_confirm_and_clear_empties_the_paste_box(
