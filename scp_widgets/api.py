@@ -19,7 +19,7 @@ import httpx
 import pandas as pd
 
 from scp_widgets.client.credentials import Secret, wrap_secret
-from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.client.errors import ScpError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient, precheck_version
 from scp_widgets.client.versions import ScpDeprecationWarning
@@ -175,7 +175,10 @@ def _options_of(template: Callable[P, Any]) -> Callable[[Callable[..., R]], Call
     return apply
 
 
-def _short(error: ScpUsageError) -> ScpUsageError:
+E = TypeVar("E", bound=BaseException)
+
+
+def _short(error: E) -> E:
     """The error without the frames below the public function (the loop thread, concurrent.futures...)."""
     return error.with_traceback(None)
 
@@ -240,7 +243,7 @@ async def alist_servers(
     wrap_secret(options)
     try:
         frame = await _listing(client, api_version, page_size, options)
-    except ScpUsageError as exc:
+    except ScpError as exc:  # a usage mistake, or the service's refusal, in one sentence with a short traceback
         raise _short(exc) from None
     return _warn_from(frame, stacklevel=3)
 
@@ -269,7 +272,7 @@ def list_servers(
     wrap_secret(options)
     try:
         frame = background_loop().run(_listing(client, api_version, page_size, options))
-    except ScpUsageError as exc:
+    except ScpError as exc:  # a usage mistake, or the service's refusal, in one sentence with a short traceback
         raise _short(exc) from None
     return _warn_from(frame, stacklevel=3)  # here, in the caller's thread, where a notebook shows it
 

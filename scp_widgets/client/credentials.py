@@ -95,11 +95,9 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get(CONFIG_DIR_ENV) or Path.home() / ".scpconf").expanduser()
 
 
-def _places(directory: Path) -> str:
-    return (
-        f"pass access_key= and secret_key=, set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, "
-        f"or write access-key and secret-key to {directory / 'credentials.json'}"
-    )
+def _places(directory: Path, *, in_python: bool = True) -> str:
+    where = f"set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or write access-key and secret-key to "
+    return ("pass access_key= and secret_key=, " if in_python else "") + where + str(directory / "credentials.json")
 
 
 def resolve_credentials(
@@ -133,7 +131,10 @@ def resolve_credentials(
     path = directory / "credentials.json"
     if path.is_file():
         return _from_file(path)
-    raise CredentialsError(f"No SCP credentials found: {_places(directory)}.")
+    raise CredentialsError(
+        f"No SCP credentials found: {_places(directory)}.",
+        outside_python=f"No SCP credentials found: {_places(directory, in_python=False)}.",
+    )
 
 
 def _from_file(path: Path) -> Credentials:

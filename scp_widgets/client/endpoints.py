@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import warnings
 from collections.abc import Mapping
 
 import httpx
@@ -74,7 +75,26 @@ def validate_endpoint(url: str) -> str:
             f"Refusing plain http:// to {parsed.host}: signed requests must use https:// "
             "unless the endpoint is a loopback address (127.0.0.1, ::1, localhost)."
         )
-    return text
+    return _without_version_path(text, parsed)
+
+
+def _without_version_path(text: str, parsed: httpx.URL) -> str:
+    """`https://host/v1` is the likeliest mistake (the docs show `/v1/servers/...`): the client adds `/v1`
+    itself, so `/v1/v1/servers/...` would be sent and read as "server not found". Drop it, and say so once."""
+    path = parsed.path.rstrip("/")
+    if not path.lower().endswith("/v1"):
+        return text
+    base = text[: len(text) - len(parsed.path)] + path[: -len("/v1")]
+    warnings.warn(
+        f"The endpoint ends in /v1, which the client adds to every path itself: using {base}.",
+        EndpointNote,
+        stacklevel=4,
+    )
+    return base
+
+
+class EndpointNote(UserWarning):
+    """A note about an endpoint the client corrected (a trailing /v1)."""
 
 
 def config_file(env: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -114,9 +134,21 @@ def resolve_endpoint(
     environment = environment or file_environment
     if region and environment:
         return regional_endpoint(region, environment)
-    if region or environment:
-        missing = "environment (SCP_ENVIRONMENT)" if region else "region (SCP_REGION)"
-        raise EndpointError(f"The SCP {missing} is not set; valid environments: {', '.join(REGIONS)}.")
+    if region:
+        known = [name for name, regions in REGIONS.items() if region.strip().lower() in regions]
+        if not known:
+            every = ", ".join(dict.fromkeys(r for regions in REGIONS.values() for r in regions))
+            raise EndpointError(f"Unknown region {region!r}; SCP regions: {every}.")
+        raise EndpointError(
+            f"The SCP environment (SCP_ENVIRONMENT) is not set for region {region}; it is in: {', '.join(known)}."
+        )
+    if environment:
+        name = environment.strip().lower()
+        if name not in REGIONS:
+            raise EndpointError(f"Unknown SCP environment {environment!r}; valid environments: {', '.join(REGIONS)}.")
+        raise EndpointError(
+            f"The SCP region (SCP_REGION) is not set; regions of environment {name!r}: {', '.join(REGIONS[name])}."
+        )
     raise EndpointError(
         f"No SCP endpoint configured: set {ENDPOINT_ENV} (or {REGION_ENV} and {ENVIRONMENT_ENV}), give an "
         "endpoint (or a region and an environment), or run `scp-widgets emulator` for a local one."

@@ -19,7 +19,12 @@ class ScpUsageError(ScpError, ValueError):
 
 
 class CredentialsError(ScpUsageError):
-    """No usable access key / secret key."""
+    """No usable access key / secret key. `outside_python` is the same sentence for a face whose user cannot
+    pass `access_key=` (a magic, the app): it names only the environment and the credentials file."""
+
+    def __init__(self, message: str, outside_python: str | None = None) -> None:
+        super().__init__(message)
+        self.outside_python = outside_python or message
 
 
 class EndpointError(ScpUsageError):
@@ -45,6 +50,11 @@ class ScpRequestError(ScpError):
         super().__init__(message)
         self.message = message
         self.attempts = attempts
+        #: The sentence a public call shows instead (what failed where, and what to do), when it set one.
+        self.explanation: str | None = None
+
+    def __str__(self) -> str:
+        return self.explanation or super().__str__()
 
 
 class ScpApiError(ScpRequestError):
@@ -73,6 +83,8 @@ class ScpApiError(ScpRequestError):
         self.throttled_for: float | None = None
 
     def __str__(self) -> str:
+        if self.explanation:
+            return self.explanation
         code = f" {self.code}" if self.code else ""
         rid = f" [request {self.request_id}]" if self.request_id else ""
         return f"HTTP {self.status}{code}: {self.message}{rid}"

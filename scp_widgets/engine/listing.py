@@ -6,8 +6,10 @@ from typing import Any
 
 import pandas as pd
 
+from scp_widgets.client.errors import ScpRequestError
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
 from scp_widgets.engine.connection import CONNECTION_KEYS, Connection
+from scp_widgets.engine.results import message_for_error
 from scp_widgets.engine.servers import servers_frame
 from scp_widgets.engine.settings import version_text
 
@@ -26,6 +28,9 @@ async def alist_one(
     try:
         choice = await client.resolve_version(version_text(api_version), warn=False)
         servers = await client.list_servers(page_size=page_size, version=choice, **filters)
+    except ScpRequestError as exc:  # one sentence that says where and what to do, not "HTTP 401 SIGNATURE..."
+        exc.explanation = f"Could not list the servers at {client.endpoint}: {message_for_error(exc)}."
+        raise
     finally:
         if owned:
             await client.aclose()

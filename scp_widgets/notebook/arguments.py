@@ -57,9 +57,10 @@ def arg(*names: str, **options: Any) -> Decorator:
     return decorator
 
 
-def parser(*arguments: Decorator, epilog: str | None = None) -> Callable[[F], F]:
-    """Give a magic an argparse parser (its `%magic?` help), keeping the method's type for mypy."""
-    head: list[Decorator] = [magic_arguments()]  # type: ignore[no-untyped-call]
+def parser(*arguments: Decorator, epilog: str | None = None, name: str | None = None) -> Callable[[F], F]:
+    """Give a magic an argparse parser (its `%magic?` help), keeping the method's type for mypy. `name`: the
+    usage's name when it is not the method's (a cell magic shows `%%name`: pass "%name")."""
+    head: list[Decorator] = [magic_arguments(name)]  # type: ignore[no-untyped-call]
     if epilog:
         head.append(kwds(epilog=epilog))  # type: ignore[no-untyped-call]
 
@@ -93,29 +94,62 @@ def output_argument() -> Decorator:
     return arg("-o", "--output", metavar="NAME", help="also store the DataFrame in this variable")
 
 
-def run_arguments() -> Callable[[F], F]:
-    """The options shared by %scp_lock and %scp_unlock."""
-    return parser(
-        output_argument(),
+def _sending_arguments() -> list[Decorator]:
+    """Which servers, where, and how to send: shared by %scp_lock, %scp_unlock and %%scp_unlocked."""
+    return [
         arg("--from", dest="from_expr", metavar="EXPR",
-             help="ids from a Python expression: a list, tuple, set, Series, Index or DataFrame column"),
+            help="ids from a Python expression: a list, tuple, set, Series, Index or DataFrame column"),
         where_argument(),
         *connection_arguments(),
         arg("--concurrency", type=int, metavar="N", help="requests in flight at once (default 16)"),
         arg("--timeout", type=float, metavar="SECONDS", help="per-request timeout (default 15)"),
         arg("--retries", type=int, metavar="N", help="retries of a failed request (default 3)"),
         arg("--no-verify", action="store_true", help="do not read the lock state back"),
+    ]  # fmt: skip
+
+
+def run_arguments() -> Callable[[F], F]:
+    """The options of %scp_lock and %scp_unlock."""
+    return parser(
+        output_argument(),
+        *_sending_arguments(),
         arg("--preflight", action="store_true", help="skip servers already in the wanted state"),
         arg("--dry-run", action="store_true", help="read the servers' state, show the plan; change nothing"),
         arg("--yes", action="store_true", help="confirm an unlock of more than 25 servers (else refused)"),
         arg("--retry-failed", metavar="NAME",
-             help="send again the failed rows of the result frame NAME, with its settings"),
+            help="send again the failed rows of the result frame NAME, with its settings"),
         arg("--resume-cancelled", metavar="NAME",
-             help="send the cancelled rows of the result frame NAME, with its settings"),
+            help="send the cancelled rows of the result frame NAME, with its settings"),
         arg("--quiet", action="store_true", help="no progress bar, no summary or dry-run line"),
         arg("ids", nargs="*", metavar="ID", help="server ids (UUIDs); in the cell form, one a line"),
         epilog=LOCK_EXAMPLES,
     )  # fmt: skip
+
+
+WINDOW_EXAMPLES = """
+Examples (the names belong to the default fleet of `scp-widgets emulator` and `scp-widgets demo`):
+
+  %%scp_unlocked --where "name == 'db-007'"
+  print("db-007 is unlocked while this cell runs")   # locked again afterwards, also if the cell raises
+
+  %%scp_unlocked --where "name.str.startswith('db-00')" --region kr-west1,kr-east1
+  print("every db-00x server of both regions is unlocked here")
+
+Servers already unlocked are left alone. If the kernel dies inside the window, scp_widgets.relock_pending()
+locks the servers again. Defaults come from %config ScpLockMagics, as for %scp_lock.
+"""
+
+
+def window_arguments() -> Callable[[F], F]:
+    """The options of %%scp_unlocked: which servers and how to send; no dry run, preflight or rerun (a window
+    really unlocks, and locks again)."""
+    return parser(
+        *_sending_arguments(),
+        arg("--quiet", action="store_true", help="no progress bar"),
+        arg("ids", nargs="*", metavar="ID", help="server ids (UUIDs) on the magic's line"),
+        epilog=WINDOW_EXAMPLES,
+        name="%scp_unlocked",
+    )
 
 
 def strip_comment(line: str) -> str:

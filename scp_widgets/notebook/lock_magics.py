@@ -11,6 +11,7 @@ traceback) before anything is sent. pandas, httpx and the API are imported insid
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -185,16 +186,16 @@ class ScpLockMagics(Magics):
             "timeout": pick("timeout"),
             "retries": pick("retries"),
             "verify": bool(self.verify) and not args.no_verify,
-            "preflight": bool(args.preflight),
-            "dry_run": bool(args.dry_run),
-            "confirm": bool(args.yes),
+            "preflight": bool(getattr(args, "preflight", False)),
+            "dry_run": bool(getattr(args, "dry_run", False)),
+            "confirm": bool(getattr(args, "yes", False)),
             "journal": journal,
         }
 
     def call(self, name: str, /, *args: Any, **options: Any) -> pd.DataFrame:
         """Call the public API; its usage errors become UsageError, and its deprecation warning is ours to show."""
         from scp_widgets import api
-        from scp_widgets.client.errors import ScpError, ScpRequestError, ScpUsageError
+        from scp_widgets.client.errors import CredentialsError, ScpError, ScpRequestError, ScpUsageError
         from scp_widgets.client.versions import ScpDeprecationWarning
         from scp_widgets.engine.results import message_for_error
 
@@ -202,6 +203,8 @@ class ScpLockMagics(Magics):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ScpDeprecationWarning)  # printed by _report_warning instead
                 frame: pd.DataFrame = getattr(api, name)(*args, **options)
+        except CredentialsError as exc:  # a magic takes no access_key=: name the places it does read
+            raise UsageError(exc.outside_python) from None
         except ScpUsageError as exc:
             raise UsageError(str(exc)) from None
         except ScpError as exc:  # only the listing raises these; a bulk run reports failures as rows
@@ -226,6 +229,7 @@ class ScpLockMagics(Magics):
                 f"{attrs.get('api_version')} at {attrs.get('endpoint')}; nothing was sent."
             )
             lines.append(plan if attrs.get("dry_run") else str(attrs.get("summary", "")))
+        lines.extend(name_hints(frame))
         self.report_warning(frame)
         return "\n".join(lines)
 
@@ -260,3 +264,16 @@ def per_region(frame: pd.DataFrame) -> str:
         return ""
     counts = frame["region"].fillna("no region").value_counts(sort=False)
     return " (" + ", ".join(f"{region}: {n}" for region, n in counts.items()) + ")"
+
+
+def name_hints(frame: pd.DataFrame) -> list[str]:
+    """`%scp_lock web-052`: a name where an id goes; say how to pick servers by name (one line, the first)."""
+    invalid = frame.loc[frame["outcome"] == "invalid_id", "server_id"].astype(str)
+    names = [text for text in invalid if re.fullmatch(r"[A-Za-z][\w.-]*", text) and not _HEXISH.fullmatch(text)]
+    if not names:
+        return []
+    more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+    return [f"{names[0]}{more} is not a server id: to pick servers by name, use --where \"name == '{names[0]}'\"."]
+
+
+_HEXISH = re.compile(r"[0-9a-fA-F-]+")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 
-from scp_widgets.notebook.arguments import fleet_options, kind, parse, run_arguments, unregister
+from scp_widgets.notebook.arguments import fleet_options, kind, parse, unregister, window_arguments
 from scp_widgets.notebook.lock_magics import lock_magics_of
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class ScpFleetMagics(Magics):
     """`%%scp_unlocked`: run the cell inside a maintenance window."""
 
     @kind(cell_magic)
-    @run_arguments()
+    @window_arguments()
     def scp_unlocked(self, line: str, cell: str) -> None:
         """Unlock the locked servers among ID ... (or --where / --from), run the cell, lock them again.
 
@@ -44,8 +44,6 @@ class ScpFleetMagics(Magics):
         assert self.shell is not None
         base = lock_magics_of(self.shell)
         args = parse(self.scp_unlocked, line)
-        if args.dry_run or args.preflight:
-            raise UsageError("%%scp_unlocked does not take --dry-run or --preflight: it really unlocks and re-locks.")
         ids = None if args.where else base.ids_for(args, None)
         options = fleet_options(args, base.run_options(args))
         for name in ("dry_run", "preflight", "confirm"):

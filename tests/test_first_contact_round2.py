@@ -1,0 +1,93 @@
+"""The mistakes a newcomer makes, each answered in one sentence (issue: first contact, round two)."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+import scp_widgets
+from scp_widgets.client.endpoints import EndpointNote
+from scp_widgets.client.errors import ScpApiError, ScpNetworkError, ScpUsageError
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
+from scp_widgets.notebook.unlocked_magic import ScpFleetMagics
+
+
+@pytest.fixture
+def magics(shell: InteractiveShell) -> Iterator[InteractiveShell]:
+    shell.run_line_magic("load_ext", "scp_widgets")
+    yield shell
+    shell.run_line_magic("unload_ext", "scp_widgets")
+    shell.config.pop("ScpLockMagics", None)
+
+
+def test_an_endpoint_ending_in_v1_works_and_says_so_once(emulator: Emulator, emu_options: dict[str, Any]) -> None:
+    server = emulator.own_ids[0]
+    with pytest.warns(EndpointNote, match="ends in /v1, which the client adds to every path itself"):
+        df = scp_widgets.lock([server], **{**emu_options, "endpoint": "http://127.0.0.1:9/v1/"})
+    assert list(df.outcome) == ["locked"]  # not "server not found": no /v1/v1/servers/... was sent
+    assert not [r for r in emulator.record if r.path.startswith("/v1/v1")]
+
+
+@pytest.mark.signature_rejections
+def test_list_servers_with_a_wrong_secret_is_one_sentence_with_a_short_traceback(emulator: Emulator) -> None:
+    with EmulatorServer(emulator) as server, pytest.raises(ScpApiError) as caught:
+        url = server.url
+        scp_widgets.list_servers(endpoint=url, access_key=DEMO_ACCESS_KEY, secret_key="not-the-secret")
+    assert str(caught.value) == (
+        f"Could not list the servers at {url}: signature rejected (401): check the secret key and the "
+        "machine clock."
+    )
+    assert len(traceback.extract_tb(caught.value.__traceback__)) <= 2  # the test's line and list_servers'
+    assert "not-the-secret" not in str(caught.value)
+
+
+def test_a_closed_port_names_the_endpoint() -> None:
+    with EmulatorServer(Emulator(EmulatorConfig(servers=1))) as server:
+        url = server.url  # listening a moment ago, refused now
+    with pytest.raises(ScpNetworkError, match=rf"^Could not list the servers at {url}: network error"):
+        scp_widgets.list_servers(endpoint=url, access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY)
+
+
+def test_an_unknown_region_is_named(magics: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match=r"Unknown region 'kr-north9'; SCP regions: kr-west1, kr-east1"):
+        magics.run_line_magic("scp_servers", "--region kr-north9")
+
+
+def test_an_environment_without_a_region_lists_that_environments_regions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCP_ENVIRONMENT", "s")
+    with pytest.raises(ScpUsageError, match=r"SCP_REGION\) is not set; regions of environment 's': kr-west1, kr-east1"):
+        scp_widgets.list_servers(access_key="a", secret_key="b")
+
+
+def test_the_magics_missing_credentials_sentence_names_only_what_a_magic_reads(
+    magics: InteractiveShell, live_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCP_ACCESS_KEY")
+    monkeypatch.delenv("SCP_SECRET_KEY")
+    with pytest.raises(UsageError) as caught:
+        magics.run_line_magic("scp_servers", "")
+    assert str(caught.value).startswith("No SCP credentials found: set SCP_ACCESS_KEY and SCP_SECRET_KEY")
+    assert "access_key=" not in str(caught.value)
+
+
+def test_the_window_magic_has_its_own_help() -> None:
+    help_text = ScpFleetMagics.scp_unlocked.__doc__ or ""
+    assert "%%scp_unlocked [" in help_text
+    for foreign in ("--dry-run", "--preflight", "--retry-failed", "--resume-cancelled", "%%scp_lock", "-o NAME"):
+        assert foreign not in help_text, foreign
+    assert "relock_pending" in help_text
+
+
+def test_a_name_where_an_id_goes_suggests_where(
+    magics: InteractiveShell, live_emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = magics.run_line_magic("scp_lock", "web-052")
+    assert list(frame.outcome) == ["invalid_id"]
+    assert "web-052 is not a server id: to pick servers by name, use --where \"name == 'web-052'\"." in (
+        capsys.readouterr().out
+    )
