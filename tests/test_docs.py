@@ -183,3 +183,45 @@ def test_the_promise_matcher_accepts_other_durations_and_rejects_other_counts() 
         assert_printed_in_order(["5 locked in 0.2 s"], "4 locked, 1 not_found in 0.2 s\n")
     with pytest.raises(AssertionError):
         assert_printed_in_order(["a", "b"], "b\na\n")
+
+
+def silent_promises(code: str) -> list[str]:
+    """Lines of a README block that show nothing when the block is pasted as one cell: an expression that is
+    not the cell's last statement is evaluated and dropped. A value (`runs[[...]]`, `df.attrs["summary"]`) is
+    always such a line; a call only when its comment promises what it shows. They need print() or display()."""
+    import ast
+    import io
+    import tokenize
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    python = TransformerManager().transform_cell(code)
+    commented = {
+        token.start[0]
+        for token in tokenize.generate_tokens(io.StringIO(python).readline)
+        if token.type == tokenize.COMMENT
+    }
+    body = ast.parse(python).body
+    silent = []
+    for statement in body[:-1]:
+        if not isinstance(statement, ast.Expr):
+            continue
+        call = statement.value.value if isinstance(statement.value, ast.Await) else statement.value
+        if isinstance(call, ast.Call):  # a call may be run for what it does; one with a comment promises output
+            name = ast.unparse(call.func)
+            if (statement.end_lineno or 0) not in commented or name in ("print", "display"):
+                continue
+            if name.startswith("get_ipython()"):  # a magic prints its own summary
+                continue
+        silent.append(python.splitlines()[statement.lineno - 1].strip())  # a value computed and dropped
+    return silent
+
+
+def test_no_readme_block_promises_output_it_does_not_show() -> None:
+    silent = [line for lang, code in readme_blocks() if lang == "python" for line in silent_promises(code)]
+    assert silent == []
+
+
+def test_the_promise_check_catches_a_dropped_expression() -> None:
+    block = 'df = make()\ndf.attrs["summary"]   # what the run did\nprint(df.shape)  # its size\nrun(df)\nshow(df)  # a table\ndf'
+    assert silent_promises(block) == ['df.attrs["summary"]   # what the run did', "show(df)  # a table"]
