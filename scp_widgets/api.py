@@ -22,7 +22,7 @@ from scp_widgets.client.credentials import Secret, wrap_secret
 from scp_widgets.client.errors import ScpError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient, precheck_version
-from scp_widgets.client.versions import ScpDeprecationWarning
+from scp_widgets.client.versions import BUILTIN_CATALOG, ScpDeprecationWarning
 from scp_widgets.engine import rerun
 from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
 from scp_widgets.engine.connection import Connection
@@ -230,6 +230,23 @@ async def alock(ids: Any = None, **options: Any) -> pd.DataFrame:
 async def aunlock(ids: Any = None, **options: Any) -> pd.DataFrame:
     """Async `unlock`: `df = await scp_widgets.aunlock(ids)`."""
     return await _async("aunlock", "unlock", ids, options)
+
+
+def api_versions(*, today: dt.date | None = None) -> pd.DataFrame:
+    """The API versions the client knows, with each one's status on `today` (default: the reader's today):
+    version, status (CURRENT, SUPPORTED, DEPRECATED within 90 days of its end, RETIRED, PLANNED), ends,
+    days_left, usable. A service's `GET /` may offer more; runs ask it first."""
+    day = today or dt.date.today()
+    rows = [
+        {
+            "version": v.number, "status": str(v.status_on(day)), "ends": v.ends,
+            "days_left": (v.ends - day).days if v.ends else None, "usable": v.status_on(day).callable,
+        }
+        for v in BUILTIN_CATALOG
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows).astype({"days_left": "Int64"})
+    frame.attrs["today"] = day.isoformat()
+    return frame
 
 
 async def alist_servers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -38,10 +39,8 @@ def test_list_servers_with_a_wrong_secret_is_one_sentence_with_a_short_traceback
     with EmulatorServer(emulator) as server, pytest.raises(ScpApiError) as caught:
         url = server.url
         scp_widgets.list_servers(endpoint=url, access_key=DEMO_ACCESS_KEY, secret_key="not-the-secret")
-    assert str(caught.value) == (
-        f"Could not list the servers at {url}: signature rejected (401): check the secret key and the "
-        "machine clock."
-    )
+    advice = "signature rejected (401): check the secret key and the machine clock."
+    assert str(caught.value) == f"Could not list the servers at {url}: {advice}"
     assert len(traceback.extract_tb(caught.value.__traceback__)) <= 2  # the test's line and list_servers'
     assert "not-the-secret" not in str(caught.value)
 
@@ -91,3 +90,32 @@ def test_a_name_where_an_id_goes_suggests_where(
     assert "web-052 is not a server id: to pick servers by name, use --where \"name == 'web-052'\"." in (
         capsys.readouterr().out
     )
+
+
+def test_versions_status_is_computed_for_the_day() -> None:
+    import datetime as dt
+
+    early = scp_widgets.api_versions(today=dt.date(2026, 7, 1)).set_index("version")
+    assert early.loc["1.2", "status"] == "DEPRECATED" and early.loc["1.2", "days_left"] == 61
+    assert early.loc["1.1", "status"] == "RETIRED" and not early.loc["1.1", "usable"]
+    assert scp_widgets.api_versions(today=dt.date(2026, 12, 4)).set_index("version").loc["1.2", "status"] == "RETIRED"
+
+
+def test_a_version_the_emulator_ends_soon_shows_the_deprecation_warning(emu_options: dict[str, Any]) -> None:
+    import datetime as dt
+
+    from scp_widgets.client.versions import ScpDeprecationWarning
+    from scp_widgets.emulator import DEFAULT_VERSIONS
+    from scp_widgets.emulator.command import config_from_args, configure_parser
+    from scp_widgets.emulator.config import with_ends
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    options = parser.parse_args(["--version-ends", "1.3=60"])
+    ends = {v.version: v.not_before for v in config_from_args(options).versions}
+    assert ends["1.3"] == dt.datetime.now(dt.UTC).date() + dt.timedelta(days=60)
+
+    emulator = Emulator(EmulatorConfig(servers=3, versions=with_ends(DEFAULT_VERSIONS, {"1.3": 60})))
+    with pytest.warns(ScpDeprecationWarning, match="1.3"):
+        df = scp_widgets.lock(emulator.own_ids[:1], **{**emu_options, "transport": emulator.transport()})
+    assert "1.3" in str(df.attrs["warning"])

@@ -85,6 +85,12 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
     add("--no-lab", action="store_true", help="run only the emulator, in the foreground")
     add("--no-browser", action="store_true", help="do not open a browser")
     add("--exit-with-parent", action="store_true", help="with --no-lab: stop when the parent process exits")
+    add(
+        "--version-ends",
+        action="append",
+        metavar="X.Y=DAYS",
+        help="the emulator ends API version X.Y DAYS days from today: 1.3=60 shows the deprecation warning",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,7 +301,12 @@ def _serve(args: argparse.Namespace, notebooks: Path, signals: _Signals, childre
 
 
 def _emulator_argv(args: argparse.Namespace) -> list[str]:
-    return [sys.executable, "-m", "scp_widgets.emulator", *emulator_arguments(args.servers, args.emulator_port)]
+    return [sys.executable, "-m", "scp_widgets.emulator", *_emulator_options(args)]
+
+
+def _emulator_options(args: argparse.Namespace) -> list[str]:
+    ends = [f"--version-ends={version}" for version in args.version_ends or ()]
+    return [*emulator_arguments(args.servers, args.emulator_port), *ends]
 
 
 def _banner(lab_url: str, exports: dict[str, str], servers: int, notebooks: Path) -> None:
@@ -317,7 +328,7 @@ def _banner(lab_url: str, exports: dict[str, str], servers: int, notebooks: Path
 def _emulator_only(args: argparse.Namespace) -> int:
     parser = argparse.ArgumentParser(prog="scp-widgets demo --no-lab")
     emulator_command.configure_parser(parser)
-    options = parser.parse_args(emulator_arguments(args.servers, args.emulator_port))
+    options = parser.parse_args(_emulator_options(args))
     if args.exit_with_parent:
         _watch_parent()
     return emulator_command.run(options)

@@ -148,8 +148,8 @@ def choose_version(
     """Pick the version to send, or raise `UnsupportedVersionError` with one sentence naming usable ones."""
     today = today or dt.date.today()
     if requested is None or not str(requested).strip():
-        chosen = default_version(catalog, today)
-        return VersionChoice(chosen.number, chosen.status_on(today))
+        chosen = default_version(catalog, today)  # the default may be near its end too: say so
+        return VersionChoice(chosen.number, chosen.status_on(today), _deprecation(chosen, catalog, today))
     names = ", ".join(v.number for v in usable(catalog, today)) or "none"
     number = normalise_number(str(requested))
     match = next((v for v in catalog if v.number == number), None)
@@ -160,12 +160,18 @@ def choose_version(
         raise UnsupportedVersionError(f"API version {match.number} was retired on {match.ends}; use {names}.")
     if status is Status.PLANNED:
         raise UnsupportedVersionError(f"API version {match.number} is planned, not callable yet; use {names}.")
-    warning = None
-    if status is Status.DEPRECATED and match.ends is not None:
-        days = (match.ends - today).days
-        newest = default_version(catalog, today).number
-        warning = f"API version {match.number} is deprecated and ends on {match.ends} ({days} days); move to {newest}."
-    return VersionChoice(match.number, status, warning)
+    return VersionChoice(match.number, status, _deprecation(match, catalog, today))
+
+
+def _deprecation(version: ApiVersion, catalog: Sequence[ApiVersion], today: dt.date) -> str | None:
+    """The warning for a version within 90 days of its end, naming where to move (None otherwise)."""
+    if version.status_on(today) is not Status.DEPRECATED or version.ends is None:
+        return None
+    days = (version.ends - today).days
+    newer = sorted((v for v in usable(catalog, today) if v.key > version.key), key=lambda v: v.key, reverse=True)
+    current = [v for v in newer if v.status_on(today) is Status.CURRENT] or newer
+    move = f"move to {current[0].number}" if current else "no newer version is offered yet"
+    return f"API version {version.number} is deprecated and ends on {version.ends} ({days} days); {move}."
 
 
 def warn_if_deprecated(choice: VersionChoice) -> None:

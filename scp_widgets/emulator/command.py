@@ -10,6 +10,7 @@ import time
 from types import FrameType
 
 from .config import (
+    DEFAULT_VERSIONS,
     DEMO_ACCESS_KEY,
     DEMO_FOREIGN_SERVERS,
     DEMO_LOCK_DELAY,
@@ -18,6 +19,7 @@ from .config import (
     DEMO_SERVERS,
     EmulatorConfig,
     Faults,
+    with_ends,
 )
 from .regions import add_regions_argument, serving
 
@@ -98,7 +100,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--huge-body-bytes", type=int, default=50_000_000, metavar="N", help="padding of a huge body")
     fault("--html-503-rate", help="share of requests answered by a hostile 503 HTML page of --html-503-bytes")
     add("--html-503-bytes", type=int, default=280_000, metavar="N", help="size of the 503 HTML page")
+    add(
+        "--version-ends", action="append", type=_version_end, default=[], metavar="X.Y=DAYS",
+        help="end API version X.Y DAYS days from today (repeatable); within 90 days it is served as DEPRECATED "
+        "and clients warn: --version-ends 1.3=60 shows the deprecation warning on every run",
+    )  # fmt: skip
     add_regions_argument(parser)
+
+
+def _version_end(text: str) -> tuple[str, int]:
+    version, _, days = text.partition("=")
+    if not version or not days.lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(f"expected X.Y=DAYS such as 1.2=60, got {text!r}")
+    return version.strip(), int(days)
 
 
 #: Faults fields set from the option of the same name.
@@ -112,6 +126,7 @@ _FAULT_OPTIONS = (
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     faults = Faults(error_rates=dict(args.error_rate), **{name: getattr(args, name) for name in _FAULT_OPTIONS})
     return EmulatorConfig(
+        versions=with_ends(DEFAULT_VERSIONS, dict(args.version_ends)),
         servers=args.servers,
         foreign_servers=args.foreign_servers,
         locked_fraction=args.locked_fraction,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 import time
@@ -21,7 +22,7 @@ DEMO_FOREIGN_SERVERS = 5
 DEMO_SEED = 7
 DEMO_LOCK_DELAY = 0.1
 
-VersionState = Literal["CURRENT", "SUPPORTED", "DEPRECATED", "PLANNED"]
+VersionState = Literal["CURRENT", "SUPPORTED", "DEPRECATED", "PLANNED", "RETIRED"]
 _VERSION_RE = re.compile(r"[0-9]+\.[0-9]+")
 _ALL_METHODS = frozenset({"GET", "POST", "DELETE"})
 
@@ -37,7 +38,7 @@ class ApiVersion:
     def __post_init__(self) -> None:
         if not _VERSION_RE.fullmatch(self.version):
             raise ValueError(f"version must look like '1.3', got {self.version!r}")
-        if self.state not in ("CURRENT", "SUPPORTED", "DEPRECATED", "PLANNED"):
+        if self.state not in ("CURRENT", "SUPPORTED", "DEPRECATED", "PLANNED", "RETIRED"):
             raise ValueError(f"unknown version state {self.state!r}")
 
 
@@ -48,6 +49,23 @@ DEFAULT_VERSIONS: tuple[ApiVersion, ...] = (
     ApiVersion("1.1", "DEPRECATED", datetime.date(2026, 5, 31)),
     ApiVersion("1.0", "DEPRECATED", datetime.date(2025, 12, 31)),
 )
+
+
+def with_ends(
+    versions: tuple[ApiVersion, ...], days_from_today: Mapping[str, int], today: datetime.date | None = None
+) -> tuple[ApiVersion, ...]:
+    """The catalog with some versions ending `days` after today (the demo ends 1.2 in 60 days, so choosing it
+    shows the deprecation warning on any day anyone runs it)."""
+    today = today or datetime.datetime.now(datetime.UTC).date()
+    unknown = set(days_from_today) - {v.version for v in versions}
+    if unknown:
+        raise ValueError(f"no version {sorted(unknown)[0]} in the catalog")
+    return tuple(
+        dataclasses.replace(v, not_before=today + datetime.timedelta(days=days_from_today[v.version]))
+        if v.version in days_from_today
+        else v
+        for v in versions
+    )
 
 
 def _probability(name: str, value: float) -> None:

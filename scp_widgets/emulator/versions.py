@@ -20,8 +20,11 @@ _HEADER_RE = re.compile(r"virtualserver ([0-9]+\.[0-9]+)")
 
 
 def status_on(entry: ApiVersion, today: datetime.date) -> VersionState:
+    """The status on `today`: RETIRED once its date has come (no longer served), DEPRECATED within 90 days."""
     if entry.state == "PLANNED":
         return "PLANNED"
+    if entry.not_before is not None and today >= entry.not_before:
+        return "RETIRED"
     if entry.not_before is not None and (entry.not_before - today).days < DEPRECATION_WINDOW_DAYS:
         return "DEPRECATED"
     return entry.state

@@ -91,9 +91,11 @@ def test_no_usable_version_refuses_headerless_requests() -> None:
     [
         (
             datetime.date(2026, 1, 15),
-            {"v1.3": "CURRENT", "v1.2": "SUPPORTED", "v1.1": "DEPRECATED", "v1.0": "DEPRECATED"},
+            {"v1.3": "CURRENT", "v1.2": "SUPPORTED", "v1.1": "DEPRECATED", "v1.0": "RETIRED"},
         ),
-        (MID_2026, {"v1.3": "CURRENT", "v1.2": "DEPRECATED", "v1.1": "DEPRECATED", "v1.0": "DEPRECATED"}),
+        (MID_2026, {"v1.3": "CURRENT", "v1.2": "DEPRECATED", "v1.1": "RETIRED", "v1.0": "RETIRED"}),
+        # a retired version is never labelled DEPRECATED, however long ago it ended
+        (datetime.date(2026, 12, 4), {"v1.3": "CURRENT", "v1.2": "RETIRED", "v1.1": "RETIRED", "v1.0": "RETIRED"}),
     ],
 )
 def test_root_lists_versions_with_status_of_the_day(today: datetime.date, expected: dict[str, str]) -> None:
