@@ -223,5 +223,6 @@ def test_no_readme_block_promises_output_it_does_not_show() -> None:
 
 
 def test_the_promise_check_catches_a_dropped_expression() -> None:
-    block = 'df = make()\ndf.attrs["summary"]   # what the run did\nprint(df.shape)  # its size\nrun(df)\nshow(df)  # a table\ndf'
+    lines = ["df = make()", 'df.attrs["summary"]   # what the run did', "print(df.shape)  # its size", "run(df)"]
+    block = "\n".join([*lines, "show(df)  # a table", "df"])
     assert silent_promises(block) == ['df.attrs["summary"]   # what the run did', "show(df)  # a table"]

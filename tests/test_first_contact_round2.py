@@ -36,9 +36,10 @@ def test_an_endpoint_ending_in_v1_works_and_says_so_once(emulator: Emulator, emu
 
 @pytest.mark.signature_rejections
 def test_list_servers_with_a_wrong_secret_is_one_sentence_with_a_short_traceback(emulator: Emulator) -> None:
-    with EmulatorServer(emulator) as server, pytest.raises(ScpApiError) as caught:
+    with EmulatorServer(emulator) as server:
         url = server.url
-        scp_widgets.list_servers(endpoint=url, access_key=DEMO_ACCESS_KEY, secret_key="not-the-secret")
+        with pytest.raises(ScpApiError) as caught:
+            scp_widgets.list_servers(endpoint=url, access_key=DEMO_ACCESS_KEY, secret_key="not-the-secret")
     advice = "signature rejected (401): check the secret key and the machine clock."
     assert str(caught.value) == f"Could not list the servers at {url}: {advice}"
     assert len(traceback.extract_tb(caught.value.__traceback__)) <= 2  # the test's line and list_servers'
