@@ -125,3 +125,17 @@ def test_there_are_five_tutorials() -> None:
         "04-real-scp.ipynb",
         "05-fleet.ipynb",
     ]
+
+
+@pytest.mark.signature_rejections
+def test_the_real_account_notebook_with_a_wrong_secret_says_why_and_skips_the_rest(
+    live_emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCP_SECRET_KEY", "a-wrong-secret-for-this-test")
+    nb = execute(REPO / "notebooks" / "04-real-scp.ipynb", tmp_path)  # no cell fails (no NameError after it)
+    text = outputs_text(nb)
+    assert '"output_type": "error"' not in text
+    assert "The first call failed: Could not list the servers at" in text
+    assert "signature rejected (401): check the secret key and the machine clock" in text
+    assert "Skipped: not configured, the listing failed, or no servers." in text
+    assert "a-wrong-secret-for-this-test" not in nbformat.writes(nb)
