@@ -120,3 +120,17 @@ def test_a_version_the_emulator_ends_soon_shows_the_deprecation_warning(emu_opti
     with pytest.warns(ScpDeprecationWarning, match="1.3"):
         df = scp_widgets.lock(emulator.own_ids[:1], **{**emu_options, "transport": emulator.transport()})
     assert "1.3" in str(df.attrs["warning"])
+
+
+def test_the_readme_answers_a_newcomers_questions() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    tour = readme[readme.index("## A 30-second tour") :]
+    assert "source .venv/bin/activate" in tour[:800]  # before it says to run scp-widgets and ipython
+    for needed in (
+        "~/.local/state/scp-widgets/journal/", "pip uninstall scp-widgets", "--emulator-port", "--exit-with-parent",
+        "[--where RULE] [--region R[,R2]] [--endpoint URL]", "What a real key needs", "scp_widgets.api_versions()",
+    ):  # fmt: skip
+        assert needed in readme, needed
+    assert "today (20" not in readme  # no table dated on the day it was written
