@@ -97,7 +97,8 @@ def _request(
         holds it (an id in none is `not_found`, never sent); the frame gains `name` and `region` columns.
     endpoints: {region: URL} (default: SCP_ENDPOINTS, then each region's official host in `environment`).
     confirm: an unlock of more than 25 servers (SCP_WIDGETS_CONFIRM_ABOVE) is refused unless True (False).
-    where: a rule instead of ids, a pandas DataFrame.query over `list_servers`, e.g. "state == 'ACTIVE'".
+    where: a rule instead of ids over `list_servers`' columns, e.g. "state == 'ACTIVE' and not locked" (the
+        rule language: README, Fleet-wide; it is data, never run as code).
 
     A mistake in these arguments raises one `ScpUsageError` (a ValueError) before anything is sent.
     """
@@ -284,7 +285,7 @@ def list_servers(
 
     Filters: `name` (part of the name), `state` (any case), `vpc_id`, `server_type_id`, `ip`, ...
     Connection options as for `lock`; `page_size` (100). `regions=[...]` (and `endpoints=`): one frame over
-    several regions, with a `region` column; `where=`: only the rows a DataFrame.query rule keeps.
+    several regions, with a `region` column; `where=`: only the rows a rule keeps (README: the rule language).
     """
     wrap_secret(options)
     try:

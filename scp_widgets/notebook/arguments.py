@@ -35,7 +35,7 @@ Examples (the ids belong to the default fleet of `scp-widgets emulator` and `scp
   %scp_lock --dry-run --api-version 1.3 --from result.server_id   # show the plan, send nothing
   %scp_lock --retry-failed result                                 # the failed rows of `result` again
   %scp_unlock --quiet --from result                               # a result frame works too
-  %scp_lock --dry-run --where "name.str.startswith('db-') and not locked"  # by rule: a DataFrame.query
+  %scp_lock --dry-run --where "name.str.startswith('db-') and not locked"  # by rule (the rule language)
   %scp_servers --region kr-west1,kr-east1                         # several regions (SCP_ENDPOINTS)
 
   %%scp_lock --concurrency 8
@@ -87,7 +87,7 @@ def connection_arguments() -> list[Decorator]:
 
 
 def where_argument() -> Decorator:
-    return arg("--where", metavar="RULE", help="servers by rule, a DataFrame.query over %%scp_servers' frame")
+    return arg("--where", metavar="RULE", help="servers by rule over %%scp_servers' columns (never run as code)")
 
 
 def output_argument() -> Decorator:

@@ -87,7 +87,7 @@ def test_dry_run_with_a_rule_shows_the_matches_and_sends_nothing(two_regions: Re
         ("name == 'no-such-server'", "matches none of the 60 servers in regions kr-west1, kr-east1"),
         ("state == ", "does not parse"),
         ("state = 'ACTIVE'", "does not parse"),
-        ("colour == 'red'", "does not parse"),
+        ("colour == 'red'", "names 'colour', which is not a column"),
         ("name", "must give True or False"),
     ],
 )
