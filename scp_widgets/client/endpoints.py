@@ -55,21 +55,38 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def redact_url(url: object) -> str:
+    """A URL fit for a message: no user name or password, no query or fragment (`?token=...`)."""
+    text = _AFTER_PATH.sub("?***", str(url).strip())
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
+_AFTER_PATH = re.compile(r"[?#].*$", re.DOTALL)
+
+
 def validate_endpoint(url: str) -> str:
-    """Check an explicit base URL and return it without a trailing slash."""
+    """Check an explicit base URL and return it without a trailing slash. No message echoes a secret a URL
+    may carry (user info, a query or fragment): they show as ***."""
     text = url.strip().rstrip("/")
+    shown = redact_url(url)
     try:
         parsed = httpx.URL(text)
     except (httpx.InvalidURL, TypeError):
-        raise EndpointError(f"{url!r} is not a valid URL; expected something like https://host.") from None
+        raise EndpointError(f"{shown!r} is not a valid URL; expected something like https://host.") from None
     if parsed.userinfo:  # checked first: no later message may echo a password
         raise EndpointError(
             "The endpoint must not carry a user name or password; SCP keys go in SCP_ACCESS_KEY and SCP_SECRET_KEY."
         )
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise EndpointError(f"{url!r} is not an http(s) URL with a host; expected something like https://host.")
+        raise EndpointError(f"{shown!r} is not an http(s) URL with a host; expected something like https://host.")
     if parsed.query or parsed.fragment:
-        raise EndpointError(f"The endpoint {url!r} must not have a query or fragment.")
+        raise EndpointError(f"The endpoint {shown!r} must not have a query or fragment.")
     if parsed.scheme == "http" and not is_loopback(parsed.host):
         raise EndpointError(
             f"Refusing plain http:// to {parsed.host}: signed requests must use https:// "

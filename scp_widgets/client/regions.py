@@ -12,7 +12,14 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from scp_widgets.client.endpoints import ENVIRONMENT_ENV, REGIONS, config_file, regional_endpoint, validate_endpoint
+from scp_widgets.client.endpoints import (
+    ENVIRONMENT_ENV,
+    REGIONS,
+    config_file,
+    redact_url,
+    regional_endpoint,
+    validate_endpoint,
+)
 from scp_widgets.client.errors import EndpointError
 
 ENDPOINTS_ENV = "SCP_ENDPOINTS"
@@ -36,9 +43,12 @@ def parse_endpoints(text: str, *, source: str = ENDPOINTS_ENV) -> dict[str, str]
     found: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         region, sep, url = part.partition("=")
-        if not sep or not region.strip() or not url.strip():
-            raise EndpointError(f"{source} should read REGION=URL,REGION=URL; cannot read {part!r}.")
-        found[region_names([region])[0]] = validate_endpoint(url)
+        if not sep or not _NAME.match(region.strip().lower()) or not url.strip():
+            raise EndpointError(f"{source} should read REGION=URL,REGION=URL; cannot read {redact_url(part)!r}.")
+        name = region_names([region])[0]
+        if name in found:  # the last one silently won: a typo would send one region's locks elsewhere
+            raise EndpointError(f"{source} names region {name} twice; give each region one URL.")
+        found[name] = validate_endpoint(url)
     return found
 
 
@@ -51,7 +61,12 @@ def resolve_region_endpoints(
 ) -> dict[str, str]:
     """{region: base URL} for every region asked for (all of `endpoints` when `regions` is None)."""
     env = os.environ if env is None else env
-    given = {region_names([k])[0]: validate_endpoint(v) for k, v in (endpoints or {}).items()}
+    given: dict[str, str] = {}
+    for key, value in (endpoints or {}).items():
+        name = region_names([key])[0]
+        if name in given:
+            raise EndpointError(f"endpoints= names region {name} twice ({key!r} too); give each region one URL.")
+        given[name] = validate_endpoint(value)
     names = region_names(regions if regions is not None else list(given))
     from_env = {}
     if environment is None and env.get(ENDPOINTS_ENV, "").strip():

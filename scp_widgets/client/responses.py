@@ -84,3 +84,25 @@ def server_object(body: Any) -> dict[str, Any]:
     if isinstance(body, dict):
         return dict(body)
     raise ValueError("the service answered with something that is not a server object")
+
+
+#: The fields of a listed server the frame types, and the JSON types each may have (None: missing or null).
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "name": (str,), "state": (str,), "locked": (bool,), "vpc_id": (str,),
+    "created_at": (str,), "modified_at": (str,), "server_type": (dict,),
+}  # fmt: skip
+_SERVER_TYPE_TYPES: dict[str, tuple[type, ...]] = {"name": (str,), "vcpus": (int,), "ram": (int, float)}
+
+
+def listing_entry_problem(server: dict[str, Any]) -> str | None:
+    """What is wrong with one listed server's fields ("locked 'false', which is not true/false"), or None."""
+    for fields, where in ((_ENTRY_TYPES, server), (_SERVER_TYPE_TYPES, server.get("server_type") or {})):
+        for name, kinds in fields.items():
+            value = where.get(name)
+            wrong = value is not None and (
+                not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool))
+            )
+            if wrong:
+                wanted = {bool: "true/false", str: "text", dict: "an object", int: "a number"}[kinds[0]]
+                return f"{name} {str(value)[:40]!r}, which is not {wanted}"
+    return None

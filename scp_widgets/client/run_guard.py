@@ -108,14 +108,16 @@ class RunGuard:
 
     def on_answer(self, status: int) -> None:
         self._unanswered = 0
-        if status == 401:
-            self._rejected += 1
-            if self._rejected >= self.credential_limit:
-                self._halt(
-                    "credentials",
-                    f"not sent: the service rejected the credentials ({self._rejected} requests in a row got 401); "
-                    "check the secret key and the machine clock",
-                )
+        if status != 401:  # any other answer (a 404, a 403 too) means the signature was accepted
+            self._rejected = 0
+            return
+        self._rejected += 1
+        if self._rejected >= self.credential_limit:
+            self._halt(
+                "credentials",
+                f"not sent: the service rejected the credentials ({self._rejected} requests in a row got 401); "
+                "check the secret key and the machine clock",
+            )
 
     def on_throttled_out(self, patience: float) -> None:
         """A call gave up after being throttled for `patience` s; stop if nothing was accepted meanwhile."""

@@ -38,7 +38,7 @@ from scp_widgets.client.ids import check_id
 from scp_widgets.client.lean_httpx import LeanAsyncClient
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.ratelimit import AdaptiveRate
-from scp_widgets.client.responses import error_from_response, request_id_of, server_object
+from scp_widgets.client.responses import error_from_response, listing_entry_problem, request_id_of, server_object
 from scp_widgets.client.retry import RETRYABLE_STATUS, THROTTLE_STATUS, RetryBudget, RetryPolicy
 from scp_widgets.client.run_guard import RunGuard
 from scp_widgets.client.version import __version__
@@ -221,7 +221,8 @@ class AsyncScpClient:
         return await self._change(server_id, "unlock", **call)
 
     async def show(self, server_id: str, **call: Any) -> dict[str, Any]:
-        response, attempts = await self.request("GET", f"/v1/servers/{check_id(server_id)}", **call)
+        path = f"/v1/servers/{check_id(server_id)}"
+        response, attempts = await self.request("GET", path, body_cap=transfer.OBJECT_BODY_CAP, **call)
         body = _json_body(response, attempts)
         if not isinstance(body, dict):
             raise _bad_body(response, attempts, "is not a server object")
@@ -256,6 +257,10 @@ class AsyncScpClient:
             page = body.get("servers", []) if isinstance(body, dict) else None
             if not isinstance(page, list) or not all(isinstance(s, dict) and "id" in s for s in page):
                 raise _bad_body(response, attempts, "is not a list of servers")
+            for server in page:
+                problem = listing_entry_problem(server)
+                if problem is not None:  # one sentence naming the server, not a TypeError from pandas
+                    raise _bad_body(response, attempts, f"lists server {str(server.get('id'))[:64]!r} with {problem}")
             servers.extend(page)
             if len(page) < page_size or not page:
                 return servers
@@ -280,6 +285,7 @@ class AsyncScpClient:
         budget: RetryBudget | None = None,
         guard: RunGuard | None = None,
         need_body: bool = True,
+        body_cap: int = transfer.SUCCESS_BODY_CAP,
     ) -> tuple[httpx.Response, int]:
         """Send one call with retries; return the 2xx response and the attempts it took.
 
@@ -317,7 +323,12 @@ class AsyncScpClient:
             request = self._http.build_request(method, url, headers=headers)
             try:
                 response = await transfer.attempt(
-                    self._http, request, seconds=self.deadline, need_body=need_body, deadline=deadline
+                    self._http,
+                    request,
+                    seconds=self.deadline,
+                    need_body=need_body,
+                    deadline=deadline,
+                    body_cap=body_cap,
                 )
             except (httpx.TransportError, TimeoutError) as exc:
                 if cancel is not None and cancel.is_set():
@@ -327,7 +338,7 @@ class AsyncScpClient:
                     guard.on_unanswered()
                 retry_after = None
             except transfer.BodyTooLarge as exc:
-                raise _bad_body(exc.response, attempt, f"is larger than the {exc.cap // 2**20} MB cap") from None
+                raise _bad_body(exc.response, attempt, f"is larger than the {exc.cap / 2**20:g} MB cap") from None
             else:
                 if guard is not None:
                     guard.on_answer(response.status_code)

@@ -24,6 +24,9 @@ import httpx
 ERROR_BODY_CAP = 64 * 1024
 #: A 1,000-server listing page is about 0.6 MB from the emulator; 16 MB leaves room for richer real objects.
 SUCCESS_BODY_CAP = 16 * 1024 * 1024
+#: One server's object is a few KB: a `show` (the read-back's per-server read, many at once) needs far less
+#: room than a listing page, so twenty concurrent reads of a 200 MB answer cost 20 MB, not 20 x 16 MB.
+OBJECT_BODY_CAP = 1024 * 1024
 #: Headers that no longer describe the body once it is decoded (and maybe cut short).
 _STALE = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
@@ -50,31 +53,34 @@ async def attempt(
     need_body: bool = True,
     deadline: Deadline = plain_deadline,
     signed: bool = True,
+    body_cap: int = SUCCESS_BODY_CAP,
 ) -> httpx.Response:
     """Send `request`; a complete response (body read up to its cap), except a 2xx with `need_body=False`,
     whose body may be left unavailable. Raises TimeoutError past `seconds` (None: no deadline),
-    httpx.TransportError when the network fails, `BodyTooLarge` for a needed 2xx body over the cap."""
+    httpx.TransportError when the network fails, `BodyTooLarge` for a needed 2xx body over `body_cap`.
+    Memory is bounded by the cap: one buffer, never more than the cap plus one chunk, and no copy of it."""
     loop = asyncio.get_running_loop()
     end = None if seconds is None else loop.time() + seconds
     auth: Any = httpx.USE_CLIENT_DEFAULT if signed else None
     response: httpx.Response | None = None
     required = need_body
     cap = ERROR_BODY_CAP
-    chunks: list[bytes] = []
+    body = bytearray()
     size = 0
     try:
         async with deadline(end):
             response = await http.send(request, stream=True, auth=auth)
             required = need_body and response.is_success
-            cap = SUCCESS_BODY_CAP if required else ERROR_BODY_CAP
+            cap = body_cap if required else ERROR_BODY_CAP
             if _fits(response, cap):  # the usual case: one read, and the response as httpx made it
                 await response.aread()
                 return response
             async for chunk in response.aiter_bytes():
-                chunks.append(chunk)
                 size += len(chunk)
-                if size > cap:
+                if size > cap:  # stop reading: what is past the cap is never held
+                    body += chunk[: max(0, cap - len(body))]
                     break
+                body += chunk
     except (TimeoutError, httpx.TransportError):
         if response is None or required:
             raise
@@ -88,8 +94,7 @@ async def attempt(
     if response.is_success and not need_body:
         return response  # read (to keep the connection) and closed; its body was not wanted
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _STALE]
-    content = b"".join(chunks)[:cap]
-    return httpx.Response(response.status_code, headers=headers, content=content, request=response.request)
+    return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request)
 
 
 def _fits(response: httpx.Response, cap: int) -> bool:

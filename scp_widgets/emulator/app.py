@@ -28,7 +28,7 @@ from starlette.routing import Route
 from . import bodies, gate, introspection, responses, routes, signing, versions
 from .config import EmulatorConfig, Faults
 from .drop import DropResponse
-from .faults import EdgeFault, FaultInjector
+from .faults import EdgeFault, FaultInjector, format_retry_after
 from .fleet import Fleet
 from .record import NO_RESPONSE, Counts, Recorder, RequestRecord
 from .responses import ApiError
@@ -69,6 +69,7 @@ class Emulator:
             locked_fraction=cfg.locked_fraction,
             shutoff_fraction=cfg.shutoff_fraction,
         )
+        self._fleet.add_twins(cfg.twin_ids, cfg.account_id)
         self._injector = FaultInjector(cfg.faults, random.Random(cfg.seed + 1), cfg.clock)
         self._ids = random.Random(cfg.seed + 2)
         self._arrivals = itertools.count()
@@ -242,7 +243,9 @@ class Emulator:
         status = self._injector.server_error() if faulted else None
         if status is not None:
             error = ApiError(status, responses.server_error_code(status), "Injected server error.")
-            return _Answer(self._error(arrival, error).response, fault="5xx")
+            wait = self.faults.error_retry_after
+            retry_after = None if wait is None else format_retry_after(wait)
+            return _Answer(self._error(arrival, error, retry_after).response, fault="5xx", retry_after=retry_after)
         if route.action is None:
             if route.path_known:
                 return self._error(arrival, ApiError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed."))
@@ -253,7 +256,17 @@ class Emulator:
             return self._error(arrival, error)
         if outcome.status == 202:
             return _Answer(responses.accepted(arrival.request_id))
-        return _Answer(responses.ok(outcome.body, arrival.request_id))
+        return _Answer(responses.ok(self._garbled(outcome.body), arrival.request_id))
+
+    def _garbled(self, body: object) -> object:
+        """The listing with `locked` as text for the servers the faults name (a malformed entry)."""
+        garbled = self.faults.garbled_listing_ids
+        if not garbled or not isinstance(body, dict) or not isinstance(body.get("servers"), list):
+            return body
+        servers = [
+            {**s, "locked": str(s.get("locked")).lower()} if s.get("id") in garbled else s for s in body["servers"]
+        ]
+        return {**body, "servers": servers}
 
     def _edge_answer(self, edge: EdgeFault, arrival: _Arrival) -> _Answer:
         if edge.kind == "drop":
@@ -277,10 +290,11 @@ class Emulator:
         return _Answer(response, fault=edge.kind, retry_after=retry_after)
 
     @staticmethod
-    def _error(arrival: _Arrival, error: ApiError) -> _Answer:
+    def _error(arrival: _Arrival, error: ApiError, retry_after: str | None = None) -> _Answer:
         response = responses.errors_envelope(
-            error.status, error.code, error.detail, arrival.request_id, arrival.global_request_id
-        )
+            error.status, error.code, error.detail, arrival.request_id, arrival.global_request_id,
+            headers=None if retry_after is None else {"Retry-After": retry_after},
+        )  # fmt: skip
         return _Answer(response)
 
 

@@ -85,6 +85,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="STATUS=P",
         help="probability of an injected 5xx, e.g. 503=0.2 (repeatable)",
     )
+    add("--error-retry-after", type=float, default=None, metavar="S", help="Retry-After on the injected 5xx")
     add("--throttle-rate", type=float, default=0.0, help="probability of a 429 with Retry-After")
     add("--retry-after", type=float, default=1.0, help="seconds sent in Retry-After on injected 429s")
     add("--html-417-rate", type=float, default=0.0, help="probability of the edge's 417 HTML page")
@@ -117,9 +118,9 @@ def _version_end(text: str) -> tuple[str, int]:
 
 #: Faults fields set from the option of the same name.
 _FAULT_OPTIONS = (
-    "latency", "throttle_rate", "retry_after", "html_417_rate", "drop_rate", "rate_limit", "rate_limit_retry_after",
-    "rate_limit_bare_rate", "black_hole", "trickle_rate", "trickle_bytes_per_second", "huge_body_rate",
-    "huge_body_bytes", "html_503_rate", "html_503_bytes",
+    "latency", "error_retry_after", "throttle_rate", "retry_after", "html_417_rate", "drop_rate", "rate_limit",
+    "rate_limit_retry_after", "rate_limit_bare_rate", "black_hole", "trickle_rate", "trickle_bytes_per_second",
+    "huge_body_rate", "huge_body_bytes", "html_503_rate", "html_503_bytes",
 )  # fmt: skip
 
 

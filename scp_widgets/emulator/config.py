@@ -80,6 +80,8 @@ class Faults:
     latency: float = 0.0
     latency_jitter: float = 0.0
     error_rates: Mapping[int, float] = field(default_factory=dict)
+    #: Retry-After (seconds) on the injected 5xx answers; None sends none (as most 5xx carry none).
+    error_retry_after: float | None = None
     throttle_rate: float = 0.0
     retry_after: float = 1.0
     html_417_rate: float = 0.0
@@ -98,6 +100,8 @@ class Faults:
     #: Share of answers followed by `huge_body_bytes` of spaces (a JSON body stays valid JSON), streamed.
     huge_body_rate: float = 0.0
     huge_body_bytes: int = 50_000_000
+    #: Servers whose listing entry says `"locked": "false"` (text, not a JSON boolean): a malformed entry.
+    garbled_listing_ids: frozenset[str] = frozenset()
     #: Share of requests answered by a load balancer's 503 HTML page of `html_503_bytes` bytes: repeated
     #: `<title>` tags and no closing tag, the worst case for a careless page reader.
     html_503_rate: float = 0.0
@@ -108,6 +112,7 @@ class Faults:
         # Copies, so a caller mutating its own dict or set cannot change a running emulator.
         object.__setattr__(self, "error_rates", {int(k): float(v) for k, v in self.error_rates.items()})
         object.__setattr__(self, "methods", frozenset(m.upper() for m in _as_iterable(self.methods)))
+        object.__setattr__(self, "garbled_listing_ids", frozenset(self.garbled_listing_ids))
         for name in ("latency", "latency_jitter", "retry_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
@@ -122,6 +127,8 @@ class Faults:
             raise ValueError("error_rates must sum to at most 1")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive (or None for no limit)")
+        if self.error_retry_after is not None and self.error_retry_after < 0:
+            raise ValueError("error_retry_after must not be negative")
         if self.rate_limit_retry_after is not None and self.rate_limit_retry_after < 0:
             raise ValueError("rate_limit_retry_after must not be negative")
         if self.trickle_bytes_per_second <= 0:
@@ -153,6 +160,8 @@ class EmulatorConfig:
     versions: tuple[ApiVersion, ...] = DEFAULT_VERSIONS
     faults: Faults = field(default_factory=Faults)
     clock: Callable[[], float] = time.time
+    #: Extra own servers with exactly these ids (`twin-001`...): two regions configured alike list one id.
+    twin_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.servers < 0 or self.foreign_servers < 0:

@@ -6,9 +6,11 @@ server is read, so `lock_delay` needs no background task and follows the injecte
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +136,19 @@ class Fleet:
         for server in rng.sample(own_servers, round(own * shutoff_fraction)):
             server.state = "SHUTOFF"
         return cls(servers)
+
+    def add_twins(self, server_ids: Sequence[str], account_id: str) -> None:
+        """Own servers with exactly these ids (`twin-001`...), modelled on the first server: configured alike
+        in two regions, they make one id that two regions list (a fault to test routing against)."""
+        model = self._servers[self._order[0]] if self._order else None
+        for number, server_id in enumerate(server_ids, 1):
+            if model is None:
+                raise ValueError("twins need at least one seeded server to model them on")
+            twin = dataclasses.replace(
+                model, id=server_id, name=f"twin-{number:03d}", account_id=account_id, locked=False, pending_lock=None
+            )
+            self._servers[server_id] = twin
+            self._order.append(server_id)
 
     def ids(self, account_id: str, *, own: bool) -> list[str]:
         """Ids of the servers that still exist, in seeded order."""

@@ -52,6 +52,7 @@ def faults_to_json(faults: Faults) -> dict[str, Any]:
     data = dataclasses.asdict(faults)
     data["error_rates"] = {str(k): v for k, v in faults.error_rates.items()}
     data["methods"] = sorted(faults.methods)
+    data["garbled_listing_ids"] = sorted(faults.garbled_listing_ids)
     return data
 
 
@@ -68,6 +69,8 @@ def faults_from_json(data: object) -> Faults:
             kwargs["error_rates"] = {int(k): float(v) for k, v in kwargs["error_rates"].items()}
         if "methods" in kwargs:
             kwargs["methods"] = frozenset(kwargs["methods"])
+        if "garbled_listing_ids" in kwargs:
+            kwargs["garbled_listing_ids"] = frozenset(map(str, kwargs["garbled_listing_ids"]))
         return Faults(**kwargs)
     except (TypeError, AttributeError) as exc:
         raise ValueError(f"bad Faults value: {exc}") from exc

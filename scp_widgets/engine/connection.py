@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import httpx
 
 from scp_widgets.client.credentials import Secret, as_secret, resolve_credentials
-from scp_widgets.client.endpoints import resolve_endpoint
+from scp_widgets.client.endpoints import redact_url, resolve_endpoint
 from scp_widgets.client.retry import RetryPolicy
 from scp_widgets.client.scp_client import AsyncScpClient
 from scp_widgets.engine.settings import optional_text
@@ -39,7 +39,8 @@ class Connection:
             optional_text(name, getattr(self, name))
 
     def __repr__(self) -> str:  # the dataclass repr would show secret_key
-        return f"Connection(endpoint={self.endpoint!r}, region={self.region!r}, environment={self.environment!r})"
+        endpoint = None if self.endpoint is None else redact_url(self.endpoint)
+        return f"Connection(endpoint={endpoint!r}, region={self.region!r}, environment={self.environment!r})"
 
     def resolved(self) -> Connection:
         """The endpoint and credentials looked up now (arguments, environment, ~/.scpconf) in the caller's

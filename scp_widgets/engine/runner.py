@@ -74,6 +74,7 @@ async def arun(
     """Run `action` on every id and return the result DataFrame (the engine under `lock` and `alock`)."""
     if action not in ("lock", "unlock"):
         raise ScpUsageError(f"action must be 'lock' or 'unlock', not {action!r}.")
+    started = time.time()  # the summary's time is the wall time of the whole call: discovery included
     options = options or RunOptions()
     server_ids, duplicates = plan_ids(ids)
 
@@ -89,7 +90,6 @@ async def arun(
     try:
         choice = await _version_unless_cancelled(client, options.api_version, cancelled)
         run_id = uuid.uuid4().hex[:12]
-        started = time.time()
         header = {
             "run_id": run_id, "action": action, "api_version": choice.number, "endpoint": client.endpoint,
             "started_at": utc_iso(started), "dry_run": options.dry_run, "verify": options.verify,

@@ -220,6 +220,25 @@ def requested_ids(fleet: pd.DataFrame, plan: FleetPlan, ids: Any) -> tuple[list[
     return plan_ids(ids)
 
 
+def regions_of(fleet: pd.DataFrame, requested: list[str]) -> dict[str, str | None]:
+    """Each listed id's region. An id two regions list is refused before anything is sent: sending it to
+    one of them would leave the other's server unlocked while the frame said "locked" (half-locked)."""
+    home: dict[str, str | None] = {}
+    twice: dict[str, list[str]] = {}
+    for server_id, region in zip(fleet["id"].str.lower(), fleet["region"], strict=True):
+        place = None if pd.isna(region) else str(region)
+        if server_id in home and home[server_id] != place:
+            twice.setdefault(server_id, [str(home[server_id])]).append(str(place))
+        home.setdefault(server_id, place)
+    clash = next((i for i in requested if i in twice), None)
+    if clash is not None:
+        raise ScpUsageError(
+            f"Server {clash} is listed in both {' and '.join(twice[clash])}; nothing was sent. Pass regions= "
+            "one of them (or endpoint=) for that server."
+        )
+    return home
+
+
 def _unsent(server_id: str, action: str, outcome: Outcome, code: str, message: str) -> ServerResult:
     now = time.time()
     return ServerResult(server_id, action, outcome, error_code=code, message=message, started_at=now, finished_at=now)
@@ -247,9 +266,7 @@ async def arun_fleet(
     requested, duplicates = requested_ids(fleet, plan, ids)
     if action == "unlock" and not confirmed:  # a rule's matches are known only now: still before any send
         check_unlock_confirmed(len(requested), confirm=False, what=f" (the rule {plan.where!r} in {plan.place})")
-    home: dict[str, str | None] = {}
-    for server_id, region in zip(fleet["id"].str.lower(), fleet["region"], strict=True):
-        home.setdefault(server_id, None if pd.isna(region) else str(region))
+    home = regions_of(fleet, requested)
     routed: dict[str | None, list[str]] = {}
     unsent: list[ServerResult] = []
     for server_id in requested:
