@@ -13,6 +13,7 @@ import logging
 import warnings
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 import httpx
@@ -23,10 +24,11 @@ from scp_widgets.client.errors import ScpError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient, precheck_version
 from scp_widgets.client.versions import BUILTIN_CATALOG, ScpDeprecationWarning
+from scp_widgets.engine import history as history_module
 from scp_widgets.engine import rerun
 from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
 from scp_widgets.engine.connection import Connection
-from scp_widgets.engine.journal import JournalWarning
+from scp_widgets.engine.journal import JournalWarning, default_journal_dir
 from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.results import to_frame
 from scp_widgets.engine.runner import arun, plan_ids, run_blocking
@@ -231,6 +233,16 @@ async def alock(ids: Any = None, **options: Any) -> pd.DataFrame:
 async def aunlock(ids: Any = None, **options: Any) -> pd.DataFrame:
     """Async `unlock`: `df = await scp_widgets.aunlock(ids)`."""
     return await _async("aunlock", "unlock", ids, options)
+
+
+def prune_journals(days: float | None = None, *, dry_run: bool = False) -> list[Path]:
+    """Retention as a command: delete the journals in the default journal folder whose every run finished
+    more than `days` ago (default: SCP_WIDGETS_JOURNAL_DAYS, else 90); returns the files deleted (with
+    `dry_run=True`, those it would delete). A file with an unfinished run, or one that cannot be read, stays.
+    Runs do this by themselves when they start; `history()` and `read_journal` never delete anything."""
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int | float) or days < 0):
+        raise ScpUsageError(f"days must be a number of days, 0 or more, not {days!r}.")
+    return history_module.prune_journals(default_journal_dir(), days=days, dry_run=dry_run)
 
 
 def api_versions(*, today: dt.date | None = None) -> pd.DataFrame:

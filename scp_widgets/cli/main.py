@@ -69,7 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _configure_demo(demo)
     demo.set_defaults(handler=run_demo)
+    prune = commands.add_parser(
+        "prune",
+        help="delete old finished journals from the journal folder",
+        description="Retention as a command: delete the journals in the default journal folder whose every run "
+        "finished more than DAYS days ago (default: SCP_WIDGETS_JOURNAL_DAYS, else 90). A journal with an "
+        "unfinished run is never deleted: it is the record of a crash.",
+    )
+    prune.add_argument("--days", type=float, default=None, help="keep journals younger than this (default 90)")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    prune.set_defaults(handler=run_prune)
     return parser
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    from scp_widgets import api
+    from scp_widgets.client.errors import ScpUsageError
+
+    try:
+        files = api.prune_journals(args.days, dry_run=args.dry_run)
+    except ScpUsageError as exc:
+        print(f"scp-widgets prune: {exc}", file=sys.stderr)
+        return 2
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {len(files)} journal{'s' if len(files) != 1 else ''}", *(f"  {f}" for f in files), sep="\n")
+    return 0
 
 
 class _Raw(argparse.RawDescriptionHelpFormatter):

@@ -4,9 +4,10 @@
     runs = scp_widgets.history()                  # run_id, action, started_at, ..., complete, journal
     scp_widgets.read_journal(runs.journal[0])     # the newest run's frame
 
-Retention: finished journals older than `keep_days()` (default 90; `SCP_WIDGETS_JOURNAL_DAYS`, or
-`%config ScpHistoryMagics.keep_days`; 0 keeps everything) are deleted when a run starts and when the
-history is read. A journal whose run never finished is never pruned: it is the record of a crash.
+Retention: in the default journal folder only, a file whose every run finished more than `keep_days()` ago
+(default 90; `SCP_WIDGETS_JOURNAL_DAYS`, or `%config ScpHistoryMagics.keep_days`; 0 keeps everything) is
+deleted when a run starts, or by `prune_journals()` / `scp-widgets prune`. Reading (`history()`,
+`read_journal`) never deletes, and a file holding an unfinished run is never pruned: it is a crash's record.
 """
 
 from __future__ import annotations
@@ -62,19 +63,17 @@ def keep_days() -> float:
     return days
 
 
-def history(folder: str | os.PathLike[str] | None = None, *, prune: bool = True) -> pd.DataFrame:
+def history(folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Every run journaled in `folder` (default: the journal folder), one row per run, newest first.
 
     Columns: run_id, action, started_at, finished_at, api_version, endpoint, servers, complete, never_sent,
     summary, journal, then one count column per outcome seen. `read_journal(row.journal, row.run_id)` gives
     a run's frame (`read_journal(row.journal)` alone when the file holds one run, the usual case).
-    A file that is not a journal is named in a warning and left out.
+    A file that is not a journal is named in a warning (with the line) and left out. Reading never deletes.
     """
     where = Path(folder) if folder is not None else default_journal_dir()
     if folder is not None and not where.is_dir():
         raise ScpUsageError(f"{where} is not a folder (history() reads a folder of journals).")
-    if prune:
-        prune_journals(where)
     rows: list[dict[str, object]] = []
     for file in sorted(where.glob("*.jsonl")) if where.is_dir() else []:
         try:
@@ -144,8 +143,11 @@ def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     return frame
 
 
-def prune_journals(folder: Path, *, days: float | None = None, now: float | None = None) -> list[Path]:
-    """Delete finished journals in `folder` older than `days` (default: `keep_days()`); returns them.
+def prune_journals(
+    folder: Path, *, days: float | None = None, now: float | None = None, dry_run: bool = False
+) -> list[Path]:
+    """Delete finished journals in `folder` older than `days` (default: `keep_days()`); returns them (with
+    `dry_run`, the ones it would delete, deleting none).
 
     Old means both the file's modification time and every run's `finished_at` are before the cut-off;
     a file with an unfinished run, or that is not a journal, is never deleted.
@@ -162,9 +164,13 @@ def prune_journals(folder: Path, *, days: float | None = None, now: float | None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", JournalWarning)
                 runs = read_runs(file)
-        except (OSError, JournalError, ScpUsageError):
+        except (OSError, JournalError, ScpUsageError) as exc:  # kept, and said: a file we cannot judge stays
+            warnings.warn(f"Not pruned: {exc}", JournalWarning, stacklevel=2)
             continue
-        if runs and all(run.complete and _finished_before(run, cutoff) for run in runs):
+        if runs and all(run.complete and _finished_before(run, cutoff) for run in runs):  # every run, not one
+            if dry_run:
+                pruned.append(file)
+                continue
             with contextlib.suppress(FileNotFoundError):
                 file.unlink()
                 pruned.append(file)
@@ -172,10 +178,10 @@ def prune_journals(folder: Path, *, days: float | None = None, now: float | None
 
 
 def prune_quietly(folder: Path) -> None:
-    """Retention at the start of a run: never a reason for the run not to happen."""
+    """Retention at the start of a run (the default folder only): never a reason for the run not to happen."""
     try:
         pruned = prune_journals(folder)
-    except (OSError, ScpUsageError) as exc:
+    except Exception as exc:  # a broken file, a full disk, anything: the run goes on, the log says why
         logger.warning("journal retention skipped: %s", exc)
         return
     if pruned:

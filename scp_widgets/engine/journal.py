@@ -15,6 +15,7 @@ failure is recorded in `error` for the caller to report. Nothing secret is ever 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl  # POSIX (Linux, macOS): the notebook servers this package runs on
 import json
 import os
@@ -31,6 +32,10 @@ from scp_widgets.engine.results import ServerResult
 JOURNAL_DIR_ENV = "SCP_WIDGETS_JOURNAL_DIR"
 FORMAT = 2
 RECORD_TYPES = frozenset({"run", "sent", "accepted", "result", "end"})
+#: Blanks after each run's header, inside its line (JSON allows trailing whitespace): when the journal later
+#: cannot grow (the disk is full), a `"stopped"` member is written over them in place, needing no new space,
+#: so the file still says why it ends where it does.
+SLOT_BYTES = 200
 
 
 class JournalWarning(UserWarning):
@@ -52,14 +57,16 @@ class Journal:
         self.written = 0
         self._file: IO[str] | None = file
         self._fsync = fsync
+        self._slot: int | None = None  # where the blank slot for a `stopped` record starts
 
     @classmethod
     def open(cls, path: Path, header: dict[str, Any], *, fsync: bool = False) -> Journal:
         """Create or append to `path`, take it for this run and write the header; a usage error if it cannot."""
         run_id = str(header["run_id"])
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            file = path.open("a+", encoding="utf-8")
+            private_folder(path.parent)
+            # 0600: a journal names the account's servers and what was done to them; it is nobody else's.
+            file = os.fdopen(os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600), "a+", encoding="utf-8")
         except FileExistsError:  # mkdir met a file where a folder should be
             raise ScpUsageError(_cannot(path, f"{path.parent} is not a folder")) from None
         except OSError as exc:
@@ -67,7 +74,7 @@ class Journal:
         try:
             _take(file, path)
             journal = cls(path, run_id, file, fsync=fsync)
-            journal._write({"type": "run", "format": FORMAT, **header}, after_torn_line=_ends_torn(file))
+            journal._write({"type": "run", "format": FORMAT, **header}, after_torn_line=_ends_torn(file), slot=True)
         except OSError as exc:
             _close_quietly(file)
             raise ScpUsageError(_cannot(path, exc)) from None
@@ -99,11 +106,14 @@ class Journal:
         except OSError as exc:
             self._fail(exc.strerror or str(exc))
 
-    def _write(self, record: dict[str, Any], *, after_torn_line: bool = False) -> None:
+    def _write(self, record: dict[str, Any], *, after_torn_line: bool = False, slot: bool = False) -> None:
         assert self._file is not None
         line = json.dumps({**record, "run": self.run_id}, separators=(",", ":"), default=str)
         # A line torn by a crash gets its own line ended first, so this run's header starts a line of its own.
-        self._file.write(("\n" if after_torn_line else "") + line + "\n")
+        start = self._file.seek(0, os.SEEK_END) + (1 if after_torn_line else 0)
+        if slot:  # the header's closing brace, then blanks a `"stopped"` member may later be written over
+            self._slot = start + len(line.encode()) - 1
+        self._file.write(("\n" if after_torn_line else "") + line + (" " * SLOT_BYTES if slot else "") + "\n")
         self._file.flush()  # into the OS at once: a process killed with -9 loses nothing already written
         if self._fsync:
             os.fsync(self._file.fileno())
@@ -113,7 +123,26 @@ class Journal:
         self.error = f"the journal {self.path} could not be written after {self.written} records ({reason})"
         file, self._file = self._file, None
         if file is not None:
+            self._mark_stopped(file, reason)
             _close_quietly(file)
+
+    def _mark_stopped(self, file: IO[str], reason: str) -> None:
+        """Write `stopped` over the blank slot (no new space needed), so a reader knows that what follows
+        was not recorded, rather than taking the servers for never sent."""
+        if self._slot is None:
+            return
+        record = {"after": self.written, "reason": reason[:80], "at": round(time.time(), 3)}
+        line = (',"stopped":' + json.dumps(record, separators=(",", ":")) + "}").encode()
+        if len(line) > SLOT_BYTES:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            # A descriptor of its own: Linux's pwrite on an O_APPEND one appends, whatever the offset.
+            fd = os.open(self.path, os.O_WRONLY)
+            try:
+                if os.fstat(fd).st_ino == os.fstat(file.fileno()).st_ino:
+                    os.pwrite(fd, line, self._slot)  # over the brace and blanks: the line stays valid JSON
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         file = self._file
@@ -136,6 +165,21 @@ class Journal:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def private_folder(folder: Path) -> None:
+    """Create `folder` (and its parents) for the user alone (0700); a state folder of ours made earlier with
+    the umask's 0755 is narrowed too. Someone else's existing folder (a path given by the user) is left as is."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for part in reversed(missing):  # parents=True would give the parents the umask's mode, not 0700
+        with contextlib.suppress(FileExistsError):
+            part.mkdir(mode=0o700)
+    if not folder.is_dir():
+        raise FileExistsError(errno.EEXIST, "not a folder", str(folder))
+    with contextlib.suppress(OSError):
+        info = folder.stat()
+        if info.st_uid == os.getuid() and info.st_mode & 0o077 and folder == default_journal_dir():
+            folder.chmod(0o700)
 
 
 def _cannot(path: Path, why: OSError | str) -> str:

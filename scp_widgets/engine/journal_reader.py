@@ -35,6 +35,9 @@ class JournalRun:
     sent: dict[str, float | None] = field(default_factory=dict)
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, ServerResult] = field(default_factory=dict)
+    #: The `stopped` record: the journal could not be written past this point (a full disk), so what the run
+    #: did after it is unknown, not "never sent".
+    stopped: dict[str, Any] | None = None
 
     @property
     def run_id(self) -> str:
@@ -58,6 +61,11 @@ class JournalRun:
         return rows
 
     def never_sent(self) -> list[str]:
+        """Ids the run surely never sent (write-ahead: `sent` is written before a request goes out); none
+        when the journal itself stopped, since the run went on sending without it."""
+        return [] if self.stopped is not None else self.unrecorded()
+
+    def unrecorded(self) -> list[str]:
         touched = self.results.keys() | self.sent.keys() | self.accepted.keys()
         return [i for i in self.ids if i not in touched]
 
@@ -109,7 +117,15 @@ def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
     never_sent = run.never_sent()
     attrs.update(counts=counts, complete=run.complete, journal=str(file), never_sent=never_sent)
     attrs["missing"] = [i for i in run.ids if i not in run.results]  # no final outcome (sent, accepted, never sent)
-    if not run.complete:
+    if run.stopped is not None:
+        unknown = run.unrecorded()
+        attrs.update(complete=False, unrecorded=unknown, journal_error=run.stopped.get("reason"))
+        attrs["summary"] = (
+            f"{summary_line(counts)}; the journal stopped after {run.stopped.get('after')} records "
+            f"({run.stopped.get('reason')}): what happened to {len(unknown)} more servers is unknown, not "
+            "never sent (read their state)"
+        )
+    elif not run.complete:
         attrs["summary"] = f"{summary_line(counts)}; {len(never_sent)} never sent; the run did not finish"
     return to_frame(rows, attrs)
 
@@ -158,6 +174,10 @@ def _parse_line(file: Path, number: int, raw: bytes) -> dict[str, Any] | None:
     text = text.strip()
     try:
         record = json.loads(text)
+    except RecursionError:
+        raise JournalError(
+            f"{file} line {number} nests too deep to be a journal record: the journal is corrupt."
+        ) from None
     except ValueError as exc:
         if text.startswith('{"') and (not text.endswith("}") or getattr(exc, "pos", 0) >= len(text)):
             _torn(file, number)
@@ -189,7 +209,8 @@ def _header(where: str, record: dict[str, Any], owner: Any) -> JournalRun:
         raise JournalError(f"{where} is a run header without a run id or with bad server ids: the journal is corrupt.")
     if owner is not None and owner != record["run_id"]:
         raise JournalError(f"{where} is a run header for two different runs: the journal is corrupt.")
-    return JournalRun(record)
+    stopped = record.pop("stopped", None)  # written over the header's blanks when the journal could not grow
+    return JournalRun(record, stopped=stopped if isinstance(stopped, dict) else None)
 
 
 def _apply(where: str, run: JournalRun, kind: str, record: dict[str, Any]) -> None:

@@ -37,7 +37,13 @@ def failed_ids(frame: pd.DataFrame) -> list[str]:
     and of the rows a dead run left at `sent` / `accepted` (see `same_settings`: they are read first)."""
     failed = sections(frame).isin(["failed", "unfinished"])
     rows = frame[failed & (frame["outcome"].astype("string") != str(Outcome.INVALID_ID))]
-    return [str(i) for i in rows["server_id"]]
+    return [str(i) for i in rows["server_id"]] + _unrecorded(frame)
+
+
+def _unrecorded(frame: pd.DataFrame) -> list[str]:
+    """Ids whose fate a stopped journal could not record (a full disk): retried with a read first."""
+    rows = set(frame["server_id"].astype(str))
+    return [str(i) for i in frame.attrs.get("unrecorded") or () if str(i) not in rows]
 
 
 def cancelled_ids(frame: pd.DataFrame) -> list[str]:
@@ -74,7 +80,7 @@ def same_settings(frame: pd.DataFrame) -> dict[str, Any]:
     if isinstance(attrs.get("endpoints"), dict):  # a run over several regions: the same regions again
         settings.pop("endpoint", None)
         settings.update(regions=list(attrs["endpoints"]), endpoints=dict(attrs["endpoints"]))
-    if (sections(frame) == "unfinished").any():
+    if (sections(frame) == "unfinished").any() or _unrecorded(frame):
         settings["preflight"] = True
     return settings
 

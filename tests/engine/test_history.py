@@ -130,15 +130,16 @@ def test_retention_from_the_environment_and_a_new_run_prunes(
     monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DAYS", "0")  # 0 keeps everything
     scp_widgets.lock(emulator.own_ids[1:2], **emu_options)
     assert first.exists() and len(scp_widgets.history()) == 2
-    monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DAYS", "30")
+    monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DAYS", "5")
     scp_widgets.history()
-    assert first.exists()
+    assert first.exists()  # reading never deletes
     monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DAYS", "14")
     scp_widgets.lock(emulator.own_ids[2:3], **emu_options)  # a new run prunes the default folder
     assert not first.exists() and len(scp_widgets.history()) == 2
     monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DAYS", "a fortnight")
     with pytest.raises(ScpUsageError, match=r"^SCP_WIDGETS_JOURNAL_DAYS must be 0 .* not 'a fortnight'"):
-        scp_widgets.history()
+        scp_widgets.prune_journals()
+    assert len(scp_widgets.lock(emulator.own_ids[3:4], **emu_options)) == 1  # retention never stops a run
     with pytest.raises(ScpUsageError, match="keep_days must be 0"):
         configure(-1)
 
@@ -183,7 +184,9 @@ def test_config_keep_days_prunes_and_goes_away_with_the_magics(
     ip.run_line_magic("config", "ScpHistoryMagics.keep_days = 5")
     assert keep_days() == 5 and len(ip.run_line_magic("scp_history", "--quiet")) == 2
     ip.run_line_magic("config", "ScpHistoryMagics.keep_days = 2")
-    assert len(ip.run_line_magic("scp_history", "--quiet")) == 1 and not old.exists()
+    assert len(ip.run_line_magic("scp_history", "--quiet")) == 2 and old.exists()  # reading never deletes
+    ip.run_line_magic("scp_lock", f"--quiet {emulator.own_ids[2]}")  # a run's retention does
+    assert len(ip.run_line_magic("scp_history", "--quiet")) == 2 and not old.exists()
     ip.run_line_magic("unload_ext", "scp_widgets")
     assert keep_days() == 90 and ip.find_line_magic("scp_history") is None
     ip.run_line_magic("load_ext", "scp_widgets")
