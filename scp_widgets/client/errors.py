@@ -116,3 +116,11 @@ class Aborted(ScpRequestError):
         what = "cancelled while the request was in flight" if in_flight else "cancelled before it was sent"
         super().__init__(what, attempts=attempts)
         self.in_flight = in_flight
+
+
+class RetryCancelled(ScpRequestError):
+    """A run was cancelled while this call waited to retry; `last` is the failure it was retrying."""
+
+    def __init__(self, last: ScpRequestError) -> None:
+        super().__init__(f"cancelled while waiting to retry after: {last}", attempts=last.attempts)
+        self.last = last

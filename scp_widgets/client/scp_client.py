@@ -28,6 +28,7 @@ from scp_widgets.client.credentials import Credentials, Secret, as_secret, resol
 from scp_widgets.client.endpoints import resolve_endpoint
 from scp_widgets.client.errors import (
     Aborted,
+    RetryCancelled,
     ScpApiError,
     ScpNetworkError,
     ScpRequestError,
@@ -424,14 +425,6 @@ def precheck_version(requested: str | None, today: dt.date) -> None:
     number = normalise_number(requested)
     if number is None or number in {v.number for v in BUILTIN_CATALOG}:
         choose_version(requested, BUILTIN_CATALOG, today)
-
-
-class RetryCancelled(ScpRequestError):
-    """A run was cancelled while this call waited to retry; `last` is the failure it was retrying."""
-
-    def __init__(self, last: ScpRequestError) -> None:
-        super().__init__(f"cancelled while waiting to retry after: {last}", attempts=last.attempts)
-        self.last = last
 
 
 class ScpClient:

@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from scp_widgets.client.errors import Aborted, NotSent, ScpApiError, ScpRequestError
+from scp_widgets.client.errors import Aborted, NotSent, RetryCancelled, ScpApiError, ScpRequestError
 from scp_widgets.client.ids import is_valid_id
 from scp_widgets.client.retry import RetryBudget
 from scp_widgets.client.run_guard import RunGuard
-from scp_widgets.client.scp_client import AsyncScpClient, RetryCancelled
+from scp_widgets.client.scp_client import AsyncScpClient
 from scp_widgets.client.versions import VersionChoice
 from scp_widgets.engine.journal import Journal
 from scp_widgets.engine.readback import StateReader
@@ -389,9 +389,11 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
         await asyncio.sleep(pause)
     result.outcome = Outcome.UNVERIFIED
     waited = f"{run.options.verify_timeout:g} s"
-    if run.cancel.is_set():  # the wait did not run out: it was cut short, and the last read says nothing new
+    if run.cancel.is_set():  # cut short, not failed: accepted, not yet verified (amber; a retry reads it first)
+        result.outcome = Outcome.ACCEPTED
         result.message = (
-            f"accepted ({result.http_status}), but the read-back was cancelled before it confirmed the change"
+            f"accepted ({result.http_status}), not yet verified: the read-back was cancelled before it confirmed "
+            "the change"
         )
     elif result.locked is not None:
         result.message = (

@@ -12,7 +12,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from scp_widgets.client.errors import Aborted, NotSent, ScpApiError, ScpNetworkError, ScpRequestError
+from scp_widgets.client.errors import (
+    Aborted,
+    NotSent,
+    RetryCancelled,
+    ScpApiError,
+    ScpNetworkError,
+    ScpRequestError,
+)
 from scp_widgets.client.responses import GATEWAY_CODE
 from scp_widgets.client.wording import counted
 
@@ -92,9 +99,12 @@ def message_for_error(error: ScpRequestError) -> str:
     """One human sentence for a failed call: what happened and what to do about it."""
     if isinstance(error, NotSent | Aborted):
         return error.message
+    if isinstance(error, RetryCancelled):  # a cancel during a retry wait: say so, and what it was retrying
+        return f"cancelled while waiting to retry after: {message_for_error(error.last)}"
     if isinstance(error, ScpNetworkError):
         return f"network error{_after(error.attempts)}: {error.message}; check the endpoint and your connection"
-    assert isinstance(error, ScpApiError)
+    if not isinstance(error, ScpApiError):  # any other failure says its own sentence (never an AssertionError)
+        return error.message
     status, detail = error.status, error.message
     if error.code == GATEWAY_CODE:
         return f"{detail}: check the endpoint URL and that requests carry the Scp-* headers"

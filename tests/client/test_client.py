@@ -20,13 +20,14 @@ from scp_widgets.client.errors import (
     CredentialsError,
     EndpointError,
     InvalidServerIdError,
+    RetryCancelled,
     ScpApiError,
     ScpNetworkError,
     ScpUsageError,
     UnsupportedVersionError,
 )
 from scp_widgets.client.retry import RetryBudget, RetryPolicy
-from scp_widgets.client.scp_client import Accepted, AsyncScpClient, RetryCancelled, ScpClient
+from scp_widgets.client.scp_client import Accepted, AsyncScpClient, ScpClient
 from scp_widgets.client.versions import ScpDeprecationWarning
 
 ENDPOINT = "https://scp.example.com"

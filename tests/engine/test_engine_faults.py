@@ -210,7 +210,7 @@ def test_cancel_during_a_trickle_returns_within_3_s_with_every_row() -> None:
     assert returned - fired[0] < 3  # about 1 s: in-flight reads end at once, a last read-back gets 1 s
     assert len(df) == 40 and list(df.server_id) == server.emulator.own_ids
     assert df.attrs["cancelled"] is True
-    assert set(df.outcome) <= {"locked", "unverified", "cancelled"}
+    assert set(df.outcome) <= {"locked", "accepted", "cancelled"}  # accepted: the read-back was cut off
     assert (df.outcome == "cancelled").sum() >= 40 - 16
 
 
