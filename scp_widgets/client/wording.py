@@ -4,8 +4,12 @@ from __future__ import annotations
 
 
 def counted(n: int, noun: str) -> str:
-    """'1 server', '2 servers', '0 servers' (regular plurals only: every noun we count takes an s)."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    """'1 server', '2 servers', '2 pasted entries' (a consonant then y: ies; else an s)."""
+    if n == 1:
+        return f"{n} {noun}"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return f"{n} {noun[:-1]}ies"
+    return f"{n} {noun}s"
 
 
 def a_type(value: object) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as w
 
+from scp_widgets.client.wording import counted
 from scp_widgets.engine.settings import CONFIRM_ABOVE  # runs touching more servers ask first (unlocks always ask)
 
 
@@ -29,7 +30,7 @@ def question(action: str, count: int, already: int, invalid: int) -> str:
     parts = [
         f"{action.capitalize()} {count} server{'s' if count != 1 else ''}?",
         f"{already} already {state} (per the list)",
-        f"{invalid} invalid pasted entr{'ies' if invalid != 1 else 'y'} left out",
+        f"{counted(invalid, 'invalid pasted entry')} left out",
     ]
     return " · ".join(parts) + ". Nothing is sent until you confirm."
 

@@ -265,6 +265,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         try:
             options = RunOptions(**{**chosen, **settings, "journal": self._journal})
         except ScpUsageError as exc:
+            self._set_running(False)  # the buttons a confirmation disabled come back: one sentence, no dead panel
             self._say("error", f"Nothing was sent: {exc}")
             return
         token = CancelToken()

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scp_widgets.client.ids import is_valid_id, normalise_id
+from scp_widgets.client.wording import counted
 
 _UUID_IN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _COMMENT = re.compile(r"(?:^|\s)#.*$")  # '#' after a space starts a comment; inside a URL it does not
@@ -85,10 +86,6 @@ def names_index(names: Mapping[str, str]) -> dict[str, list[str]]:
     return index
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def target_line(plan: Targets) -> str:
     """'Target: 8 servers: 5 picked in the list + 3 pasted (1 pasted entry left out)', in plain words."""
     if not plan.ids:
@@ -99,9 +96,9 @@ def target_line(plan: Targets) -> str:
             sources.append(f"{plan.picked} picked in the list")
         if plan.pasted:
             sources.append(f"{plan.pasted} pasted")
-        text = f"Target: {_plural(len(plan.ids), 'server')}: {' + '.join(sources)}"
+        text = f"Target: {counted(len(plan.ids), 'server')}: {' + '.join(sources)}"
     if plan.invalid:
-        text += f" ({_plural(len(plan.invalid), 'pasted entry')} left out, see below the box)"
+        text += f" ({counted(len(plan.invalid), 'pasted entry')} left out, see below the box)"
     return f"<span style='color:var(--jp-content-font-color1, #1f1f1f)'>{html.escape(text)}</span>"
 
 
