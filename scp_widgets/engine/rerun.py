@@ -33,10 +33,14 @@ SAME_SETTINGS = ("api_version", "endpoint", "verify", "preflight", "dry_run", "c
 
 
 def failed_ids(frame: pd.DataFrame) -> list[str]:
-    """Ids of the failed rows in request order, without `invalid_id` rows (sending those again cannot help),
+    """Ids of the failed rows in request order, without `invalid_id` rows or `not_found` rows never sent
+    (sending those again cannot help),
     and of the rows a dead run left at `sent` / `accepted` (see `same_settings`: they are read first)."""
     failed = sections(frame).isin(["failed", "unfinished"])
-    rows = frame[failed & (frame["outcome"].astype("string") != str(Outcome.INVALID_ID))]
+    outcome = frame["outcome"].astype("string")
+    # Sending again cannot help an invalid id, nor an id no listing holds (never sent: found in no region).
+    hopeless = (outcome == str(Outcome.INVALID_ID)) | ((outcome == str(Outcome.NOT_FOUND)) & (frame["attempts"] == 0))
+    rows = frame[failed & ~hopeless.fillna(False)]
     return [str(i) for i in rows["server_id"]] + _unrecorded(frame)
 
 

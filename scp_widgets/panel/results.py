@@ -87,8 +87,11 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
             options=[(label, key) for key, label in SORT_LABELS.items()], value="attention", description="Sort",
             layout=w.Layout(width="220px"), style={"description_width": "36px"},
         )  # fmt: skip
-        self.retry_button = w.Button(description="Retry failed", icon="redo", tooltip="Retry failed")
-        self.resume_button = w.Button(description="Resume cancelled", icon="play", tooltip="Resume cancelled")
+        fit = w.Layout(width="auto")  # the count in the label must never be cut ("Resume cancel…")
+        self.retry_button = w.Button(description="Retry failed", icon="redo", tooltip="Retry failed", layout=fit)
+        self.resume_button = w.Button(
+            description="Resume cancelled", icon="play", tooltip="Resume cancelled", layout=w.Layout(width="auto")
+        )
         self.links_html = w.HTML(layout=w.Layout(width="auto", min_width="0"))
         self.table_html = w.HTML(layout=w.Layout(width="auto", min_width="0"))
         self.retry_button.on_click(lambda _: on_retry())
@@ -134,6 +137,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         self.links_html.value = links_html(frame)
         failed, cancelled = failed_ids(frame), cancelled_ids(frame)
         self.retry_button.disabled, self.retry_button.description = not failed, f"Retry failed ({len(failed)})"
+        self.retry_button.layout.display = None if failed else "none"  # never a "(0)" button after a clean run
         self.resume_button.disabled = not cancelled
         self.resume_button.description = f"Resume cancelled ({len(cancelled)})"
         self.resume_button.layout.display = None if cancelled else "none"

@@ -57,3 +57,24 @@ def test_two_pasted_entries_are_entries(panel: LockPanel) -> None:
     assert "(2 pasted entries left out" in panel.target_label.value
     panel.paste_box.value = "not-an-id"
     assert "(1 pasted entry left out" in panel.target_label.value
+
+
+def test_after_a_clean_run_there_is_no_retry_button(panel: LockPanel, failing_fleet: Emulator) -> None:
+    panel.paste_box.value = failing_fleet.own_ids[0]
+    panel.lock_button.click()
+    panel.wait(WAIT)
+    assert set(panel.results.outcome) == {"locked"}  # type: ignore[union-attr]
+    assert panel.results_area.retry_button.layout.display == "none"
+
+
+def test_ids_no_region_lists_are_not_offered_for_retry() -> None:
+    import pandas as pd
+
+    from scp_widgets.engine.rerun import failed_ids
+    from scp_widgets.engine.results import ServerResult, to_frame
+
+    missing = ServerResult("00000000-0000-4000-8000-000000000000", "lock", "not_found", attempts=0)  # type: ignore[arg-type]
+    refused = ServerResult("00000000-0000-4000-8000-000000000001", "lock", "not_found", attempts=1)  # type: ignore[arg-type]
+    failed = ServerResult("00000000-0000-4000-8000-000000000002", "lock", "server_error", attempts=4)  # type: ignore[arg-type]
+    frame: pd.DataFrame = to_frame([missing, refused, failed], {"action": "lock"})
+    assert failed_ids(frame) == [refused.server_id, failed.server_id]
