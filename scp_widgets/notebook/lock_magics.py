@@ -104,7 +104,7 @@ class ScpLockMagics(Magics):
         if rerun is not None:
             frame.attrs["rerun_of"] = rerun[2]
         display.close(self._report(frame, quiet=quiet, interrupted=cancel.cancelled))
-        return self.store(remember(frame), args.output)
+        return self.store(remember(frame, summarised=not quiet), args.output)
 
     @staticmethod
     def _nothing_to_rerun(action: str, args: argparse.Namespace) -> pd.DataFrame:

@@ -19,11 +19,19 @@ if TYPE_CHECKING:
 _FRAME_TYPES = (("pandas", "DataFrame"), ("pandas.core.frame", "DataFrame"))
 # id -> frame, weakly: a frame is shown as a run while it lives, and the entry goes with it.
 _RUNS: weakref.WeakValueDictionary[int, pd.DataFrame] = weakref.WeakValueDictionary()
+# id -> the execution count of the cell whose progress line already ended with the frame's summary
+_SUMMARISED_IN: dict[int, int] = {}
 
 
-def remember(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mark `frame` as a run's result, to be displayed with the results view."""
+def remember(frame: pd.DataFrame, *, summarised: bool = False) -> pd.DataFrame:
+    """Mark `frame` as a run's result, to be displayed with the results view. `summarised`: the magic's
+    progress line already ended with its summary, so the view shown as that cell's result leaves it out
+    (the summary was printed twice); shown again later, the view has it."""
     _RUNS[id(frame)] = frame
+    if summarised:
+        _SUMMARISED_IN[id(frame)] = _execution_count()
+    else:
+        _SUMMARISED_IN.pop(id(frame), None)
     return frame
 
 
@@ -31,11 +39,22 @@ def is_run(obj: Any) -> bool:
     return _RUNS.get(id(obj)) is obj
 
 
+def _with_summary(obj: Any) -> bool:
+    return _SUMMARISED_IN.get(id(obj)) != _execution_count()
+
+
+def _execution_count() -> int:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return int(getattr(shell, "execution_count", -1)) if shell is not None else -1
+
+
 def _html(obj: Any) -> str | None:
     if is_run(obj):
         from scp_widgets.views.results_view import run_html
 
-        return run_html(obj)
+        return run_html(obj, summary=_with_summary(obj))
     repr_html = getattr(obj, "_repr_html_", None)
     return repr_html() if repr_html is not None else None
 
@@ -44,7 +63,7 @@ def _plain(obj: Any, printer: Any, cycle: bool) -> None:
     if is_run(obj):
         from scp_widgets.views.results_view import run_text
 
-        text = run_text(obj)
+        text = run_text(obj, summary=_with_summary(obj))
     else:
         text = repr(obj)
     for number, line in enumerate(text.splitlines()):

@@ -275,11 +275,13 @@ def run_html(
 _LEAD = ["server_id", "outcome", "message"]
 
 
-def run_text(frame: pd.DataFrame, names: Mapping[str, str] | None = None, *, max_rows: int = 20) -> str:
+def run_text(
+    frame: pd.DataFrame, names: Mapping[str, str] | None = None, *, max_rows: int = 20, summary: bool = True
+) -> str:
     """The terminal form: the summary, every failure with its whole message, then the rows led by
     server_id, outcome and message (the DataFrame has all the columns)."""
     names = names or {}
-    lines = [summary_text(frame)]
+    lines = [summary_text(frame)] if summary else []
     failed = frame[sections(frame) == "failed"]
     if not failed.empty:
         lines.append(f"Failed ({len(failed)}):")
