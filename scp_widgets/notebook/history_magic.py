@@ -57,6 +57,7 @@ class ScpHistoryMagics(Magics):
         """
         from scp_widgets.client.errors import ScpUsageError
         from scp_widgets.engine.history import history
+        from scp_widgets.notebook.magic_view import remember_history
 
         args = parse(self.scp_history, line)
         if args.limit is not None and args.limit < 1:
@@ -74,7 +75,7 @@ class ScpHistoryMagics(Magics):
         if args.output:
             assert self.shell is not None
             self.shell.user_ns[args.output] = frame
-        return frame
+        return remember_history(frame)  # shown one line per run, as the results view shows rows
 
 
 def load(ipython: InteractiveShell) -> None:

@@ -36,7 +36,23 @@ def remember(frame: pd.DataFrame, *, summarised: bool = False) -> pd.DataFrame:
 
 
 def is_run(obj: Any) -> bool:
-    return _RUNS.get(id(obj)) is obj
+    return _RUNS.get(id(obj)) is obj and id(obj) not in _HISTORIES
+
+
+# ids of the frames %scp_history returned (also in _RUNS, which keeps them weakly)
+_HISTORIES: set[int] = set()
+
+
+def remember_history(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mark `frame` as a run list, displayed one line per run (local times, whole paths on hover)."""
+    _RUNS[id(frame)] = frame
+    _HISTORIES.add(id(frame))
+    weakref.finalize(frame, _HISTORIES.discard, id(frame))
+    return frame
+
+
+def _is_history(obj: Any) -> bool:
+    return id(obj) in _HISTORIES and _RUNS.get(id(obj)) is obj
 
 
 def _with_summary(obj: Any) -> bool:
@@ -51,6 +67,10 @@ def _execution_count() -> int:
 
 
 def _html(obj: Any) -> str | None:
+    if _is_history(obj):
+        from scp_widgets.views.history_view import history_html
+
+        return history_html(obj)
     if is_run(obj):
         from scp_widgets.views.results_view import run_html
 
@@ -60,7 +80,11 @@ def _html(obj: Any) -> str | None:
 
 
 def _plain(obj: Any, printer: Any, cycle: bool) -> None:
-    if is_run(obj):
+    if _is_history(obj):
+        from scp_widgets.views.history_view import history_text
+
+        text = history_text(obj)
+    elif is_run(obj):
         from scp_widgets.views.results_view import run_text
 
         text = run_text(obj, summary=_with_summary(obj))

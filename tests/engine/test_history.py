@@ -274,3 +274,19 @@ def test_a_file_reused_by_two_runs_gives_two_rows_read_in_full(
     assert list(runs.locked) == [1, 3, 2] and list(runs.invalid_id) == [0, 1, 0] and list(runs.servers) == [1, 4, 2]
     assert list(runs.summary[1:]) == [second.attrs["summary"], first.attrs["summary"]]
     pd.testing.assert_frame_equal(scp_widgets.read_journal(runs.journal[2], runs.run_id[2]), first)
+
+
+def test_scp_history_shows_one_line_per_run_in_local_time_with_paths_on_hover(
+    ip: InteractiveShell, emulator: Emulator
+) -> None:
+    ip.run_line_magic("scp_lock", f"--quiet {emulator.own_ids[0]}")
+    runs = ip.run_line_magic("scp_history", "--quiet")
+    formatter = ip.display_formatter.formatters["text/html"]  # type: ignore[union-attr]
+    page = formatter(runs)
+    path = str(runs.journal[0])
+    assert f'title="{path}"' in page and f">{Path(path).name}</span>" in page  # the name, the whole path on hover
+    local = runs.started_at[0].to_pydatetime().astimezone().strftime("%H:%M:%S")
+    assert f"<td>{local}</td>" in page and "+00:00" not in page  # local time, not a UTC stamp
+    assert "scp-badge ok" in page  # the outcome counts as the results view's badges
+    text = ip.display_formatter.formatters["text/plain"](runs)  # type: ignore[union-attr]
+    assert Path(path).name in text and path not in text
