@@ -12,7 +12,6 @@ never in a trait, so nothing secret reaches the browser or a saved notebook.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,7 +43,6 @@ from scp_widgets.panel.targets import Targets, names_index, paste_notes, target_
 if TYPE_CHECKING:
     import httpx
 
-logger = logging.getLogger(__name__)
 Action = Literal["lock", "unlock"]
 _LOADING = "Loading the server list…"
 
