@@ -3,10 +3,12 @@
     with scp_widgets.unlocked(ids_or_rule, regions=[...]) as window:   # or: async with aunlocked(...)
         resize(...)                                                     # may raise: they are re-locked anyway
 
-Servers that were already unlocked are left alone. Before anything is unlocked a small record is written
-(`<journal dir>/windows/<id>.json`: who holds it, which servers, where); it is marked closed once they are
-locked again. If the process dies inside the window, `relock_pending()` re-locks what every unclosed
-window of a dead process had unlocked. One file per window, replaced atomically, independent of run journals.
+Servers that were already unlocked are left alone. A window is a lease with a truthful record
+(`<journal dir>/windows/<id>.json`, 0600, replaced atomically; host and pid of its holder): `servers` is what
+may still be unlocked and why, `unlocked` and `relocked` what happened. The re-lock sends no listing (the
+record knows each server's region), so a region down owes only its own servers: the record turns `owed` and
+`relock_pending()`, in any process, sends exactly those. An open window of a dead process on this host is
+owed too; one recorded on another host is never taken as dead unless asked.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import pandas as pd
 from scp_widgets.client.credentials import wrap_secret
 from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.client.ids import is_valid_id, split_ids
-from scp_widgets.client.loop_thread import background_loop
+from scp_widgets.client.loop_thread import background_loop, wait_for
 from scp_widgets.engine.bulk import CancelToken
 from scp_widgets.engine.journal import default_journal_dir
 from scp_widgets.engine.results import Outcome
@@ -39,7 +41,7 @@ from scp_widgets.engine.settings import RunOptions
 from scp_widgets.fleet import plan as fleet
 
 logger = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2
 #: Unlock outcomes that prove the server was not changed: nothing to lock again for those.
 UNCHANGED = frozenset(
     {
@@ -89,10 +91,11 @@ def _owner_alive(record: dict[str, Any]) -> bool:
 
 
 def _save(path: Path, record: dict[str, Any]) -> None:
-    """Replace the record atomically, on disk before returning: a crash right after must not lose it."""
+    """Replace the record atomically (temp file + os.replace), 0600, on disk before returning."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    with temporary.open("w", encoding="utf-8") as file:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         json.dump(record, file)
         file.flush()
         os.fsync(file.fileno())
@@ -101,7 +104,8 @@ def _save(path: Path, record: dict[str, Any]) -> None:
 
 @dataclass
 class Window:
-    """One maintenance window. `ids`: what it unlocked (and will lock again); `left_alone`: already unlocked."""
+    """One maintenance window, a lease. `ids`: what it unlocked (and will lock again); `left_alone`: already
+    unlocked; `owed`: servers the re-lock could not lock again, with the reason (finished by relock_pending())."""
 
     window_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     ids: list[str] = field(default_factory=list)
@@ -109,6 +113,8 @@ class Window:
     unlocked: pd.DataFrame | None = None
     relocked: pd.DataFrame | None = None
     path: Path | None = None
+    owed: dict[str, str] = field(default_factory=dict)
+    relocked_ids: list[str] = field(default_factory=list)
     _servers: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -116,13 +122,15 @@ class Window:
 
     # -- the record on disk ---------------------------------------------------------------------------
 
-    def _write(self, state: str, servers: list[str], *, released: bool = False) -> None:
+    def _write(self, state: str, owed: dict[str, str]) -> None:
+        """The record: `servers` is what may still be unlocked (with why), `unlocked`/`relocked` what happened."""
         self.path = windows_dir() / f"{self.window_id}.json"
         stat = _process_stat(os.getpid())
         record = {
             "format": FORMAT, "window_id": self.window_id, "state": state, "updated_at": _now(),
             "pid": os.getpid(), "process_start": stat[1] if stat else None, "host": socket.gethostname(),
-            "servers": [self._servers[i] for i in servers], "released": released,
+            "servers": [{**self._servers[i], "reason": why} for i, why in owed.items()],
+            "unlocked": list(self.ids), "relocked": list(self.relocked_ids),
         }  # fmt: skip
         _save(self.path, record)
 
@@ -165,50 +173,97 @@ async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
         window._servers[server_id] = {"server_id": server_id, "region": region, "endpoint": endpoints.get(region)}
     if not window.ids:
         return
-    window._write("open", window.ids)
+    # Before anything is sent: every chosen server may end up unlocked (a crash mid-unlock owes them all).
+    window._write("open", dict.fromkeys(window.ids, "the window is open"))
     frame = await fleet.arun_fleet(
         "unlock", window.ids, request.plan.by_ids(), request.options, cancel=cancel, listing=listing
     )
     window.unlocked = frame
     maybe = frame[~frame["outcome"].astype(str).isin([str(o) for o in UNCHANGED])]
     window.ids = [str(i) for i in maybe["server_id"]]
-    window._write("open", window.ids)
+    window._write("open", dict.fromkeys(window.ids, "the window is open"))
+
+
+def _region_listing(servers: list[dict[str, Any]], region: str | None) -> pd.DataFrame:
+    """The routing the re-lock needs, from the record: no listing is sent (a region down cannot block others)."""
+    ids = [str(s["server_id"]) for s in servers]
+    return pd.DataFrame(
+        {
+            "id": pd.Series(ids, dtype="string"),
+            "name": pd.Series([None] * len(ids), dtype="string"),
+            "region": pd.Series([region] * len(ids), dtype="string"),
+        }
+    )
+
+
+async def relock_servers(
+    groups: list[tuple[fleet.FleetPlan, list[dict[str, Any]]]], options: RunOptions, cancel: CancelToken
+) -> tuple[pd.DataFrame | None, dict[str, str]]:
+    """Lock each group on its own one-target plan, all at once; -> (the joined rows, {still owed: why})."""
+
+    async def one(plan: fleet.FleetPlan, servers: list[dict[str, Any]]) -> pd.DataFrame:
+        listing = _region_listing(servers, plan.targets[0].region)
+        ids = [str(s["server_id"]) for s in servers]
+        return await fleet.arun_fleet("lock", ids, plan, options, cancel=cancel, listing=listing)
+
+    results = await asyncio.gather(*(one(plan, servers) for plan, servers in groups), return_exceptions=True)
+    owed: dict[str, str] = {}
+    frames: list[pd.DataFrame] = []
+    for (plan, servers), result in zip(groups, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, Exception):
+                raise result
+            why = f"{plan.targets[0].label} failed: {result}"
+            owed.update({str(s["server_id"]): why for s in servers})
+            continue
+        frames.append(result)
+        for server_id, outcome, message in zip(result["server_id"], result["outcome"], result["message"], strict=True):
+            if Outcome(str(outcome)) not in SETTLED:
+                where = plan.targets[0].label
+                owed[str(server_id)] = f"{outcome} in {where}" + (f": {message}" if not pd.isna(message) else "")
+    joined = pd.concat(frames, ignore_index=True) if frames else None
+    return joined, owed
 
 
 async def _close(window: Window, request: _Request, cancel: CancelToken) -> None:
     if not window.ids:
         return
-    frame = await fleet.arun_fleet("lock", window.ids, request.plan.by_ids(), request.options, cancel=cancel)
+    by_region: dict[str | None, list[dict[str, Any]]] = {}
+    for server_id in window.ids:
+        by_region.setdefault(window._servers[server_id]["region"], []).append(window._servers[server_id])
+    groups = [
+        (fleet.FleetPlan((t,), None, request.plan.client), by_region[t.region])
+        for t in request.plan.targets
+        if t.region in by_region
+    ]
+    try:
+        frame, owed = await relock_servers(groups, request.options, cancel)
+    except BaseException:
+        window._write("owed", dict.fromkeys(window.ids, "the re-lock was interrupted"))
+        raise
     window.relocked = frame
-    left = unsettled(frame)
-    if left:  # released: the block is over, so relock_pending() may take these at once, even in this process
-        window._write("open", left, released=True)
+    window.relocked_ids = [i for i in window.ids if i not in owed]
+    window.owed = owed
+    if owed:  # owed: the block is over, so relock_pending() may take these at once, even in this process
+        window._write("owed", owed)
+        reasons = "; ".join(sorted(set(owed.values()))[:3])
         warnings.warn(
-            f"{len(left)} server(s) of maintenance window {window.window_id} could not be locked again "
-            f"({summary_of(frame)}); run scp_widgets.relock_pending() to retry.",
+            f"{len(owed)} server(s) of maintenance window {window.window_id} could not be locked again "
+            f"({reasons}); run scp_widgets.relock_pending() to retry.",
             WindowWarning,
             stacklevel=4,
         )
     else:
-        window._write("closed", [])
-
-
-def unsettled(frame: pd.DataFrame) -> list[str]:
-    """Servers of a re-lock that may still be unlocked."""
-    outcomes = frame["outcome"].astype(str)
-    return [str(i) for i in frame["server_id"][~outcomes.isin([str(o) for o in SETTLED])]]
-
-
-def summary_of(frame: pd.DataFrame) -> str:
-    return str(frame.attrs.get("summary", ""))
+        window._write("closed", {})
 
 
 @contextmanager
 def unlocked(ids_or_where: Any = None, *, where: str | None = None, **options: Any) -> Iterator[Window]:
     """Unlock the locked servers among `ids_or_where` (ids, or a rule), run the block, lock them again.
 
-    Options as for `lock` (regions=, endpoints=, credentials, concurrency, ...). The exception of a failing
-    block propagates after the re-lock; a Ctrl-C inside the block re-locks too.
+    Options as for `lock` (regions=, endpoints=, credentials, concurrency, timeout, retries, ...). The
+    exception of a failing block propagates after the re-lock; a Ctrl-C inside the block re-locks too, and a
+    Ctrl-C during the re-lock does not abandon it (it is bounded by the window's timeout and retries).
     """
     wrap_secret(options)
     request = _request(ids_or_where, where, options)
@@ -220,8 +275,13 @@ def unlocked(ids_or_where: Any = None, *, where: str | None = None, **options: A
             raise KeyboardInterrupt
         yield window
     finally:
-        closing = CancelToken()
-        run_blocking(_close(window, request, closing), closing)
+        future = background_loop().submit(_close(window, request, CancelToken()))
+        while True:
+            try:
+                wait_for(future)
+                break
+            except KeyboardInterrupt:
+                logger.warning("still locking the window's servers again; it ends within its timeout")
 
 
 @asynccontextmanager
@@ -234,30 +294,59 @@ async def aunlocked(ids_or_where: Any = None, *, where: str | None = None, **opt
         await _open(window, request, CancelToken())
         yield window
     finally:
-        # Shielded: a cancelled task still gets its servers locked again before it goes.
-        await asyncio.shield(_close(window, request, CancelToken()))
+        # Shielded, also from a second cancel: the task gets its servers locked again before it goes.
+        closing = asyncio.ensure_future(_close(window, request, CancelToken()))
+        cancelled = False
+        while not closing.done():
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                cancelled = True
+        closing.result()
+        if cancelled:
+            raise asyncio.CancelledError
 
 
-# -- windows left open by a dead process ------------------------------------------------------------------
+# -- windows left open by a dead process, or owing servers -------------------------------------------------
 
 
-def pending_windows() -> list[dict[str, Any]]:
-    """Records of open windows whose process is gone, or that ended with servers not locked again."""
+def _well_formed(record: Any) -> bool:
+    if not isinstance(record, dict) or not isinstance(record.get("servers", []), list):
+        return False
+    return all(isinstance(s, dict) and isinstance(s.get("server_id"), str) for s in record.get("servers", []))
+
+
+def scan_windows(*, include_other_hosts: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """(records to finish, sentences about records skipped): owed windows, and open ones of a dead process."""
     found: list[dict[str, Any]] = []
+    notes: list[str] = []
     folder = windows_dir()
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            logger.warning("unreadable maintenance window record %s", path)
+            record = None
+        if not _well_formed(record):
+            logger.warning("skipping malformed maintenance window record %s", path)
             continue
-        if (
-            isinstance(record, dict)
-            and record.get("state") == "open"
-            and (record.get("released") or not _owner_alive(record))
-        ):
+        state = record.get("state")
+        if state == "owed" or (state == "open" and record.get("released")):
             found.append({**record, "path": str(path)})
-    return found
+        elif state == "open":
+            host = record.get("host")
+            if host != socket.gethostname() and not include_other_hosts:
+                notes.append(
+                    f"Maintenance window {record.get('window_id')} is open on host {host}, whose process this "
+                    "host cannot see; it is left alone (pass include_other_hosts=True to lock it again)."
+                )
+            elif host != socket.gethostname() or not _owner_alive(record):
+                found.append({**record, "path": str(path)})
+    return found, notes
+
+
+def pending_windows(*, include_other_hosts: bool = False) -> list[dict[str, Any]]:
+    """Records of windows owing servers: open with a dead owner, or ended with servers not locked again."""
+    return scan_windows(include_other_hosts=include_other_hosts)[0]
 
 
 def pending_notice() -> str | None:
@@ -273,27 +362,35 @@ def pending_notice() -> str | None:
     return None
 
 
-async def arelock_pending(**options: Any) -> pd.DataFrame:
+async def arelock_pending(*, include_other_hosts: bool = False, **options: Any) -> pd.DataFrame:
     """Async `relock_pending`."""
     frames: list[pd.DataFrame] = []
     _, connection, _, run = fleet.split_options(options)  # the endpoints are the windows' own
-    records = pending_windows()
+    records, notes = scan_windows(include_other_hosts=include_other_hosts)
+    for note in notes:
+        warnings.warn(note, WindowWarning, stacklevel=3)
     for record in records:
         servers = record.get("servers", [])
         if not servers:
-            _mark(record, "closed", [])
+            _mark(record, "closed", [], {})
             continue
-        by_place: dict[str, str] = {}
+        by_place: dict[str, list[dict[str, Any]]] = {}
+        urls: dict[str, str] = {}
         for s in servers:
-            by_place.setdefault(str(s.get("region") or s.get("endpoint")), str(s.get("endpoint")))
-        plan = fleet.FleetPlan(fleet.targets_at(connection, by_place), None)
-        frame = await fleet.arun_fleet("lock", [s["server_id"] for s in servers], plan, run)
-        frame.insert(0, "window_id", pd.Series([record["window_id"]] * len(frame), dtype="string"))
-        left = {
-            str(i) for i, o in zip(frame["server_id"], frame["outcome"], strict=True) if Outcome(str(o)) not in SETTLED
-        }
-        _mark(record, "open" if left else "closed", [s for s in servers if s["server_id"] in left])
-        frames.append(frame)
+            place = str(s.get("region") or s.get("endpoint"))
+            by_place.setdefault(place, []).append(s)
+            urls.setdefault(place, str(s.get("endpoint")))
+        groups = [(fleet.FleetPlan((t,), None), by_place[str(t.region)]) for t in fleet.targets_at(connection, urls)]
+        frame, owed = await relock_servers(groups, run, CancelToken())
+        _mark(
+            record,
+            "owed" if owed else "closed",
+            [{**s, "reason": owed[s["server_id"]]} for s in servers if s["server_id"] in owed],
+            owed,
+        )
+        if frame is not None:
+            frame.insert(0, "window_id", pd.Series([record.get("window_id")] * len(frame), dtype="string"))
+            frames.append(frame)
     if not frames:
         empty = pd.DataFrame({"window_id": pd.Series([], dtype="string"), "server_id": pd.Series([], dtype="string")})
         empty.attrs.update(summary="no maintenance window left servers unlocked", windows=0)
@@ -306,17 +403,21 @@ async def arelock_pending(**options: Any) -> pd.DataFrame:
     return joined
 
 
-def relock_pending(**options: Any) -> pd.DataFrame:
-    """Lock again what every window left open by a dead process had unlocked; one row per server.
+def relock_pending(*, include_other_hosts: bool = False, **options: Any) -> pd.DataFrame:
+    """Lock again exactly what windows still owe: one row per server sent.
 
-    Windows of a process still running are left alone. Options: credentials and run options as for `lock`
-    (the endpoints are the ones each window used). A window whose servers are all locked again is closed.
+    Finishes windows that ended owing servers (in any process, this one included) and open windows of a
+    process that is gone. Windows of a live process are left alone; an open window recorded on another host
+    is skipped with a warning unless `include_other_hosts=True`. Options: credentials and run options as
+    for `lock` (the endpoints are the ones each window used). A window owing nothing more is closed.
     """
     wrap_secret(options)
-    return background_loop().run(arelock_pending(**options))
+    return background_loop().run(arelock_pending(include_other_hosts=include_other_hosts, **options))
 
 
-def _mark(record: dict[str, Any], state: str, servers: list[dict[str, Any]]) -> None:
+def _mark(record: dict[str, Any], state: str, servers: list[dict[str, Any]], owed: dict[str, str]) -> None:
     data = {k: v for k, v in record.items() if k != "path"}
-    data.update(state=state, servers=servers, updated_at=_now(), relocked_by=os.getpid())
+    done = [s["server_id"] for s in record.get("servers", []) if s["server_id"] not in owed]
+    relocked = [*data.get("relocked", []), *done]
+    data.update(state=state, servers=servers, relocked=relocked, updated_at=_now(), relocked_by=os.getpid())
     _save(Path(record["path"]), data)

@@ -150,6 +150,8 @@ def test_a_window_on_the_single_configured_endpoint_records_its_url(
     with scp_widgets.unlocked(target) as window:
         assert window.path is not None
         record = json.loads(window.path.read_text())
-        assert record["servers"] == [{"server_id": target[0], "region": None, "endpoint": live_emulator.url}]
+        assert record["servers"] == [
+            {"server_id": target[0], "region": None, "endpoint": live_emulator.url, "reason": "the window is open"}
+        ]
         assert emulator.server(target[0])["locked"] is False
     assert emulator.server(target[0])["locked"] is True
