@@ -53,6 +53,10 @@ UNCHANGED = frozenset(
 SETTLED = frozenset({Outcome.LOCKED, Outcome.ALREADY_LOCKED, Outcome.NOT_FOUND})
 
 
+class WindowHeldError(ScpUsageError):
+    """The servers asked for are held by another live maintenance window."""
+
+
 class WindowWarning(UserWarning):
     """A window closed with servers it could not lock again; `relock_pending()` retries them."""
 
@@ -163,6 +167,13 @@ async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
     known = listing.assign(id=listing["id"].str.lower()).drop_duplicates("id").set_index("id")
     chosen = known.loc[[i for i in wanted if i in known.index]]
     locked = chosen["locked"].fillna(False).astype(bool)
+    held = held_servers(but=window.window_id)
+    taken = [i for i in chosen.index if i in held]
+    if taken:
+        raise WindowHeldError(
+            f"{len(taken)} of these servers are held by maintenance window {held[taken[0]]} (still open); "
+            "wait for it to close, or leave them out."
+        )
     window.ids = [str(i) for i in chosen.index[locked.to_numpy()]]
     window.left_alone = [str(i) for i in chosen.index[~locked.to_numpy()]]
     # The URLs used, also when the endpoint came from SCP_ENDPOINT (the listing knows it): relock_pending needs them.
@@ -342,6 +353,22 @@ def scan_windows(*, include_other_hosts: bool = False) -> tuple[list[dict[str, A
             elif host != socket.gethostname() or not _owner_alive(record):
                 found.append({**record, "path": str(path)})
     return found, notes
+
+
+def held_servers(*, but: str | None = None) -> dict[str, str]:
+    """{server id: window id} of servers inside a live window (open, its holder alive or on another host)."""
+    held: dict[str, str] = {}
+    folder = windows_dir()
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not _well_formed(record) or record.get("state") != "open" or record.get("window_id") == but:
+            continue
+        if record.get("host") != socket.gethostname() or _owner_alive(record):
+            held.update({s["server_id"]: str(record.get("window_id")) for s in record["servers"]})
+    return held
 
 
 def pending_windows(*, include_other_hosts: bool = False) -> list[dict[str, Any]]:
