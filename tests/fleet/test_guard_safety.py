@@ -1,0 +1,82 @@
+"""The drift guard when things fail: a region down, a live window, a stop while a run hangs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+import scp_widgets
+from scp_widgets.emulator import Emulator, Faults
+from scp_widgets.emulator.regions import RegionalEmulators
+from scp_widgets.fleet.guard import Guard
+from scp_widgets.fleet.windows import WindowHeldError
+
+REGIONS = ["kr-west1", "kr-east1"]
+WAIT = 60.0  # generous bound for an event on a busy machine; the tests wait on events, never sleep
+
+
+def pick(emulator: Emulator, locked: bool, n: int) -> list[str]:
+    return [i for i in emulator.own_ids if emulator.server(i)["locked"] is locked][:n]
+
+
+def names(emulator: Emulator, ids: list[str]) -> str:
+    """A rule selecting exactly these servers of kr-west1 (names repeat across regions)."""
+    return "region == 'kr-west1' and (" + " or ".join(f"name == '{emulator.server(i)['name']}'" for i in ids) + ")"
+
+
+def when(guard: Guard, condition: Callable[[Guard], bool]) -> threading.Event:
+    """An event set after the first check (or stop) at which `condition(guard)` holds."""
+    event = threading.Event()
+    guard.on_change(lambda g: event.set() if condition(g) else None)
+    return event
+
+
+def test_a_region_down_is_reported_and_the_healthy_region_is_still_guarded(two_regions: RegionalEmulators) -> None:
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    drifted = pick(west, False, 3)
+    east.set_faults(Faults(black_hole=True))
+    g = scp_widgets.guard(names(west, drifted), every=0.2, regions=REGIONS, timeout=1, retries=0)
+    try:
+        done = when(g, lambda g: g.locked_so_far >= 3)
+        assert done.wait(WAIT)
+        assert all(west.server(i)["locked"] for i in drifted)
+        assert any("kr-east1" in place for place in g.region_errors)
+    finally:
+        g.stop()
+    assert g.running is False
+
+
+def test_a_guard_skips_the_servers_of_a_live_window_and_a_second_window_over_them_is_refused(
+    two_regions: RegionalEmulators,
+) -> None:
+    west = two_regions.emulators["kr-west1"]
+    ids = pick(west, True, 1)
+    with scp_widgets.unlocked(ids, regions=REGIONS):
+        g = scp_widgets.guard(names(west, ids), every=0.1, regions=REGIONS)
+        try:
+            assert when(g, lambda g: g.checks >= 3).wait(WAIT)
+            assert west.server(ids[0])["locked"] is False  # the window keeps its servers unlocked
+            assert g.total_actions == 0
+        finally:
+            g.stop()
+        with pytest.raises(WindowHeldError, match="held by maintenance window"):
+            with scp_widgets.unlocked(ids, regions=REGIONS):
+                pass
+        assert west.server(ids[0])["locked"] is False  # the refused window did not re-lock them
+    assert west.server(ids[0])["locked"] is True
+
+
+def test_stop_cancels_the_run_in_flight_and_returns(two_regions: RegionalEmulators) -> None:
+    west = two_regions.emulators["kr-west1"]
+    drifted = pick(west, False, 2)
+    west.set_faults(Faults(latency=120.0, methods=frozenset({"POST"})))  # the lock hangs
+    g = scp_widgets.guard(names(west, drifted), every=0.1, regions=REGIONS, timeout=120, retries=0)
+    locking = when(g, lambda g: g.phase == "locking")
+    try:
+        assert locking.wait(WAIT)
+    finally:
+        g.stop()
+    assert g.running is False
+    assert set(g.actions["outcome"]) == {"cancelled"} and len(g.actions) == 2
