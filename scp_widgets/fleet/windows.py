@@ -34,7 +34,7 @@ from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.client.ids import is_valid_id, split_ids
 from scp_widgets.client.loop_thread import background_loop, wait_for
 from scp_widgets.engine.bulk import CancelToken
-from scp_widgets.engine.journal import default_journal_dir
+from scp_widgets.engine.journal import default_journal_dir, private_folder
 from scp_widgets.engine.results import Outcome
 from scp_widgets.engine.runner import run_blocking
 from scp_widgets.engine.settings import RunOptions
@@ -96,7 +96,7 @@ def _owner_alive(record: dict[str, Any]) -> bool:
 
 def _save(path: Path, record: dict[str, Any]) -> None:
     """Replace the record atomically (temp file + os.replace), 0600, on disk before returning."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)  # 0700, as the journals: records name the servers a window unlocked
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:

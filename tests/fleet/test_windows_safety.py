@@ -119,3 +119,14 @@ def test_a_double_cancel_during_the_relock_does_not_abandon_it(two_regions: Regi
         asyncio.run(maintenance())
     assert [is_locked(two_regions, i) for i in ids] == [True, True]
     assert pending_windows() == []
+
+
+def test_window_records_are_the_users_alone(two_regions: RegionalEmulators) -> None:
+    import stat
+
+    west = two_regions.emulators["kr-west1"]
+    locked = [i for i in west.own_ids if west.server(i)["locked"]][:1]
+    with scp_widgets.unlocked(locked, regions=["kr-west1", "kr-east1"]):
+        records = list(windows_dir().glob("*.json"))
+        assert records and all(stat.S_IMODE(r.stat().st_mode) == 0o600 for r in records)
+        assert stat.S_IMODE(windows_dir().stat().st_mode) == 0o700
