@@ -130,3 +130,33 @@ def test_window_records_are_the_users_alone(two_regions: RegionalEmulators) -> N
         records = list(windows_dir().glob("*.json"))
         assert records and all(stat.S_IMODE(r.stat().st_mode) == 0o600 for r in records)
         assert stat.S_IMODE(windows_dir().stat().st_mode) == 0o700
+
+
+def test_relock_pending_that_only_partly_succeeds_leaves_a_record_of_exactly_what_is_still_owed(
+    two_regions: RegionalEmulators,
+) -> None:
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    west_ids, east_ids = pick(west, True, 2), pick(east, True, 2)
+    with pytest.warns(WindowWarning):
+        with scp_widgets.unlocked([*west_ids, *east_ids], regions=REGIONS, timeout=2, retries=0) as window:
+            west.set_faults(Faults(black_hole=True))
+            east.set_faults(Faults(black_hole=True))  # both regions down at exit: all four owed
+    assert window.path is not None
+    assert sorted(s["server_id"] for s in json.loads(window.path.read_text())["servers"]) == sorted(
+        [*west_ids, *east_ids]
+    )
+
+    west.set_faults(Faults())  # one region back: relock_pending can do only part of it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WindowWarning)
+        scp_widgets.relock_pending(timeout=2, retries=0)
+    record = json.loads(window.path.read_text())
+    assert record["state"] == "owed"
+    assert sorted(s["server_id"] for s in record["servers"]) == sorted(east_ids)  # exactly the rest
+    assert sorted(record["relocked"]) == sorted(west_ids)
+
+    east.set_faults(Faults())
+    before = len(lock_posts(east))
+    frame = scp_widgets.relock_pending()
+    assert sorted(frame["server_id"]) == sorted(east_ids) and sorted(lock_posts(east)[before:]) == sorted(east_ids)
+    assert json.loads(window.path.read_text())["state"] == "closed"
