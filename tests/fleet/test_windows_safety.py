@@ -139,8 +139,7 @@ def test_relock_pending_that_only_partly_succeeds_leaves_a_record_of_exactly_wha
     west_ids, east_ids = pick(west, True, 2), pick(east, True, 2)
     with pytest.warns(WindowWarning):
         with scp_widgets.unlocked([*west_ids, *east_ids], regions=REGIONS, timeout=2, retries=0) as window:
-            west.set_faults(Faults(black_hole=True))
-            east.set_faults(Faults(black_hole=True))  # both regions down at exit: all four owed
+            _both_down(west, east)  # at exit: all four owed
     assert window.path is not None
     assert sorted(s["server_id"] for s in json.loads(window.path.read_text())["servers"]) == sorted(
         [*west_ids, *east_ids]
@@ -160,3 +159,8 @@ def test_relock_pending_that_only_partly_succeeds_leaves_a_record_of_exactly_wha
     frame = scp_widgets.relock_pending()
     assert sorted(frame["server_id"]) == sorted(east_ids) and sorted(lock_posts(east)[before:]) == sorted(east_ids)
     assert json.loads(window.path.read_text())["state"] == "closed"
+
+
+def _both_down(*emulators: Emulator) -> None:
+    for emulator in emulators:
+        emulator.set_faults(Faults(black_hole=True))
