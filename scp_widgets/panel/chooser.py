@@ -145,6 +145,18 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
             return {}
         return {str(i): bool(v) for i, v in zip(fleet["id"], fleet["locked"], strict=True) if not pd.isna(v)}
 
+    def region_counts(self, ids: list[str]) -> dict[str, int]:
+        """How many of `ids` each region holds, per the listing (empty for a single endpoint)."""
+        fleet = self._fleet
+        if fleet is None or "region" not in fleet.columns or fleet["region"].isna().all():
+            return {}
+        home = dict(zip(fleet["id"].astype(str), fleet["region"].astype(str), strict=True))
+        counts: dict[str, int] = {}
+        for server_id in ids:
+            region = home.get(server_id, "not listed")
+            counts[region] = counts.get(region, 0) + 1
+        return counts
+
     def names(self) -> dict[str, str]:
         fleet = self._fleet
         if fleet is None:

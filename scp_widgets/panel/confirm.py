@@ -25,11 +25,13 @@ def already_in_state(action: str, ids: Sequence[str], locked: Mapping[str, bool]
     return sum(1 for i in ids if i in locked and locked[i] is wanted)
 
 
-def question(action: str, count: int, already: int, invalid: int) -> str:
+def question(action: str, count: int, already: int, invalid: int, per_region: Mapping[str, int] | None = None) -> str:
+    """What Confirm would do, in one line: the action, how many per region, what is skipped, what is sent."""
     state = "locked" if action == "lock" else "unlocked"
+    where = f" ({', '.join(f'{region}: {n}' for region, n in per_region.items())})" if per_region else ""
     parts = [
-        f"{action.capitalize()} {count} server{'s' if count != 1 else ''}?",
-        f"{already} already {state} (per the list)",
+        f"{action.capitalize()} {count} server{'s' if count != 1 else ''}{where}?",
+        f"{already} already {state} (per the list; sent too, so their state is confirmed)",
         f"{counted(invalid, 'invalid pasted entry')} left out",
     ]
     return " · ".join(parts) + ". Nothing is sent until you confirm."
@@ -41,7 +43,8 @@ class ConfirmStep(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hin
     def __init__(self) -> None:
         self.line = w.HTML(layout=w.Layout(flex="1 1 auto", min_width="0"))
         self.confirm_button = w.Button(description="Confirm", button_style="danger", tooltip="Confirm")
-        self.back_button = w.Button(description="Cancel", tooltip="Back out: send nothing")
+        # "Back", not "Cancel": the run's own Cancel button stops a run; this one backs out before any
+        self.back_button = w.Button(description="Back", tooltip="Back out: send nothing")
         self._held: Callable[[], None] | None = None
         self._on_back: Callable[[], None] | None = None
         self.confirm_button.on_click(lambda _: self.confirm())
@@ -56,10 +59,16 @@ class ConfirmStep(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hin
     def pending(self) -> bool:
         return self._held is not None
 
-    def ask(self, text: str, run: Callable[[], None], on_back: Callable[[], None] | None = None) -> None:
+    def ask(
+        self, text: str, run: Callable[[], None], on_back: Callable[[], None] | None = None, *, label: str = "Confirm"
+    ) -> None:
+        """Show the question (an alert a screen reader announces) with Confirm focused: the button the user
+        clicked is disabled now, and focus must not fall back to the page."""
         self._held, self._on_back = run, on_back
-        self.line.value = f"<b>⚠</b> {html.escape(text)}"
+        self.line.value = f'<div role="alert" aria-live="assertive"><b>⚠</b> {html.escape(text)}</div>'
+        self.confirm_button.description = label
         self.layout.display = "flex"
+        self.confirm_button.focus()
 
     def confirm(self) -> None:
         held = self._held

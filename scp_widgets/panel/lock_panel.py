@@ -116,6 +116,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.progress_bar, self.counts_label = self.run_status.progress_bar, self.run_status.counts_label
         self.status_html = self.run_status.status_html
         self.results_area = ResultsArea(self.retry_failed, self.resume_cancelled)
+        self.summary_html, self.table_html = self.results_area.summary_html, self.results_area.table_html
         self._wire()
         wrap = w.Layout(align_items="center", flex_flow="row wrap", width="auto")
         return [
@@ -131,14 +132,6 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             self.status_html,
             self.results_area,
         ]
-
-    @property
-    def summary_html(self) -> w.HTML:
-        return self.results_area.summary_html
-
-    @property
-    def table_html(self) -> w.HTML:
-        return self.results_area.table_html
 
     def _wire(self) -> None:
         self.paste_box.observe(lambda _: self._show_target(), names="value")
@@ -247,14 +240,15 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self._say("info", "")
         self._set_buttons(busy=True)
         self.confirm_step.ask(
-            question(action, len(ids), already, invalid),
+            question(action, len(ids), already, invalid, self.chooser.region_counts(ids)),
             lambda: self._guarded(action, lambda: self._start(action, ids, settings)),
-            on_back=self._backed_out,
-        )
+            on_back=lambda: self._backed_out(action), label=f"Confirm {action} of {len(ids)}",
+        )  # fmt: skip
 
-    def _backed_out(self) -> None:
+    def _backed_out(self, action: Action) -> None:
         self._set_buttons(busy=False)
-        self._say("info", "Cancelled: nothing was sent.")
+        (self.lock_button if action == "lock" else self.unlock_button).focus()  # back where the user was
+        self._say("info", "Backed out: nothing was sent.")
 
     def _start(self, action: Action, ids: list[str], settings: dict[str, Any]) -> None:
         if self._running:
@@ -269,6 +263,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         token = CancelToken()
         self._cancel = token
         self._set_running(True, len(ids))
+        self.cancel_button.focus()  # the one button that acts on a running run
         self._say("info", f"{action.capitalize()}ing {len(ids)} server{'s' if len(ids) != 1 else ''}…")
         coro = run_coroutine(action, ids, options, self._connection, self.region_picker, self._on_progress, token)
         self._jobs.track(background_loop().submit(coro), self._finished, self._run_failed)

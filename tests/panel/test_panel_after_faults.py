@@ -78,3 +78,21 @@ def test_ids_no_region_lists_are_not_offered_for_retry() -> None:
     failed = ServerResult("00000000-0000-4000-8000-000000000002", "lock", "server_error", attempts=4)  # type: ignore[arg-type]
     frame: pd.DataFrame = to_frame([missing, refused, failed], {"action": "lock"})
     assert failed_ids(frame) == [refused.server_id, failed.server_id]
+
+
+def test_the_confirmation_names_the_action_and_count_and_backs_out_with_back(panel: LockPanel) -> None:
+    panel.select_shown_button.click()
+    panel.unlock_button.click()
+    step = panel.confirm_step
+    assert step.confirm_button.description == "Confirm unlock of 40" and step.back_button.description == "Back"
+    assert 'role="alert"' in step.line.value  # announced to a screen reader
+    assert panel.cancel_button.description == "Cancel"  # the run's Cancel is another button, another name
+    step.back_button.click()
+    assert "Backed out: nothing was sent." in panel.status_html.value and not panel.unlock_button.disabled
+
+
+def test_the_confirmation_counts_per_region() -> None:
+    from scp_widgets.panel.confirm import question
+
+    line = question("unlock", 56, 3, 0, {"kr-west1": 30, "kr-east1": 26})
+    assert line.startswith("Unlock 56 servers (kr-west1: 30, kr-east1: 26)? · 3 already unlocked")

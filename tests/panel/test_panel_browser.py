@@ -208,7 +208,7 @@ def test_unlock_of_100_picked_servers_waits_for_confirm_and_clear_empties_the_pa
     page.wait_for_timeout(1000)
     assert _posted(emulator) == []
     button(panel, "Back out: send nothing").click()
-    expect(panel.get_by_text("Cancelled: nothing was sent.")).to_be_visible(timeout=SLOW)
+    expect(panel.get_by_text("Backed out: nothing was sent.")).to_be_visible(timeout=SLOW)
     expect(panel.get_by_text("Unlock 100 servers?")).to_be_hidden()
     assert _posted(emulator) == []
 

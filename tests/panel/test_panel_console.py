@@ -55,8 +55,9 @@ def test_unlock_of_100_picked_servers_sends_nothing_until_confirmed(panel: LockP
     assert panel.confirm_step.pending and panel.confirm_step.layout.display == "flex"
     already = 100 - locked
     assert question("unlock", 100, already, 0) in panel.confirm_step.line.value
-    assert f"Unlock 100 servers? · {already} already unlocked (per the list) · 0 invalid" in (
-        panel.confirm_step.line.value
+    assert (
+        f"Unlock 100 servers? · {already} already unlocked (per the list; sent too, so their state is "
+        "confirmed) · 0 invalid" in (panel.confirm_step.line.value)
     )
     assert panel.lock_button.disabled and panel.unlock_button.disabled  # one question at a time
     panel.wait(WAIT)
@@ -64,7 +65,7 @@ def test_unlock_of_100_picked_servers_sends_nothing_until_confirmed(panel: LockP
 
     panel.confirm_step.back_button.click()  # Cancel backs out
     assert not panel.confirm_step.pending and panel.confirm_step.layout.display == "none"
-    assert "Cancelled: nothing was sent." in panel.status_html.value
+    assert "Backed out: nothing was sent." in panel.status_html.value
     assert _posted(fleet) == [] and not panel.lock_button.disabled
 
     panel.unlock_button.click()
@@ -84,8 +85,9 @@ def test_a_small_lock_runs_at_once_and_a_large_one_asks(fleet: Emulator) -> None
     panel.paste_box.value = " ".join(ids[3:7]) + " nonsense"
     panel.lock_button.click()
     assert panel.confirm_step.pending and len(_posted(fleet)) == 3
-    assert "Lock 4 servers? · 0 already locked (per the list) · 1 invalid pasted entry left out" in (
-        panel.confirm_step.line.value
+    assert (
+        "Lock 4 servers? · 0 already locked (per the list; sent too, so their state is confirmed) · "
+        "1 invalid pasted entry left out" in (panel.confirm_step.line.value)
     )
 
 
