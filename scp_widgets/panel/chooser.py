@@ -25,6 +25,8 @@ CHOOSER_CSS = (
     ".scp-panel .widget-select-multiple select option:checked{"
     f"background:{_PICKED} linear-gradient(0deg,{_PICKED},{_PICKED});"
     "color:var(--jp-ui-font-color0,#000);font-weight:600}"
+    # The Unlock button: white on JupyterLab's warning orange (#f57c00) is 2.7:1; this amber is 5.0:1.
+    ".scp-panel .jupyter-button.mod-warning{background-color:#b45309;color:#fff}"
 )
 
 

@@ -201,10 +201,13 @@ def test_unlock_of_100_picked_servers_waits_for_confirm_and_clear_empties_the_pa
     for theme in (DARK, LIGHT):  # picked rows read in both themes (they were grey on grey in the dark one)
         set_theme(page, theme)
         assert _contrast(picked) >= 4.5, theme
+        assert _contrast(button(panel, "Unlock")) >= 4.5, theme  # white on #f57c00 was 2.7:1
     emulator.reset_record()
     button(panel, "Unlock").click()
     expect(panel.get_by_text("Unlock 100 servers?")).to_be_visible(timeout=SLOW)
     expect(panel.get_by_text("Nothing is sent until you confirm")).to_be_visible()
+    expect(panel.get_by_role("button", name="Confirm unlock of 100")).to_be_focused(timeout=SLOW)  # not <body>
+    expect(panel.get_by_role("alert")).to_contain_text("Unlock 100 servers?")
     page.wait_for_timeout(1000)
     assert _posted(emulator) == []
     button(panel, "Back out: send nothing").click()
