@@ -26,6 +26,7 @@ from scp_widgets.engine.bulk import Action, CancelToken, Progress, ProgressCallb
 from scp_widgets.engine.connection import CONNECTION_KEYS, Connection
 from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.results import (
+    NOT_SENT_CODE,
     Outcome,
     ServerResult,
     count_not_sent,
@@ -158,9 +159,17 @@ async def alist_options(client: Any, api_version: str | None, page_size: int, op
 
 
 async def alist_fleet(
-    plan: FleetPlan, *, api_version: str | None = None, page_size: int = 100, apply_rule: bool = True, **filters: Any
+    plan: FleetPlan,
+    *,
+    api_version: str | None = None,
+    page_size: int = 100,
+    apply_rule: bool = True,
+    partial: bool = False,
+    **filters: Any,
 ) -> pd.DataFrame:
-    """Every target's listing at once, joined, with a `region` column; the plan's rule applied if any."""
+    """Every target's listing at once, joined, with a `region` column; the plan's rule applied if any.
+    `partial`: a region whose listing fails is left out and named in `attrs["region_errors"]` (the others
+    go on); only when every region fails is it an error. Otherwise the first failure is raised."""
 
     async def one(target: Target) -> pd.DataFrame:
         where = {k: getattr(target.connection, k) for k in CONNECTION_KEYS} if target.connection else {}
@@ -170,7 +179,11 @@ async def alist_fleet(
             raise FleetListingError(f"Could not list the servers of {target.label}: {message_for_error(exc)}") from None
         return with_region(frame, target.region)
 
-    frames = await asyncio.gather(*(one(t) for t in plan.targets))
+    answers = await asyncio.gather(*(one(t) for t in plan.targets), return_exceptions=True)
+    errors = {str(t.region): a for t, a in zip(plan.targets, answers, strict=True) if isinstance(a, BaseException)}
+    frames = [a for a in answers if isinstance(a, pd.DataFrame)]
+    if errors and (not partial or not frames):
+        raise next(iter(errors.values()))
     fleet = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if plan.where is not None and apply_rule:
         fleet = matching(fleet, plan.where).reset_index(drop=True)
@@ -181,6 +194,8 @@ async def alist_fleet(
     }
     if plan.regional:
         fleet.attrs.update(regions=[t.region for t in plan.targets], endpoints=plan.endpoints)
+    if errors:
+        fleet.attrs["region_errors"] = {region: str(error) for region, error in errors.items()}
     return fleet
 
 
@@ -259,8 +274,9 @@ async def arun_fleet(
     options = options or RunOptions()
     started = time.time()
     token = cancel or CancelToken()
-    if listing is None:
-        listing = await alist_fleet(plan, api_version=options.api_version, apply_rule=False)
+    if listing is None:  # a region that cannot be listed is reported; the others run
+        listing = await alist_fleet(plan, api_version=options.api_version, apply_rule=False, partial=True)
+    region_errors: dict[str, str] = dict(listing.attrs.get("region_errors") or {})
     fleet = listing
     names = dict(zip(fleet["id"].str.lower(), fleet["name"], strict=True))
     requested, duplicates = requested_ids(fleet, plan, ids)
@@ -273,6 +289,10 @@ async def arun_fleet(
         if not is_valid_id(server_id):
             message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
             unsent.append(_unsent(server_id, action, Outcome.INVALID_ID, "INVALID_ID", message))
+        elif server_id not in home and region_errors:  # it may be in a region that could not be listed
+            down = ", ".join(region_errors)
+            message = f"not sent: {down} could not be listed, and this server may be there ({_first(region_errors)})"
+            unsent.append(_unsent(server_id, action, Outcome.NETWORK_ERROR, NOT_SENT_CODE, message))
         elif server_id not in home:
             message = f"server not found in {plan.place}; not sent"
             unsent.append(_unsent(server_id, action, Outcome.NOT_FOUND, "NOT_FOUND", message))
@@ -320,7 +340,15 @@ async def arun_fleet(
         summary=summary_line(joined.attrs["counts"], elapsed, duplicates=duplicates, not_sent=not_sent),
     )  # fmt: skip
     joined.attrs.update(outcome.record(), settings=options, outcome=outcome)
+    if region_errors:  # said in the summary too: a rule's matches there are unknown, not zero
+        joined.attrs["region_errors"] = region_errors
+        joined.attrs["summary"] += f"; {', '.join(region_errors)} could not be listed ({_first(region_errors)})"
     return joined
+
+
+def _first(errors: Mapping[str, str]) -> str:
+    text = next(iter(errors.values()))
+    return text.split(": ", 1)[-1].rstrip(".")
 
 
 def with_region_rows(frame: pd.DataFrame, region: str | None) -> pd.DataFrame:

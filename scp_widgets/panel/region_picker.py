@@ -34,7 +34,13 @@ class RegionPicker(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hi
     ) -> None:
         self.endpoints = dict(endpoints) if endpoints else None
         self.toggles = {
-            name: w.ToggleButton(value=True, description=name, icon="globe", layout=w.Layout(width="auto"))
+            name: w.ToggleButton(
+                value=True,
+                description=name,
+                icon="globe",
+                layout=w.Layout(width="auto"),
+                tooltip=f"{name}: in the list and the runs (click to leave it out)",
+            )
             for name in region_names(regions)
         }
         if on_change is not None:
@@ -56,8 +62,10 @@ class RegionPicker(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hi
     async def load(self, connection: Connection) -> tuple[tuple[ApiVersion, ...], pd.DataFrame, str]:
         """The panel's `_load` across the picked regions: (catalog, fleet with a region column, label)."""
         plan = self.plan(connection)
-        listing = await fleet.alist_fleet(plan)
-        return BUILTIN_CATALOG, listing, ", ".join(plan.endpoints)
+        listing = await fleet.alist_fleet(plan, partial=True)  # a region down is named; the others are listed
+        down = listing.attrs.get("region_errors") or {}
+        label = ", ".join(r if r not in down else f"{r} (could not be listed)" for r in plan.endpoints)
+        return BUILTIN_CATALOG, listing, label
 
     def run(
         self,

@@ -177,13 +177,20 @@ def wait_for_check(guard: Guard, timeout: float = 20.0) -> bool:
     return guard.checks > 0
 
 
-def test_a_region_whose_listing_fails_stops_the_run_before_anything_is_sent(two_regions: RegionalEmulators) -> None:
+def test_a_region_whose_listing_fails_is_reported_and_the_others_run(two_regions: RegionalEmulators) -> None:
     from scp_widgets.emulator import Faults
     from scp_widgets.fleet.plan import FleetListingError
 
     west, east = (two_regions.emulators[r] for r in REGIONS)
     east.set_faults(Faults(error_rates={503: 1.0}))
-    with pytest.raises(FleetListingError, match=r"^Could not list the servers of kr-east1 \(http://127") as caught:
+    elsewhere = "00000000-0000-4000-8000-00000000e457"  # in no answering region: maybe in the one that failed
+    frame = scp_widgets.lock([*west.own_ids[:2], elsewhere], regions=REGIONS, retries=0)
+    assert set(frame.outcome[:2]) <= {"locked", "already_locked"}  # the healthy region ran
+    row = frame[frame.server_id == elsewhere].iloc[0]
+    assert row.outcome == "network_error" and row.error_code == "NOT_SENT" and row.attempts == 0
+    assert row.message.startswith("not sent: kr-east1 could not be listed, and this server may be there")
+    assert "kr-east1 could not be listed" in frame.attrs["summary"] and "kr-east1" in frame.attrs["region_errors"]
+    assert not any(r.method == "POST" for r in east.record)
+    west.set_faults(Faults(error_rates={503: 1.0}))  # every region down: nothing to run on, one sentence
+    with pytest.raises(FleetListingError, match=r"^Could not list the servers of kr-"):
         scp_widgets.lock(west.own_ids[:2], regions=REGIONS, retries=0)
-    assert "\n" not in str(caught.value)
-    assert not any(r.method == "POST" for e in (west, east) for r in e.record)
