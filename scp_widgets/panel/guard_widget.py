@@ -13,10 +13,12 @@ import ipywidgets as w
 
 from scp_widgets.client.credentials import wrap_secret
 from scp_widgets.fleet.guard import Guard
+from scp_widgets.views.results_view import local_time
 
 
 def _when(moment: dt.datetime | None) -> str:
-    return moment.strftime("%H:%M:%S UTC") if moment is not None else "-"
+    """Local time, as the panel's tables show it (UTC stamps stay in `actions`)."""
+    return local_time(moment) or "-" if moment is not None else "-"
 
 
 class GuardWidget(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
@@ -42,6 +44,7 @@ class GuardWidget(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         ]
         if g.last_error:
             parts.append(f"last check failed: {g.last_error}")
+        parts.extend(f"{region} not checked: {why}" for region, why in g.region_errors.items())
         self.status_html.value = html.escape(" · ".join(parts))
         self.stop_button.disabled = state == "stopped"
 

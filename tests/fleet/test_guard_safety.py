@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import ClassVar
 
 import pytest
 
@@ -80,3 +81,27 @@ def test_stop_cancels_the_run_in_flight_and_returns(two_regions: RegionalEmulato
         g.stop()
     assert g.running is False
     assert set(g.actions["outcome"]) == {"cancelled"} and len(g.actions) == 2
+
+
+def test_the_guard_widget_speaks_local_time_and_names_a_region_not_checked() -> None:
+    import datetime as dt
+
+    from scp_widgets.panel.guard_widget import GuardWidget
+
+    class Stub:  # what the widget reads of a guard
+        every, where, running, locked_so_far, last_error = 15.0, "name == 'db-1'", True, 2, None
+        last_check = dt.datetime(2026, 12, 4, 3, 0, 5, tzinfo=dt.UTC)
+        next_check = dt.datetime(2026, 12, 4, 3, 0, 20, tzinfo=dt.UTC)
+        region_errors: ClassVar[dict[str, str]] = {"kr-east1": "network error: could not connect"}
+        _stopped = threading.Event()
+
+        def on_change(self, listener: Callable[[object], None]) -> None:
+            pass
+
+        def stop(self, wait: bool = True) -> None:
+            pass
+
+    widget = GuardWidget(Stub())  # type: ignore[arg-type]
+    local = Stub.last_check.astimezone().strftime("%H:%M:%S")
+    assert f"last check {local}" in widget.status_html.value and "UTC" not in widget.status_html.value
+    assert "kr-east1 not checked: network error" in widget.status_html.value
