@@ -56,8 +56,8 @@ def links_html(frame: pd.DataFrame) -> str:
         parts.append(copy_button("\n".join(failed), label, "Copy the failed ids", "jupyter-button scp-action"))
     csv = frame.to_csv(index=False).encode("utf-8")
     parts.append(data_link(csv, f"{run}.csv", "text/csv;charset=utf-8", "↓ Download CSV"))
-    journal = attrs.get("journal")
-    if journal:
+    journals = attrs.get("journals") or ([attrs["journal"]] if attrs.get("journal") else [])
+    for journal in journals:  # a run over several regions wrote one journal per region
         path = Path(str(journal))
         try:
             content = path.read_bytes()
@@ -68,7 +68,7 @@ def links_html(frame: pd.DataFrame) -> str:
         else:
             parts.append(data_link(content, path.name, "application/x-ndjson", f"journal: {path.name}", str(path)))
             parts.append(copy_button(str(path), "❐", "Copy the journal's path"))
-    else:
+    if not journals:
         parts.append("<span class='scp-muted'>no journal for this run</span>")
     body = " &nbsp;·&nbsp; ".join(parts[1:]) if failed else " &nbsp;·&nbsp; ".join(parts)
     if failed:

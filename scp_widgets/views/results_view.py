@@ -220,7 +220,10 @@ def table_html(frame: pd.DataFrame, names: Mapping[str, str], *, limit: int = MA
         name = names.get(server_id, "")
         outcome = str(record["outcome"])
         ident = f'<span class="id" title="{_esc(server_id)}">{_esc(short_id(server_id))}</span>'
-        server = (f"<b>{_esc(name)}</b><br>" if name else "") + ident + copy_button(server_id)
+        region = record.get("region")
+        place = f' <span class="region">{_esc(region)}</span>' if isinstance(region, str) else ""  # web-001 twice
+        server = f"<b>{_esc(name)}</b>{place}<br>" if name else f"{place.strip()}<br>" if place else ""
+        server += ident + copy_button(server_id)
         http = "" if pd.isna(record["http_status"]) else str(int(record["http_status"]))
         rows.append(
             f'<tr data-outcome="{_esc(outcome)}" data-id="{_esc(server_id)}"><td>{server}</td><td>{badge(outcome)}</td>'

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
+import scp_widgets
 from scp_widgets.emulator.regions import RegionalEmulators
 from scp_widgets.fleet.windows import windows_dir
 from scp_widgets.panel.lock_panel import LockPanel
@@ -46,3 +48,16 @@ def test_the_panel_says_when_a_dead_process_left_a_window_open(two_regions: Regi
     panel = LockPanel(regions="kr-west1")
     panel.wait(WAIT)
     assert "relock_pending()" in panel.status_html.value
+
+
+def test_a_run_over_two_regions_shows_each_rows_region_and_both_journals(two_regions: RegionalEmulators) -> None:
+    from scp_widgets.panel.results import links_html
+    from scp_widgets.views.results_view import run_html
+
+    west, east = (two_regions.emulators[r] for r in ("kr-west1", "kr-east1"))
+    frame = scp_widgets.lock([west.own_ids[0], east.own_ids[0]], regions=["kr-west1", "kr-east1"])
+    page = run_html(frame, {str(i): "web-001" for i in frame.server_id})  # one name, two servers
+    assert '<span class="region">kr-west1</span>' in page and '<span class="region">kr-east1</span>' in page
+    links = links_html(frame)
+    assert len(frame.attrs["journals"]) == 2 and all(Path(j).name in links for j in frame.attrs["journals"])
+    assert "no journal for this run" not in links
