@@ -20,9 +20,11 @@ import datetime as dt
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -30,6 +32,7 @@ import pandas as pd
 from scp_widgets.client.errors import ScpRequestError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.engine.bulk import CancelToken
+from scp_widgets.engine.journal import default_journal_dir
 from scp_widgets.engine.results import Outcome, message_for_error
 from scp_widgets.fleet import plan as fleet
 from scp_widgets.fleet.windows import held_servers
@@ -52,6 +55,10 @@ class Guard:
             if options.pop(name, None) is not None:
                 raise ScpUsageError(f"guard() does not take {name}=; stop it with g.stop().")
         self.plan, self._options = fleet.prepare({**options, "where": where})
+        if self._options.journal is True:  # one journal for the guard (per region), not one file per check
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+            path = default_journal_dir() / f"{stamp}-guard-{uuid.uuid4().hex[:8]}.jsonl"
+            self._options = replace(self._options, journal=path)
         self.where = str(self.plan.where)
         self.every = float(every)
         self.checks = 0

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -306,7 +307,7 @@ async def arun_fleet(
             arun(
                 action,
                 routed[t.region],
-                options,
+                _journal_per_region(options, t.region, len(runs)),
                 connection=t.connection,
                 client=plan.client,
                 progress=combined.part(t.region),
@@ -344,6 +345,15 @@ async def arun_fleet(
         joined.attrs["region_errors"] = region_errors
         joined.attrs["summary"] += f"; {', '.join(region_errors)} could not be listed ({_first(region_errors)})"
     return joined
+
+
+def _journal_per_region(options: RunOptions, region: str | None, runs: int) -> RunOptions:
+    """A journal path given for a run over several regions becomes one file per region (`x-kr-west1.jsonl`):
+    the regions run at once, and one run owns its journal, so one path for all would refuse all but one."""
+    if runs < 2 or region is None or isinstance(options.journal, bool) or options.journal is None:
+        return options
+    path = Path(options.journal)
+    return replace(options, journal=path.with_name(f"{path.stem}-{region}{path.suffix or '.jsonl'}"))
 
 
 def _first(errors: Mapping[str, str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -194,3 +195,12 @@ def test_a_region_whose_listing_fails_is_reported_and_the_others_run(two_regions
     west.set_faults(Faults(error_rates={503: 1.0}))  # every region down: nothing to run on, one sentence
     with pytest.raises(FleetListingError, match=r"^Could not list the servers of kr-"):
         scp_widgets.lock(west.own_ids[:2], regions=REGIONS, retries=0)
+
+
+def test_a_journal_path_for_a_run_over_two_regions_becomes_one_file_per_region(
+    two_regions: RegionalEmulators, tmp_path: Path
+) -> None:
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    frame = scp_widgets.lock([west.own_ids[0], east.own_ids[0]], regions=REGIONS, journal=tmp_path / "run.jsonl")
+    assert set(frame.outcome) <= {"locked", "already_locked"}  # not "the journal is in use by another run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-kr-east1.jsonl", "run-kr-west1.jsonl"]

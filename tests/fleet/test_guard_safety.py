@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -105,3 +106,21 @@ def test_the_guard_widget_speaks_local_time_and_names_a_region_not_checked() -> 
     local = Stub.last_check.astimezone().strftime("%H:%M:%S")
     assert f"last check {local}" in widget.status_html.value and "UTC" not in widget.status_html.value
     assert "kr-east1 not checked: network error" in widget.status_html.value
+
+
+def test_a_guard_writes_one_journal_per_region_not_one_per_check(
+    two_regions: RegionalEmulators, isolated_environment: Path
+) -> None:
+    west = two_regions.emulators["kr-west1"]
+    first, second = pick(west, False, 2)
+    g = scp_widgets.guard(names(west, [first, second]), every=0.1, regions=REGIONS)
+    try:
+        assert when(g, lambda g: g.locked_so_far >= 2).wait(WAIT)
+        scp_widgets.unlock([first], regions=REGIONS)  # drifts again: a second lock run of the same guard
+        assert when(g, lambda g: g.locked_so_far >= 3).wait(WAIT)
+    finally:
+        g.stop()
+    journals = sorted(isolated_environment.glob("*-guard-*.jsonl"))
+    assert len(journals) == 1  # one region drifted, twice: one file (per region when several run at once)
+    runs = scp_widgets.history()
+    assert (runs.journal == str(journals[0])).sum() >= 2  # both lock runs, in the one file
