@@ -124,3 +124,21 @@ def test_a_guard_writes_one_journal_per_region_not_one_per_check(
     assert len(journals) == 1  # one region drifted, twice: one file (per region when several run at once)
     runs = scp_widgets.history()
     assert (runs.journal == str(journals[0])).sum() >= 2  # both lock runs, in the one file
+
+
+def test_a_wrong_key_backs_off_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    from scp_widgets.emulator import EmulatorConfig, EmulatorServer
+
+    with EmulatorServer(Emulator(EmulatorConfig(servers=3))) as server:
+        g = scp_widgets.guard(
+            "not locked", every=0.1, endpoint=server.url, access_key="scp-demo-access-key", secret_key="wrong"
+        )
+        try:
+            assert when(g, lambda g: g.failures_in_row >= 4).wait(WAIT)
+            waits = g.next_check - g.last_check  # type: ignore[operator]
+        finally:
+            g.stop()
+    assert waits.total_seconds() >= 0.1 * 2**4 * 0.9  # doubled per failure in a row, not every 0.1 s
+    warned = [r for r in caplog.records if "drift guard check failed" in r.getMessage()]
+    assert len(warned) == 1  # one warning per streak, not one per check
+    assert len(g.actions) == 0 and g.actions.attrs["total"] == 0
