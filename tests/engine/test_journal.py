@@ -7,7 +7,6 @@ loopback emulator, a 64 KB tmpfs (in a private mount namespace) and a file-size 
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -19,11 +18,12 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
+from journal_helpers import fill_disk_after
 
 import scp_widgets
 from scp_widgets.client.errors import JournalError, ScpUsageError
@@ -140,33 +140,10 @@ def test_the_journal_of_a_killed_run_takes_the_next_run_and_both_read_back(
 # -- never lose the frame to the journal --------------------------------------------------------------------
 
 
-class FillingFile:
-    """A journal file whose writes fail with ENOSPC after `room` successful ones, as a full disk's do."""
-
-    def __init__(self, inner: IO[str], room: int) -> None:
-        self.inner, self.room = inner, room
-
-    def write(self, text: str) -> int:
-        if self.room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= 1
-        return self.inner.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 @pytest.fixture
 def disk_fills_after(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     room = [20]
-    real_open = Journal.open.__func__  # type: ignore[attr-defined]
-
-    def open_filling(cls: type[Journal], path: Path, header: dict[str, Any], *, fsync: bool = False) -> Journal:
-        journal: Journal = real_open(cls, path, header, fsync=fsync)
-        journal._file = FillingFile(journal._file, room[0])  # type: ignore[arg-type, assignment]
-        return journal
-
-    monkeypatch.setattr(Journal, "open", classmethod(open_filling))
+    fill_disk_after(monkeypatch, room)
     return room
 
 

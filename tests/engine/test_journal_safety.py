@@ -4,16 +4,16 @@ features keep their promise when things fail, item 6)."""
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
 import os
 import stat
 import time
 import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
+from journal_helpers import fill_disk_after
 
 import scp_widgets
 from scp_widgets.client.errors import JournalError
@@ -104,33 +104,10 @@ def test_journals_are_the_users_alone(
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700 and stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
-class _FillingFile:
-    """Writes fail with ENOSPC after `room` of them, as a full disk's do."""
-
-    def __init__(self, inner: IO[str], room: int) -> None:
-        self.inner, self.room = inner, room
-
-    def write(self, text: str) -> int:
-        if self.room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= 1
-        return self.inner.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def test_after_a_full_disk_the_journal_says_so_and_the_rest_is_unknown_not_never_sent(
     tmp_path: Path, emulator: Emulator, emu_options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_open = Journal.open.__func__  # type: ignore[attr-defined]
-
-    def open_filling(cls: type[Journal], path: Path, header: dict[str, Any], *, fsync: bool = False) -> Journal:
-        journal: Journal = real_open(cls, path, header, fsync=fsync)
-        journal._file = _FillingFile(journal._file, 10)  # type: ignore[arg-type, assignment]
-        return journal
-
-    monkeypatch.setattr(Journal, "open", classmethod(open_filling))
+    fill_disk_after(monkeypatch, [10])
     ids = emulator.own_ids[:40]
     with pytest.warns(JournalWarning):
         scp_widgets.lock(ids, journal=tmp_path / "j.jsonl", **emu_options)
