@@ -71,6 +71,8 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         import importlib
 
+        if _EXPORTS[name] != "client.errors":  # `frame.scp.chart()` from the first use on (pandas is loaded then)
+            importlib.import_module(".views.accessor", __name__)
         module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
         return getattr(module, name)
     raise AttributeError(f"module 'scp_widgets' has no attribute {name!r}")

@@ -301,8 +301,10 @@ async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tupl
                 return result, None
         change = run.client.lock if wanted else run.client.unlock
         if not run.guard.stopped:  # else the request raises NotSent at once: nothing goes out
+            result.sent_at = time.time()
             run.on_sent(server_id)
         accepted = await change(server_id, cancel=run.cancel, version=run.version, budget=run.budget, guard=run.guard)
+        result.answered_at = time.time()
         result.http_status, result.attempts, result.request_id = (
             accepted.status, accepted.attempts, accepted.request_id,
         )  # fmt: skip
@@ -323,6 +325,8 @@ async def _send(run: _Run, server_id: str, known: dict[str, Any] | None) -> tupl
         result.outcome, result.message = Outcome.CANCELLED, f"cancelled while waiting to retry: {result.message}"
     except ScpRequestError as exc:
         _fail(result, exc)
+    if result.sent_at is not None and result.attempts > 0:
+        result.answered_at = time.time()
     return result, "check" if result.outcome in _UNSURE and result.attempts > 0 else None
 
 

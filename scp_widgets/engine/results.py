@@ -150,6 +150,9 @@ class ServerResult:
     endpoint: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    #: When the change request first went out, and when its last attempt was answered (None: never sent).
+    sent_at: float | None = None
+    answered_at: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -172,7 +175,7 @@ class ServerResult:
 ACTIONS = ("lock", "unlock")
 COLUMNS = (
     "server_id", "action", "outcome", "http_status", "locked", "attempts", "error_code", "message",
-    "request_id", "api_version", "endpoint", "started_at", "finished_at", "elapsed_ms",
+    "request_id", "api_version", "endpoint", "started_at", "finished_at", "elapsed_ms", "sent_at", "answered_at",
 )  # fmt: skip
 OUTCOME_DTYPE = pd.CategoricalDtype([str(o) for o in Outcome])
 ACTION_DTYPE = pd.CategoricalDtype(list(ACTIONS))
@@ -208,6 +211,8 @@ def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = 
             "started_at": started,
             "finished_at": finished,
             "elapsed_ms": elapsed,
+            "sent_at": _times([r.sent_at for r in results]),
+            "answered_at": _times([r.answered_at for r in results]),
         },
         columns=list(COLUMNS),
     )

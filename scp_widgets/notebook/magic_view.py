@@ -27,6 +27,8 @@ def remember(frame: pd.DataFrame, *, summarised: bool = False) -> pd.DataFrame:
     """Mark `frame` as a run's result, to be displayed with the results view. `summarised`: the magic's
     progress line already ended with its summary, so the view shown as that cell's result leaves it out
     (the summary was printed twice); shown again later, the view has it."""
+    import scp_widgets.views.accessor  # noqa: F401  (gives frames `.scp`; pandas is loaded by now)
+
     _RUNS[id(frame)] = frame
     if summarised:
         _SUMMARISED_IN[id(frame)] = _execution_count()

@@ -34,6 +34,8 @@ CONTRACT_DTYPES = {
     "started_at": "datetime64[ns, UTC]",
     "finished_at": "datetime64[ns, UTC]",
     "elapsed_ms": "float64",
+    "sent_at": "datetime64[ns, UTC]",
+    "answered_at": "datetime64[ns, UTC]",
 }
 
 

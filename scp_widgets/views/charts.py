@@ -1,0 +1,216 @@
+"""Pictures of the fleet and of a run, as Vega-Lite charts (Altair): pure functions, frame in, chart out.
+
+    coverage(servers)   servers per region and state, locked vs unlocked; the unlocked ones listed on hover
+    timeline(result)    sent, answered and final over time, retries and throttling marked, the send rate
+                        against the service's limit, and a latency histogram
+    history_chart(runs) runs over time by outcome
+
+Each chart carries only the columns it draws (no endpoint, no key, no message), inline, so a saved notebook
+keeps a small spec and JupyterLab and Voilà render it with no JavaScript build. Altair is imported here
+only, when a chart is drawn, never by `%load_ext`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import altair as alt
+
+#: Names listed in a coverage tooltip before "and N more".
+HOVER_NAMES = 12
+#: Outcome colours shared by the timeline and the history chart (successes green, failures red, others grey).
+_GOOD = ("locked", "unlocked", "already_locked", "already_unlocked", "planned")
+_BAD = (
+    "invalid_id", "unauthorized", "forbidden", "not_found", "unsupported_version", "conflict", "rejected",
+    "throttled", "server_error", "network_error", "unverified",
+)  # fmt: skip
+_THROTTLED_STATUS = (429, 417)
+
+
+def _inline(values: list[dict[str, Any]]) -> Any:
+    """Rows embedded in the spec itself (no data transformer, no file, no row cap)."""
+    import altair as alt
+
+    return alt.Data(values=values)  # type: ignore[no-untyped-call]
+
+
+def _names(names: pd.Series) -> str:
+    listed = [str(n) for n in names.dropna()]
+    more = len(listed) - HOVER_NAMES
+    text = ", ".join(listed[:HOVER_NAMES])
+    return f"{text} and {more} more" if more > 0 else text
+
+
+def coverage_data(servers: pd.DataFrame) -> pd.DataFrame:
+    """One row per region, state and lock status: `servers` counted, `unlocked_names` for the unlocked ones."""
+    frame = pd.DataFrame(
+        {
+            "region": servers["region"].astype("string") if "region" in servers else "",
+            "state": servers["state"].astype("string").fillna("unknown"),
+            "status": servers["locked"].map({True: "locked", False: "unlocked"}).fillna("unknown").astype(str),
+            "name": servers["name"].astype("string").fillna(servers["id"].astype("string")),
+        }
+    )
+    frame["region"] = frame["region"].fillna("").astype(str)
+    grouped = frame.groupby(["region", "state", "status"], sort=True, observed=True)
+    data = grouped.size().rename("servers").reset_index()
+    names = grouped["name"].agg(_names).rename("names").reset_index()
+    data = data.merge(names, on=["region", "state", "status"])
+    data["unlocked_names"] = data["names"].where(data["status"] == "unlocked", "")
+    return data.drop(columns="names").astype({"servers": "int64", "state": str})
+
+
+def coverage(servers: pd.DataFrame) -> alt.Chart:
+    """Servers per region and state, locked vs unlocked (a `list_servers()` frame, with or without regions)."""
+    import altair as alt
+
+    data = coverage_data(servers)
+    regions = [r for r in data["region"].unique() if r]
+    chart = (
+        alt.Chart(_inline(_records(data)))
+        .mark_bar()
+        .encode(
+            x=alt.X("servers:Q", title="servers", stack="zero"),
+            y=alt.Y("state:N", title=None),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(domain=["locked", "unlocked", "unknown"], range=["#2e7d32", "#c62828", "#9e9e9e"]),
+                legend=alt.Legend(title=None, orient="top"),
+            ),
+            tooltip=["region:N", "state:N", "status:N", "servers:Q", alt.Tooltip("unlocked_names:N", title="unlocked")],
+        )
+        .properties(title="Lock coverage", width=360)
+    )
+    if regions:
+        chart = chart.encode(row=alt.Row("region:N", title=None))
+    return cast("alt.Chart", chart)
+
+
+def _seconds(times: pd.Series, origin: pd.Timestamp) -> pd.Series:
+    return ((times - origin).dt.total_seconds()).round(4).astype("Float64")
+
+
+def timeline_data(result: pd.DataFrame) -> pd.DataFrame:
+    """One row per row of the result frame: seconds from the run's start when each request was sent,
+    answered and final, the answer's latency, the attempts, and whether throttling or retries touched it."""
+    sent = result["sent_at"] if "sent_at" in result else result["started_at"]
+    answered = result["answered_at"] if "answered_at" in result else result["finished_at"]
+    origin = result["started_at"].min()
+    if pd.isna(origin):
+        origin = pd.Timestamp(0, tz="UTC")
+    status = result["http_status"].astype("Int64")
+    data = pd.DataFrame(
+        {
+            "row": range(len(result)),
+            "server_id": result["server_id"].astype(str).to_numpy(),
+            "outcome": result["outcome"].astype(str).to_numpy(),
+            "attempts": result["attempts"].astype("int64").to_numpy(),
+            "sent": _seconds(sent, origin).to_numpy(),
+            "answered": _seconds(answered, origin).to_numpy(),
+            "final": _seconds(result["finished_at"], origin).to_numpy(),
+        }
+    )
+    data["latency_ms"] = ((data["answered"] - data["sent"]) * 1000).round(1)
+    throttled = status.isin(_THROTTLED_STATUS).fillna(False).to_numpy() | (data["outcome"] == "throttled").to_numpy()
+    data["mark"] = "first try"
+    data.loc[data["attempts"] > 1, "mark"] = "retried"
+    data.loc[throttled, "mark"] = "throttled"
+    return data
+
+
+def _records(data: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready records: missing values become null (Vega-Lite skips them)."""
+    plain = data.astype(object).where(data.notna(), None)
+    return [{str(k): v for k, v in row.items()} for row in plain.to_dict("records")]
+
+
+def timeline(result: pd.DataFrame, *, rate_limit: float | None = None) -> alt.VConcatChart:
+    """A run that explains itself: when each server was sent, answered and final (cumulative), the rows that
+    needed retries or met throttling, the send rate per second against `rate_limit` (the service's limit,
+    requests/s, when known; else `attrs['rate_limit']`), and a histogram of the answers' latency."""
+    import altair as alt
+
+    data = timeline_data(result)
+    base = alt.Chart(_inline(_records(data)))
+    progress = (
+        base.transform_fold(["sent", "answered", "final"], as_=["event", "t"])
+        .transform_filter("isValid(datum.t)")
+        .transform_window(done="count()", sort=[{"field": "t"}], groupby=["event"])
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=alt.X("t:Q", title="seconds since the run started"),
+            y=alt.Y("done:Q", title="servers"),
+            color=alt.Color("event:N", sort=["sent", "answered", "final"], legend=alt.Legend(orient="top", title=None)),
+        )
+    )
+    marks = (
+        base.transform_filter("datum.mark != 'first try' && isValid(datum.answered)")
+        .mark_point(shape="triangle-up", filled=True, size=60)
+        .encode(
+            x="answered:Q",
+            y=alt.value(8),
+            color=alt.Color("mark:N", scale=alt.Scale(domain=["retried", "throttled"], range=["#ef6c00", "#6a1b9a"])),
+            tooltip=["server_id:N", "outcome:N", "attempts:Q", "mark:N", "latency_ms:Q"],
+        )
+    )
+    run = alt.layer(progress, marks).resolve_scale(color="independent").properties(width=420, height=180)
+    limit = rate_limit if rate_limit is not None else result.attrs.get("rate_limit")
+    rate = (
+        base.transform_filter("isValid(datum.sent)")
+        .transform_calculate(second="floor(datum.sent)")
+        .mark_bar(color="#1565c0")
+        .encode(x=alt.X("second:O", title="second"), y=alt.Y("count():Q", title="sent per second"))
+    )
+    if isinstance(limit, int | float):
+        rule = alt.Chart(_inline([{"limit": float(limit)}])).mark_rule(color="#c62828", strokeDash=[4, 3])
+        rate = alt.layer(rate, rule.encode(y="limit:Q", tooltip=["limit:Q"]))
+    latency = (
+        base.transform_filter("isValid(datum.latency_ms)")
+        .mark_bar(color="#546e7a")
+        .encode(x=alt.X("latency_ms:Q", bin=alt.Bin(maxbins=30), title="latency (ms)"), y=alt.Y("count():Q"))
+    )
+    side = alt.hconcat(rate.properties(width=200, height=120), latency.properties(width=200, height=120))
+    return alt.vconcat(run, side).properties(title=str(result.attrs.get("summary") or "Run timeline"))
+
+
+def history_data(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run and outcome with a count: the outcome columns of a `history()` frame, folded."""
+    known = set(_GOOD) | set(_BAD) | {"cancelled", "sent", "accepted"}
+    outcomes = [c for c in runs.columns if c in known]
+    long = runs[["run_id", "action", "started_at", *outcomes]].melt(
+        id_vars=["run_id", "action", "started_at"], var_name="outcome", value_name="servers"
+    )
+    long = long[pd.to_numeric(long["servers"], errors="coerce").fillna(0) > 0]
+    return pd.DataFrame(
+        {
+            "run_id": long["run_id"].astype(str),
+            "action": long["action"].astype(str),
+            "started_at": pd.to_datetime(long["started_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "outcome": long["outcome"].astype(str),
+            "servers": long["servers"].astype("int64"),
+        }
+    ).reset_index(drop=True)
+
+
+def history_chart(runs: pd.DataFrame) -> alt.Chart:
+    """Runs over time, each a bar of its servers by outcome (a `history()` frame)."""
+    import altair as alt
+
+    data = history_data(runs)
+    domain = [*_GOOD, "cancelled", "sent", "accepted", *_BAD]
+    palette = ["#2e7d32"] * len(_GOOD) + ["#9e9e9e"] * 3 + ["#c62828"] * len(_BAD)
+    chart = (
+        alt.Chart(_inline(_records(data)))
+        .mark_bar()
+        .encode(
+            x=alt.X("started_at:T", title="run started"),
+            y=alt.Y("sum(servers):Q", title="servers"),
+            color=alt.Color("outcome:N", scale=alt.Scale(domain=domain, range=palette), legend=None),
+            tooltip=["run_id:N", "action:N", "started_at:T", "outcome:N", "servers:Q"],
+        )
+        .properties(title="Runs by outcome", width=420, height=160)
+    )
+    return cast("alt.Chart", chart)
