@@ -28,11 +28,12 @@ from scp_widgets.engine import history as history_module
 from scp_widgets.engine import rerun
 from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
 from scp_widgets.engine.connection import Connection
-from scp_widgets.engine.journal import JournalWarning, default_journal_dir
+from scp_widgets.engine.journal import JournalWarning
 from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.results import to_frame
 from scp_widgets.engine.runner import arun, plan_ids, run_blocking
 from scp_widgets.engine.settings import JournalOption, RunOptions, check_unlock_confirmed, flag, version_text
+from scp_widgets.engine.state_dirs import default_journal_dir
 from scp_widgets.fleet import plan as fleet
 
 logger = logging.getLogger(__name__)

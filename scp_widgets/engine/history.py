@@ -25,9 +25,10 @@ from typing import Any
 import pandas as pd
 
 from scp_widgets.client.errors import JournalError, ScpError, ScpUsageError
-from scp_widgets.engine.journal import JournalWarning, default_journal_dir
+from scp_widgets.engine.journal import JournalWarning
 from scp_widgets.engine.journal_reader import JournalRun, read_runs
 from scp_widgets.engine.results import Outcome, count_outcomes
+from scp_widgets.engine.state_dirs import default_journal_dir
 
 logger = logging.getLogger(__name__)
 KEEP_DAYS_ENV = "SCP_WIDGETS_JOURNAL_DAYS"

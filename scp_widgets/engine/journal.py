@@ -24,12 +24,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-import platformdirs
-
 from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.engine.results import ServerResult
+from scp_widgets.engine.state_dirs import default_journal_dir
 
-JOURNAL_DIR_ENV = "SCP_WIDGETS_JOURNAL_DIR"
 FORMAT = 2
 RECORD_TYPES = frozenset({"run", "sent", "accepted", "result", "end"})
 #: Blanks after each run's header, inside its line (JSON allows trailing whitespace): when the journal later
@@ -40,11 +38,6 @@ SLOT_BYTES = 200
 
 class JournalWarning(UserWarning):
     """The journal could not be written (or read) in full; the run's frame itself is whole."""
-
-
-def default_journal_dir() -> Path:
-    configured = os.environ.get(JOURNAL_DIR_ENV)
-    return Path(configured) if configured else platformdirs.user_state_path("scp-widgets") / "journal"
 
 
 class Journal:

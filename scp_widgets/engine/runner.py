@@ -27,9 +27,10 @@ from scp_widgets.client.versions import BUILTIN_CATALOG, VersionChoice, choose_v
 from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback, run_bulk
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.history import prune_quietly
-from scp_widgets.engine.journal import Journal, default_journal_dir
+from scp_widgets.engine.journal import Journal
 from scp_widgets.engine.results import ServerResult, count_not_sent, count_outcomes, summary_line, to_frame, utc_iso
 from scp_widgets.engine.settings import JournalOption, RunOptions, RunOutcome, settings_record
+from scp_widgets.engine.state_dirs import default_journal_dir
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -32,8 +32,8 @@ import pandas as pd
 from scp_widgets.client.errors import ScpRequestError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.engine.bulk import CancelToken
-from scp_widgets.engine.journal import default_journal_dir
 from scp_widgets.engine.results import Outcome, message_for_error
+from scp_widgets.engine.state_dirs import default_journal_dir
 from scp_widgets.fleet import plan as fleet
 from scp_widgets.fleet.windows import held_servers
 

@@ -34,10 +34,11 @@ from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.client.ids import is_valid_id, split_ids
 from scp_widgets.client.loop_thread import background_loop, wait_for
 from scp_widgets.engine.bulk import CancelToken
-from scp_widgets.engine.journal import default_journal_dir, private_folder
+from scp_widgets.engine.journal import private_folder
 from scp_widgets.engine.results import Outcome
 from scp_widgets.engine.runner import run_blocking
 from scp_widgets.engine.settings import RunOptions
+from scp_widgets.engine.state_dirs import windows_dir as windows_dir
 from scp_widgets.fleet import plan as fleet
 
 logger = logging.getLogger(__name__)
@@ -59,10 +60,6 @@ class WindowHeldError(ScpUsageError):
 
 class WindowWarning(UserWarning):
     """A window closed with servers it could not lock again; `relock_pending()` retries them."""
-
-
-def windows_dir() -> Path:
-    return default_journal_dir() / "windows"
 
 
 def _now() -> str:

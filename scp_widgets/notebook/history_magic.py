@@ -9,6 +9,7 @@ Registered by `%load_ext scp_widgets` next to the lock magics (`magics.load` cal
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -84,7 +85,7 @@ def load(ipython: InteractiveShell) -> None:
 
 
 def unload(ipython: InteractiveShell) -> None:
-    from scp_widgets.engine.history import configure
-
     unregister(ipython, ScpHistoryMagics, {"line": ("scp_history",)})
-    configure(None)  # the %config setting leaves with the magics
+    history = sys.modules.get("scp_widgets.engine.history")  # not imported: nothing was configured
+    if history is not None:
+        history.configure(None)  # the %config setting leaves with the magics

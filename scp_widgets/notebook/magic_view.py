@@ -8,6 +8,7 @@ A slice such as `result[result.message.notna()]` is a new frame, so it displays 
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -120,9 +121,6 @@ def uninstall(shell: InteractiveShell) -> None:
         for frame_type in _FRAME_TYPES:
             if formatter.deferred_printers.get(frame_type) is ours:
                 del formatter.deferred_printers[frame_type]
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is a dependency
-            continue
-        if formatter.type_printers.get(pd.DataFrame) is ours:
+        pd = sys.modules.get("pandas")  # not imported yet: no DataFrame printer can be registered by type
+        if pd is not None and formatter.type_printers.get(pd.DataFrame) is ours:
             del formatter.type_printers[pd.DataFrame]

@@ -67,6 +67,10 @@ class ScpFleetMagics(Magics):
 def load(ipython: InteractiveShell) -> None:
     unload(ipython)
     ipython.register_magics(ScpFleetMagics(shell=ipython))
+    from scp_widgets.engine.state_dirs import any_window_records
+
+    if not any_window_records():  # the usual case, without importing the fleet layer (pandas, httpx)
+        return
     from scp_widgets.fleet.windows import pending_notice
 
     notice = pending_notice()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -481,3 +485,17 @@ def test_secrets_stay_out_of_the_frame(ip: InteractiveShell, emulator: Emulator)
     text = frame.to_csv() + repr(frame.attrs)
     assert DEMO_SECRET_KEY not in text
     assert DEMO_ACCESS_KEY not in text
+
+
+def test_load_ext_imports_no_pandas_httpx_aiohttp_or_widgets(tmp_path: Path) -> None:
+    """`%load_ext scp_widgets` stays fast: the heavy imports wait for the first magic that needs them (a
+    pending-window check, an unload of the %config setting or the formatters' removal once pulled in pandas)."""
+    code = (
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\nsh.run_line_magic('load_ext', 'scp_widgets')\n"
+        "sh.run_line_magic('unload_ext', 'scp_widgets')\nsh.run_line_magic('load_ext', 'scp_widgets')\n"
+        "print(sorted(m for m in ('pandas', 'httpx', 'aiohttp', 'altair', 'ipywidgets') if m in sys.modules))"
+    )
+    env = {**os.environ, "SCP_WIDGETS_JOURNAL_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
