@@ -54,12 +54,13 @@ def open_journal(option: JournalOption, header: dict[str, Any], *, fsync: bool) 
     else:
         folder = default_journal_dir()
         prune_quietly(folder)
-        path = folder / f"{_stamp()}-{header['action']}-{header['run_id']}.jsonl"
+        path = folder / journal_name(str(header["action"]), str(header["run_id"]))
     return Journal.open(path, header, fsync=fsync)
 
 
-def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+def journal_name(kind: str, run_id: str) -> str:
+    """`20261204T044558Z-lock-9ba6c2d2afe7.jsonl`: sorted by time in a folder listing."""
+    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{kind}-{run_id}.jsonl"
 
 
 async def arun(

@@ -33,6 +33,7 @@ from scp_widgets.client.errors import ScpRequestError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.engine.bulk import CancelToken
 from scp_widgets.engine.results import Outcome, message_for_error
+from scp_widgets.engine.runner import journal_name
 from scp_widgets.engine.state_dirs import default_journal_dir
 from scp_widgets.fleet import plan as fleet
 from scp_widgets.fleet.windows import held_servers
@@ -56,8 +57,7 @@ class Guard:
                 raise ScpUsageError(f"guard() does not take {name}=; stop it with g.stop().")
         self.plan, self._options = fleet.prepare({**options, "where": where})
         if self._options.journal is True:  # one journal for the guard (per region), not one file per check
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-            path = default_journal_dir() / f"{stamp}-guard-{uuid.uuid4().hex[:8]}.jsonl"
+            path = default_journal_dir() / journal_name("guard", uuid.uuid4().hex[:8])
             self._options = replace(self._options, journal=path)
         self.where = str(self.plan.where)
         self.every = float(every)

@@ -33,6 +33,7 @@ def remember(frame: pd.DataFrame, *, summarised: bool = False) -> pd.DataFrame:
     _RUNS[id(frame)] = frame
     if summarised:
         _SUMMARISED_IN[id(frame)] = _execution_count()
+        weakref.finalize(frame, _SUMMARISED_IN.pop, id(frame), None)
     else:
         _SUMMARISED_IN.pop(id(frame), None)
     return frame
