@@ -15,8 +15,16 @@ from scp_widgets.engine.settings import version_text
 
 
 async def alist_one(
-    client: AsyncScpClient | ScpClient | None, api_version: str | None, page_size: int, options: dict[str, Any]
+    client: AsyncScpClient | ScpClient | None,
+    api_version: str | None,
+    page_size: int,
+    options: dict[str, Any],
+    *,
+    retries: int = 3,
+    timeout: float = 30.0,
 ) -> pd.DataFrame:
+    """One endpoint's listing; `retries` / `timeout` are the run's own when a run lists (a window, a fleet
+    run), so a dead region costs what the caller allowed, not 4 x 30 s."""
     filters = {k: options.pop(k) for k in list(options) if k not in CONNECTION_KEYS}
     if isinstance(filters.get("state"), str):  # SCP states are upper case; `state="active"` means ACTIVE
         filters["state"] = str(filters["state"]).upper()
@@ -24,7 +32,7 @@ async def alist_one(
         client = client.aclient
     owned = client is None
     if client is None:
-        client = Connection(**options).client(retries=3, timeout=30.0, concurrency=4)
+        client = Connection(**options).client(retries=retries, timeout=timeout, concurrency=4)
     try:
         choice = await client.resolve_version(version_text(api_version), warn=False)
         servers = await client.list_servers(page_size=page_size, version=choice, **filters)

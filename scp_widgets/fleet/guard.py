@@ -154,7 +154,11 @@ class Guard:
         # The listing itself takes no timeout=/retries=: bound it by the guard's own, one region at a time.
         deadline = self._options.timeout * (self._options.retries + 1)
         try:
-            return await asyncio.wait_for(fleet.alist_fleet(plan, api_version=self._options.api_version), deadline)
+            listing = fleet.alist_fleet(
+                plan, api_version=self._options.api_version, retries=self._options.retries,
+                timeout=self._options.timeout,
+            )  # fmt: skip
+            return await asyncio.wait_for(listing, deadline)
         except TimeoutError:
             raise TimeoutError(f"no listing within {deadline:g} s") from None
 

@@ -166,6 +166,8 @@ async def alist_fleet(
     page_size: int = 100,
     apply_rule: bool = True,
     partial: bool = False,
+    retries: int = 3,
+    timeout: float = 30.0,
     **filters: Any,
 ) -> pd.DataFrame:
     """Every target's listing at once, joined, with a `region` column; the plan's rule applied if any.
@@ -175,7 +177,9 @@ async def alist_fleet(
     async def one(target: Target) -> pd.DataFrame:
         where = {k: getattr(target.connection, k) for k in CONNECTION_KEYS} if target.connection else {}
         try:
-            frame = await alist_one(plan.client, api_version, page_size, {**where, **filters})
+            frame = await alist_one(
+                plan.client, api_version, page_size, {**where, **filters}, retries=retries, timeout=timeout
+            )
         except ScpRequestError as exc:
             raise FleetListingError(f"Could not list the servers of {target.label}: {message_for_error(exc)}") from None
         return with_region(frame, target.region)
@@ -276,7 +280,10 @@ async def arun_fleet(
     started = time.time()
     token = cancel or CancelToken()
     if listing is None:  # a region that cannot be listed is reported; the others run
-        listing = await alist_fleet(plan, api_version=options.api_version, apply_rule=False, partial=True)
+        listing = await alist_fleet(
+            plan, api_version=options.api_version, apply_rule=False, partial=True,
+            retries=options.retries, timeout=options.timeout,
+        )  # fmt: skip
     region_errors: dict[str, str] = dict(listing.attrs.get("region_errors") or {})
     fleet = listing
     names = dict(zip(fleet["id"].str.lower(), fleet["name"], strict=True))

@@ -159,7 +159,11 @@ def _request(ids_or_where: Any, where: str | None, options: dict[str, Any]) -> _
 
 
 async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
-    listing = await fleet.alist_fleet(request.plan, api_version=request.options.api_version, apply_rule=False)
+    options = request.options  # the window's own timeout and retries bound its listing too
+    listing = await fleet.alist_fleet(
+        request.plan, api_version=options.api_version, apply_rule=False, retries=options.retries,
+        timeout=options.timeout,
+    )  # fmt: skip
     wanted, _ = fleet.requested_ids(listing, request.plan, request.ids)
     known = listing.assign(id=listing["id"].str.lower()).drop_duplicates("id").set_index("id")
     chosen = known.loc[[i for i in wanted if i in known.index]]

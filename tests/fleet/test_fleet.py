@@ -204,3 +204,15 @@ def test_a_journal_path_for_a_run_over_two_regions_becomes_one_file_per_region(
     frame = scp_widgets.lock([west.own_ids[0], east.own_ids[0]], regions=REGIONS, journal=tmp_path / "run.jsonl")
     assert set(frame.outcome) <= {"locked", "already_locked"}  # not "the journal is in use by another run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run-kr-east1.jsonl", "run-kr-west1.jsonl"]
+
+
+def test_a_run_lists_each_region_with_its_own_timeout_and_retries(two_regions: RegionalEmulators) -> None:
+    from scp_widgets.emulator import Faults
+
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    east.set_faults(Faults(black_hole=True))
+    frame = scp_widgets.lock(west.own_ids[:1], regions=REGIONS, timeout=1, retries=0)
+    assert "kr-east1 could not be listed" in frame.attrs["summary"]
+    assert "within the 1 s timeout" in frame.attrs["region_errors"]["kr-east1"]  # not 4 tries of 30 s (124 s)
+    listings = [r for r in east.record if r.method == "GET" and r.path == "/v1/servers"]
+    assert len(listings) == 1  # retries=0: one listing attempt, not four
