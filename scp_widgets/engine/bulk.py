@@ -14,7 +14,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -103,6 +103,8 @@ class Progress:
     rate: float | None = None
     #: Seconds until the next retry while calls wait to retry (or on a Retry-After), else None.
     retry_in: float | None = None
+    #: A run over several regions: each region's own snapshot, by region (empty for one endpoint).
+    regions: Mapping[str, Progress] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -208,27 +208,40 @@ async def alist_fleet(
 
 
 class _CombinedProgress:
-    """One progress line over all regions' runs (their callbacks all run on the same loop thread)."""
+    """One progress line over all regions' runs (their callbacks all run on the same loop thread), with each
+    region's own snapshot in `regions`. Its total is every server asked for, from the first report to the
+    last: the ones not sent (not found, not listed) count as done from the start, so the denominator the
+    panel shows before the run never changes under the user's eyes."""
 
-    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+    def __init__(self, total: int, callback: ProgressCallback | None, unsent: Sequence[ServerResult] = ()) -> None:
         self.total = total
         self.callback = callback
-        self.parts: dict[str | None, Progress] = {}
+        self.unsent = count_outcomes(r.outcome for r in unsent)
+        self.parts: dict[str, Progress] = {}
 
     def part(self, region: str | None) -> ProgressCallback | None:
         if self.callback is None:
             return None
 
         def update(progress: Progress) -> None:
-            self.parts[region] = progress
-            counts: dict[str, int] = {}
-            for p in self.parts.values():
+            self.parts[region or ""] = progress
+            parts = self.parts.values()
+            counts = dict(self.unsent)
+            for p in parts:
                 for outcome, n in p.counts.items():
                     counts[outcome] = counts.get(outcome, 0) + n
-            done = sum(p.done for p in self.parts.values())
-            elapsed = max(p.elapsed_s for p in self.parts.values())
+            waits = [p.retry_in for p in parts if p.retry_in is not None]
+            rates = [p.rate for p in parts if p.rate is not None]
             assert self.callback is not None
-            self.callback(Progress(done, self.total, counts, elapsed, progress.last))
+            self.callback(
+                Progress(
+                    sum(p.done for p in parts) + sum(self.unsent.values()), self.total, counts,
+                    max(p.elapsed_s for p in parts), progress.last,
+                    sent=sum(p.sent for p in parts), accepted=sum(p.accepted for p in parts),
+                    rate=sum(rates) if rates else None, retry_in=min(waits) if waits else None,
+                    regions={name: p for name, p in self.parts.items() if name},
+                )
+            )  # fmt: skip
 
         return update
 
@@ -307,7 +320,7 @@ async def arun_fleet(
         else:
             routed.setdefault(home[server_id], []).append(server_id)
 
-    combined = _CombinedProgress(sum(len(v) for v in routed.values()), progress)
+    combined = _CombinedProgress(len(requested), progress, unsent)
     runs = [t for t in plan.targets if routed.get(t.region)]
     outcomes = await asyncio.gather(
         *(

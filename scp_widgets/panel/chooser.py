@@ -1,8 +1,9 @@
 """The panel's server chooser: the fleet's list with a filter, what is picked, and the lock marks.
 
-Picks are kept by id in list order and survive the filter (a pick hidden by the filter stays picked). The
-listing arrives from the background loop through `load`; every change calls `on_change`, which redraws the
-panel's target line.
+Picks are a set of ids that survives the filter and the pages (a pick hidden by either stays picked). The
+list shows one page of PAGE_ROWS matches at a time, so a 50,000-server fleet costs the browser what 500
+servers do, and a keystroke or "Select shown" touches one page of widget state. The listing arrives from the
+background loop through `load`; every change calls `on_change`, which redraws the panel's target line.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import ipywidgets as w
 import pandas as pd
 
 from scp_widgets.engine.results import SUCCESSES
+from scp_widgets.panel.server_index import ServerIndex
+
+#: Rows in the list at a time: a page is what the browser holds, whatever the fleet's size.
+PAGE_ROWS = 250
 
 # Picked rows in the list: the theme's strongest text on its third layout colour, bold (the browser's default
 # is grey on grey in a dark theme); >= 6:1 in the light, dark and high-contrast themes. Chrome paints an
@@ -44,34 +49,34 @@ def panel_title(endpoint: str) -> str:
     return f"<style>{CHOOSER_CSS}</style><b style='font-size:14px'>SCP virtual servers: lock / unlock</b>{where}"
 
 
-def server_label(row: Any) -> str:
-    """'web-001 · ACTIVE · locked · 2a9be312': name first for scanning, a short id to tell twins apart."""
-    parts = [str(row.name) if not pd.isna(row.name) else "(no name)", str(row.state)]
-    if "region" in row._fields and not pd.isna(row.region):
-        parts.insert(1, str(row.region))
-    if not pd.isna(row.locked) and bool(row.locked):
-        parts.append("locked")
-    parts.append(str(row.id)[:8])
-    return " · ".join(parts)
-
-
 class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
-    """The list column of the panel: filter, Refresh, the list, Select shown, Clear and a hint."""
+    """The list column of the panel: filter, Refresh, one page of the list, Select shown, Clear and a hint."""
 
     def __init__(self, on_change: Callable[[], None], on_refresh: Callable[[], None]) -> None:
         self._on_change = on_change
         self._guard = threading.RLock()
-        self._fleet: pd.DataFrame | None = None
-        self._labels: dict[str, str] = {}
-        self._picked: list[str] = []
+        self.index = ServerIndex()
+        self._picked: set[str] = set()
+        self._picked_in_order: list[str] | None = []  # cached: the target line asks on every keystroke
+        self._shown: list[str] = []
+        self._page = 0
         self._syncing = False
         self._marks_stale = False
         self.filter_box = w.Text(
-            placeholder="Filter: name, state, id or 'locked' (space = and)", layout=w.Layout(flex="1 1 auto")
+            placeholder="Filter: name, region, state, 'locked' or an id's start (space = and)",
+            layout=w.Layout(flex="1 1 auto"),
         )
         self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="Reload the server list")
-        self.selector = w.SelectMultiple(options=[], rows=12, layout=fill())
-        self.select_shown_button = w.Button(description="Select shown", layout=w.Layout(width="auto"))
+        self.selector = w.SelectMultiple(
+            options=[], rows=12, layout=fill(), tooltip="Servers: pick one or more (Shift- or Ctrl-click)"
+        )
+        self.selector.add_class("scp-server-list")
+        self.previous_button = w.Button(icon="chevron-left", tooltip="Previous page", layout=w.Layout(width="36px"))
+        self.next_button = w.Button(icon="chevron-right", tooltip="Next page", layout=w.Layout(width="36px"))
+        self.page_html = w.HTML()
+        self.select_shown_button = w.Button(
+            description="Select shown", layout=w.Layout(width="auto"), tooltip="Select shown"
+        )
         self.clear_button = w.Button(
             description="Clear", layout=w.Layout(width="auto"), tooltip="Clear the picks and the paste box"
         )
@@ -80,11 +85,17 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
         self.selector.observe(self._on_select, names="value")
         self.refresh_button.on_click(lambda _: on_refresh())
         self.select_shown_button.on_click(lambda _: self.pick_shown())
+        self.previous_button.on_click(lambda _: self.turn(-1))
+        self.next_button.on_click(lambda _: self.turn(+1))
+        self.pager = w.HBox(
+            [self.previous_button, self.page_html, self.next_button], layout=w.Layout(align_items="center")
+        )
         super().__init__(
             [
                 w.HTML("<b>Servers</b>"),
                 w.HBox([self.filter_box, self.refresh_button], layout=fill()),
                 self.selector,
+                self.pager,
                 w.HBox(
                     [self.select_shown_button, self.clear_button, self.hint_html],
                     layout=w.Layout(align_items="center", flex_flow="row wrap"),
@@ -95,101 +106,112 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
 
     @property
     def picked(self) -> list[str]:
+        """The picked ids in list order."""
         with self._guard:
-            return list(self._picked)
+            if self._picked_in_order is None:
+                self._picked_in_order = self.index.in_list_order(self._picked)
+            return list(self._picked_in_order)
+
+    @property
+    def picked_count(self) -> int:
+        return len(self._picked)
+
+    @property
+    def shown(self) -> list[str]:
+        """Every id the filter matches (all pages)."""
+        return list(self._shown)
 
     def load(self, fleet: pd.DataFrame) -> None:
         """A new listing: the list redrawn, picks of servers no longer listed dropped."""
+        index = ServerIndex(fleet)
         with self._guard:
-            self._fleet = fleet.sort_values(["name", "id"], na_position="last", ignore_index=True)
-            self._labels = {str(row.id): server_label(row) for row in self._fleet.itertuples()}
-            self._picked = [i for i in self._picked if i in self._labels]
+            self.index = index
+            self._set_picks(self._picked & index.position.keys())
         self.show()
 
     def clear(self) -> None:
         with self._guard:
-            self._picked = []
-        self.show()
+            self._set_picks(set())
+        self.show(keep_page=True)
 
-    def show(self) -> None:
-        """Fill the list from the filter; picks hidden by the filter are kept, not dropped."""
+    def show(self, *, keep_page: bool = False) -> None:
+        """Match the filter and draw the page; picks hidden by the filter or the page are kept."""
         with self._guard:
-            shown = self._shown_ids()
-            visible = set(shown)
-            self._syncing = True
-            try:
-                self.selector.options = [(self._labels[i], i) for i in shown]
-                self.selector.value = tuple(i for i in self._picked if i in visible)
-                self._marks_stale = False
-            finally:
-                self._syncing = False
+            self._shown = self.index.match(self.filter_box.value)
+            self._page = min(self._page, self._last_page()) if keep_page else 0
+            self._draw_page()
+        self._on_change()
+
+    def turn(self, step: int) -> None:
+        with self._guard:
+            self._page = max(0, min(self._page + step, self._last_page()))
+            self._draw_page()
         self._on_change()
 
     def pick_shown(self) -> None:
         with self._guard:
-            chosen = set(self._picked) | set(self._shown_ids())
-            self._picked = [i for i in self._labels if i in chosen]
-        self.show()
+            self._set_picks(self._picked | set(self._shown))
+        self.show(keep_page=True)
 
     def hint(self) -> str:
-        shown = len(self.selector.options)
         hidden = len(self._picked) - len(self.selector.value)
-        hint = f"{shown} of {len(self._labels)} shown · {len(self._picked)} picked"
-        hint += f" ({hidden} hidden by the filter)" if hidden else ""
+        hint = f"{len(self._shown)} of {len(self.index)} shown · {len(self._picked)} picked"
+        hint += f" ({hidden} hidden by the filter or page)" if hidden else ""
         if self._marks_stale:
             hint += " · lock marks update on the next filter or Refresh"
         self.hint_html.value = muted(hint)
         return hint
 
     def lock_marks(self) -> dict[str, bool]:
-        fleet = self._fleet
-        if fleet is None:
-            return {}
-        return {str(i): bool(v) for i, v in zip(fleet["id"], fleet["locked"], strict=True) if not pd.isna(v)}
+        return self.index.lock_marks()
 
     def region_counts(self, ids: list[str]) -> dict[str, int]:
         """How many of `ids` each region holds, per the listing (empty for a single endpoint)."""
-        fleet = self._fleet
-        if fleet is None or "region" not in fleet.columns or fleet["region"].isna().all():
-            return {}
-        home = dict(zip(fleet["id"].astype(str), fleet["region"].astype(str), strict=True))
-        counts: dict[str, int] = {}
-        for server_id in ids:
-            region = home.get(server_id, "not listed")
-            counts[region] = counts.get(region, 0) + 1
-        return counts
+        return self.index.region_counts(ids)
 
     def names(self) -> dict[str, str]:
-        fleet = self._fleet
-        if fleet is None:
-            return {}
-        return {str(i): str(n) for i, n in zip(fleet["id"], fleet["name"], strict=True) if not pd.isna(n)}
+        return self.index.names
 
     def note_lock_states(self, frame: pd.DataFrame) -> None:
         """Update the 'locked' marks from what the run read back, without another listing call."""
+        ok = frame[frame["outcome"].astype("string").isin([str(o) for o in SUCCESSES]) & frame["locked"].notna()]
+        states = {str(i): bool(v) for i, v in zip(ok["server_id"], ok["locked"], strict=True)}
         with self._guard:
-            fleet = self._fleet
-            if fleet is None:
-                return
-            ok = frame[frame["outcome"].astype("string").isin([str(o) for o in SUCCESSES]) & frame["locked"].notna()]
-            states = dict(zip(ok["server_id"], ok["locked"], strict=True))
-            fleet["locked"] = [states.get(i, old) for i, old in zip(fleet["id"], fleet["locked"], strict=True)]
-            labels = {str(row.id): server_label(row) for row in fleet.itertuples()}
             # Redrawing the list's options resets its scroll position in the browser: the new marks are
-            # shown at the next redraw the user asks for (filter, Refresh, Select shown, Clear).
-            self._marks_stale = labels != self._labels
-            self._labels = labels
+            # shown at the next redraw the user asks for (filter, page, Refresh, Select shown, Clear).
+            self._marks_stale = self.index.note_locks(states) or self._marks_stale
         self._on_change()
 
-    def _shown_ids(self) -> list[str]:
-        terms = self.filter_box.value.lower().split()
-        return [i for i, label in self._labels.items() if all(t in f"{label} {i}".lower() for t in terms)]
+    def _set_picks(self, picks: set[str]) -> None:
+        self._picked = picks
+        self._picked_in_order = None
+
+    def _last_page(self) -> int:
+        return max(0, (len(self._shown) - 1) // PAGE_ROWS)
+
+    def _draw_page(self) -> None:
+        first = self._page * PAGE_ROWS
+        page = self._shown[first : first + PAGE_ROWS]
+        labels = self.index.labels
+        self._syncing = True
+        try:
+            self.selector.options = [(labels[i], i) for i in page]
+            self.selector.value = tuple(i for i in page if i in self._picked)
+            self._marks_stale = False
+        finally:
+            self._syncing = False
+        paged = len(self._shown) > PAGE_ROWS
+        self.pager.layout.display = "flex" if paged else "none"
+        self.previous_button.disabled = self._page == 0
+        self.next_button.disabled = self._page >= self._last_page()
+        if paged:
+            last = min(first + PAGE_ROWS, len(self._shown))
+            self.page_html.value = muted(f"rows {first + 1:,} to {last:,} of {len(self._shown):,}")
 
     def _on_select(self, change: dict[str, Any]) -> None:
         if self._syncing:
             return
         with self._guard:
-            visible = {value for _, value in self.selector.options}
-            chosen = set(change["new"]) | {i for i in self._picked if i not in visible}
-            self._picked = [i for i in self._labels if i in chosen]
+            on_page = {value for _, value in self.selector.options}
+            self._set_picks((self._picked - on_page) | set(change["new"]))
         self._on_change()

@@ -25,7 +25,6 @@ from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.versions import BUILTIN_CATALOG, ApiVersion
 from scp_widgets.engine.bulk import CancelToken, Progress
 from scp_widgets.engine.connection import Connection
-from scp_widgets.engine.results import to_frame
 from scp_widgets.engine.settings import CONFIRM_ABOVE, JournalOption, RunOptions, whole_number
 from scp_widgets.fleet.windows import pending_notice
 from scp_widgets.panel.chooser import ServerChooser, panel_title
@@ -38,7 +37,7 @@ from scp_widgets.panel.results import ResultsArea
 from scp_widgets.panel.run_status import RunStatus, verdict
 from scp_widgets.panel.service import load_fleet, rerun_of, run_coroutine
 from scp_widgets.panel.status import Level, status_line
-from scp_widgets.panel.targets import Targets, names_index, paste_notes, target_line, targets
+from scp_widgets.panel.targets import Targets, paste_notes, target_line, targets
 
 if TYPE_CHECKING:
     import httpx
@@ -128,7 +127,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
                 layout=w.Layout(align_items="center", flex_flow="row wrap", width="auto", margin="6px 0 0 0"),
             ),
             self.confirm_step,
-            w.HBox([self.progress_bar, self.counts_label], layout=wrap),
+            w.HBox([self.progress_bar.widget, self.counts_label], layout=wrap),
             self.status_html,
             self.results_area,
         ]
@@ -155,7 +154,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     @property
     def targets(self) -> Targets:
         with self._guard:
-            return targets(self.chooser.picked, self.paste_box.value, names_index(self.chooser.names()))
+            return targets(self.chooser.picked, self.paste_box.value, self.chooser.index.by_name)
 
     def clear(self) -> None:
         """Empty the picks and the paste box, and drop a run waiting for confirmation."""
@@ -269,7 +268,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self._jobs.track(background_loop().submit(coro), self._finished, self._run_failed)
 
     def _on_progress(self, progress: Progress) -> None:
-        self.run_status.offer(progress, lambda rows: self.results_area.stream(to_frame(rows), self.chooser.names()))
+        self.run_status.offer(progress, lambda recent: self.results_area.stream(recent, self.chooser.names()))
 
     def _finished(self, frame: pd.DataFrame) -> None:
         self.results = frame

@@ -19,13 +19,13 @@ import ipywidgets as w
 import pandas as pd
 
 from scp_widgets.engine.rerun import cancelled_ids, failed_ids
-from scp_widgets.engine.results import SECTIONS, Section, sections
+from scp_widgets.engine.results import SECTIONS, Section, sections, to_frame
+from scp_widgets.panel.run_status import STREAM_ROWS, RecentRows
 from scp_widgets.views.results_view import CSS, SORT_LABELS, copy_button, run_html, summary_html
 
 #: Data links above this size are left out (the browser would hold them in the page): say so instead.
 MAX_LINK_BYTES = 4_000_000
-#: While a run goes, rows drawn per section and seconds between redraws of a long table.
-STREAM_ROWS = 100
+#: While a run goes, seconds between redraws of a long table.
 STREAM_INTERVAL = 0.5
 _CHIP_TITLES = {
     "all": "All", "failed": "Failed", "unfinished": "Did not finish", "cancelled": "Cancelled",
@@ -122,14 +122,16 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         self.summary_html.value = self.links_html.value = self.table_html.value = ""
         self.toolbar.layout.display = self.actions.layout.display = "none"
 
-    def stream(self, frame: pd.DataFrame, names: Mapping[str, str]) -> None:
-        """The rows finished so far, failures first (no summary, chips or actions until the end); at most
-        STREAM_ROWS a section, redrawn at most every STREAM_INTERVAL: a big run must not flood the browser."""
+    def stream(self, recent: RecentRows, names: Mapping[str, str]) -> None:
+        """The newest rows finished so far, failures first (no summary, chips or actions until the end); at
+        most STREAM_ROWS a section, redrawn at most every STREAM_INTERVAL: a big run must not flood the
+        browser, and a redraw must not cost more as the run grows."""
         now = time.monotonic()
-        if now - self._streamed_at < STREAM_INTERVAL and len(frame) > STREAM_ROWS:
+        if now - self._streamed_at < STREAM_INTERVAL and len(recent) > STREAM_ROWS:
             return
         self._streamed_at = now
-        self.table_html.value = run_html(frame, names, summary=False, limit=STREAM_ROWS)
+        frame = to_frame(recent.rows())
+        self.table_html.value = run_html(frame, names, summary=False, limit=STREAM_ROWS, totals=recent.totals)
 
     def show(self, frame: pd.DataFrame, names: Mapping[str, str]) -> None:
         self._frame, self._names = frame, dict(names)

@@ -78,14 +78,6 @@ def targets(picked: Sequence[str], pasted_text: str, by_name: Mapping[str, Seque
     return Targets(ids, len(dict.fromkeys(picked)), pasted, resolved, invalid)
 
 
-def names_index(names: Mapping[str, str]) -> dict[str, list[str]]:
-    """name (lower case) -> the ids carrying it, from id -> name."""
-    index: dict[str, list[str]] = {}
-    for server_id, name in names.items():
-        index.setdefault(name.lower(), []).append(server_id)
-    return index
-
-
 def target_line(plan: Targets) -> str:
     """'Target: 8 servers: 5 picked in the list + 3 pasted (1 pasted entry left out)', in plain words."""
     if not plan.ids:

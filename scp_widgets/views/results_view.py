@@ -252,8 +252,10 @@ def run_html(
     summary: bool = True,
     extra: str = "",
     limit: int = MAX_ROWS,
+    totals: Mapping[Section, int] | None = None,
 ) -> str:
-    """The whole view: summary, failures open, cancelled and successes folded (a section alone is open)."""
+    """The whole view: summary, failures open, cancelled and successes folded (a section alone is open).
+    `totals`: each section's row count when `frame` holds only some of them (a running table's newest)."""
     names = names or {}
     parts = [f"<style>{CSS}</style>", summary_html(frame) if summary else "", extra]
     where = sections(frame)
@@ -264,6 +266,8 @@ def run_html(
             continue
         detail = ", ".join(f"{n} {o}" for o, n in counts_of(rows).items())
         title = f"{titles[section]} ({len(rows)}): {_esc(detail)}"
+        if totals is not None and totals.get(section, 0) > len(rows):
+            title = f"{titles[section]} ({totals[section]}; the newest {len(rows)} shown)"
         body = table_html(order(rows, names, sort), names, limit=limit)
         if section in ("failed", "unfinished") or len(show) == 1:
             parts.append(f'<div class="scp-section scp-{section}"><h4>{title}</h4>{body}</div>')

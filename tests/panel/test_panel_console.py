@@ -204,17 +204,25 @@ def test_the_counts_line_shows_sent_accepted_and_verified(fleet: Emulator) -> No
     panel.wait(WAIT)
 
 
-def test_streaming_a_big_run_draws_a_capped_table_at_a_calm_pace() -> None:
-    from scp_widgets.engine.results import Outcome, ServerResult, to_frame
-    from scp_widgets.panel.results import STREAM_ROWS, ResultsArea
+def test_streaming_a_big_run_draws_the_newest_rows_of_each_section_at_a_calm_pace() -> None:
+    from scp_widgets.engine.results import Outcome, ServerResult
+    from scp_widgets.panel.results import ResultsArea
+    from scp_widgets.panel.run_status import STREAM_ROWS, RecentRows
 
     area = ResultsArea(lambda: None, lambda: None)
+    recent = RecentRows()
     rows = [ServerResult(f"{n:08x}-0000-4000-8000-000000000000", "lock", Outcome.LOCKED) for n in range(300)]
-    area.stream(to_frame(rows), {})
+    for row in rows:
+        recent.add(row)
+    recent.add(ServerResult("ffffffff-0000-4000-8000-000000000000", "lock", Outcome.NOT_FOUND))
+    assert len(recent.rows()) == STREAM_ROWS + 1  # bounded: the newest of each section, whatever the run's size
+    area.stream(recent, {})
     first = area.table_html.value
-    assert first.count("<tr data-outcome") == STREAM_ROWS and "Showing 100 of 300 rows" in first
-    rows[0].outcome = Outcome.NOT_FOUND
-    area.stream(to_frame(rows), {})  # within the interval: not redrawn
+    assert first.count("<tr data-outcome") == STREAM_ROWS + 1
+    assert "Succeeded (300; the newest 100 shown)" in first and "Failed (1)" in first
+    assert rows[-1].server_id in first and rows[0].server_id not in first  # the newest, not the first
+    recent.add(ServerResult("eeeeeeee-0000-4000-8000-000000000000", "lock", Outcome.NOT_FOUND))
+    area.stream(recent, {})  # within the interval: not redrawn
     assert area.table_html.value == first
 
 

@@ -1,0 +1,26 @@
+"""One progress line over a run across regions: a total that never changes, and each region's own stages."""
+
+from __future__ import annotations
+
+import scp_widgets
+from scp_widgets.emulator.regions import RegionalEmulators
+from scp_widgets.engine.bulk import Progress
+
+
+def test_a_run_over_two_regions_reports_a_fixed_total_and_each_regions_stages(
+    two_regions: RegionalEmulators,
+) -> None:
+    west, east = (two_regions.emulators[r] for r in ("kr-west1", "kr-east1"))
+    unknown = "00000000-0000-4000-8000-00000000dead"
+    ids = [*west.own_ids[:5], *east.own_ids[:3], unknown]
+    seen: list[Progress] = []
+    frame = scp_widgets.lock(ids, regions=["kr-west1", "kr-east1"], progress=seen.append)
+    assert {p.total for p in seen} == {len(ids)}  # was len(routed) while running, then len(ids): 0/56 → 0/52 → 56/56
+    last = seen[-1]
+    assert last.done == len(ids) and last.counts.get("not_found") == 1
+    assert last.sent == last.accepted == 8  # the stages summed over the regions (the unknown id was never sent)
+    assert set(last.regions) == {"kr-west1", "kr-east1"}
+    assert (last.regions["kr-west1"].total, last.regions["kr-east1"].total) == (5, 3)
+    assert last.regions["kr-west1"].sent == 5 and last.regions["kr-east1"].accepted == 3
+    assert all(p.done >= 1 for p in seen)  # the unsent row counts as done from the first report
+    assert len(frame) == len(ids)
