@@ -23,19 +23,26 @@ from scp_widgets.engine.results import SECTIONS, Section, sections, to_frame
 from scp_widgets.panel.run_status import STREAM_ROWS, RecentRows
 from scp_widgets.views.results_view import CSS, SORT_LABELS, copy_button, run_html, summary_html
 
-#: Data links above this size are left out (the browser would hold them in the page): say so instead.
-MAX_LINK_BYTES = 4_000_000
-#: While a run goes, seconds between redraws of a long table.
+#: Data links above this size are left out (the browser would hold them in the page and the widget state, and
+#: encoding them costs the kernel a second at 10,000 rows): say so instead.
+MAX_LINK_BYTES = 1_000_000
+#: While a run goes, seconds between redraws of a long table, at least; and at most this share of the loop
+#: thread's time goes to redrawing it (the sends share that thread: a 50,000-row run must not slow down).
 STREAM_INTERVAL = 0.5
+STREAM_SHARE = 0.05
 _CHIP_TITLES = {
     "all": "All", "failed": "Failed", "unfinished": "Did not finish", "cancelled": "Cancelled",
     "succeeded": "Succeeded",
 }  # fmt: skip
 
 
-def data_link(data: bytes, filename: str, mime: str, text: str, title: str = "") -> str:
-    if len(data) > MAX_LINK_BYTES:
-        return f"<span title='{html.escape(title)}'>{html.escape(text)} (too large to offer here)</span>"
+def data_link(data: bytes | None, filename: str, mime: str, text: str, title: str = "", instead: str = "") -> str:
+    """A download link holding `data`; past MAX_LINK_BYTES (or None: known to be too large) a note saying
+    what to do `instead`."""
+    if data is None or len(data) > MAX_LINK_BYTES:
+        return (
+            f"<span title='{html.escape(title)}'>{html.escape(text)}: too large for a link{html.escape(instead)}</span>"
+        )
     # Percent-encoded, not base64: the text stays readable, and no long base64 run (the shape of a
     # signature, which the saved-notebook checks look for) enters the widget state.
     encoded = quote(data.decode("utf-8", errors="replace"), safe="")
@@ -54,8 +61,11 @@ def links_html(frame: pd.DataFrame) -> str:
     if failed:
         label = f"❐ Copy failed ids ({len(failed)})"
         parts.append(copy_button("\n".join(failed), label, "Copy the failed ids", "jupyter-button scp-action"))
-    csv = frame.to_csv(index=False).encode("utf-8")
-    parts.append(data_link(csv, f"{run}.csv", "text/csv;charset=utf-8", "↓ Download CSV"))
+    # Sized from a sample first: building a CSV too large for a link costs the kernel 0.3 s at 10,000 rows.
+    sample = len(frame.head(50).to_csv(index=False).encode("utf-8")) * len(frame) / max(1, min(50, len(frame)))
+    csv = frame.to_csv(index=False).encode("utf-8") if sample <= 2 * MAX_LINK_BYTES else None
+    csv_instead = "; use panel.results.to_csv(path)"
+    parts.append(data_link(csv, f"{run}.csv", "text/csv;charset=utf-8", "↓ Download CSV", instead=csv_instead))
     journals = attrs.get("journals") or ([attrs["journal"]] if attrs.get("journal") else [])
     for journal in journals:  # a run over several regions wrote one journal per region
         path = Path(str(journal))
@@ -66,7 +76,10 @@ def links_html(frame: pd.DataFrame) -> str:
                 f"<span title='{html.escape(str(path))}'>journal: {html.escape(path.name)} (unreadable)</span>"
             )
         else:
-            parts.append(data_link(content, path.name, "application/x-ndjson", f"journal: {path.name}", str(path)))
+            link = data_link(
+                content, path.name, "application/x-ndjson", f"journal: {path.name}", str(path), "; copy its path"
+            )
+            parts.append(link)
             parts.append(copy_button(str(path), "❐", "Copy the journal's path"))
     if not journals:
         parts.append("<span class='scp-muted'>no journal for this run</span>")
@@ -105,7 +118,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         self._frame: pd.DataFrame | None = None
         self._names: Mapping[str, str] = {}
         self._redrawing = False
-        self._streamed_at = 0.0
+        self._next_stream = 0.0
         super().__init__(
             [self.summary_html, self.toolbar, self.actions, self.table_html],
             layout=w.Layout(width="auto", min_width="0"),
@@ -127,11 +140,12 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         most STREAM_ROWS a section, redrawn at most every STREAM_INTERVAL: a big run must not flood the
         browser, and a redraw must not cost more as the run grows."""
         now = time.monotonic()
-        if now - self._streamed_at < STREAM_INTERVAL and len(recent) > STREAM_ROWS:
+        if now < self._next_stream and len(recent) > STREAM_ROWS:
             return
-        self._streamed_at = now
         frame = to_frame(recent.rows())
         self.table_html.value = run_html(frame, names, summary=False, limit=STREAM_ROWS, totals=recent.totals)
+        cost = time.monotonic() - now
+        self._next_stream = now + max(STREAM_INTERVAL, cost / STREAM_SHARE)
 
     def show(self, frame: pd.DataFrame, names: Mapping[str, str]) -> None:
         self._frame, self._names = frame, dict(names)

@@ -19,20 +19,17 @@ import pandas as pd
 _ID_PREFIX = re.compile(r"^(?=[0-9a-f-]*\d)[0-9a-f-]{4,36}$")
 
 
-def server_label(row: Any) -> str:
-    """'web-001 · ACTIVE · locked · 2a9be312': name first for scanning, a short id to tell twins apart."""
+def label_base(row: Any) -> str:
+    """'web-001 · kr-west1 · ACTIVE': what a label says before its lock mark and short id."""
     parts = [str(row.name) if not pd.isna(row.name) else "(no name)", str(row.state)]
     if "region" in row._fields and not pd.isna(row.region):
         parts.insert(1, str(row.region))
-    if not pd.isna(row.locked) and bool(row.locked):
-        parts.append("locked")
-    parts.append(str(row.id)[:8])
     return " · ".join(parts)
 
 
-def _words(label: str) -> str:
-    """What a filter word is matched in: the label without its short id."""
-    return label.rsplit(" · ", 1)[0].lower()
+def server_label(base: str, locked: bool | None, server_id: str) -> str:
+    """'web-001 · ACTIVE · locked · 2a9be312': name first for scanning, a short id to tell twins apart."""
+    return f"{base} · locked · {server_id[:8]}" if locked else f"{base} · {server_id[:8]}"
 
 
 class ServerIndex:
@@ -41,29 +38,35 @@ class ServerIndex:
     def __init__(self, fleet: pd.DataFrame | None = None) -> None:
         if fleet is None or fleet.empty:
             fleet = pd.DataFrame({"id": [], "name": [], "state": [], "locked": []})
-        self.fleet = fleet.sort_values(["name", "id"], na_position="last", ignore_index=True)
-        self.ids: list[str] = [str(i) for i in self.fleet["id"]]
+        fleet = fleet.sort_values(["name", "id"], na_position="last", ignore_index=True)
+        self.ids: list[str] = [str(i) for i in fleet["id"]]
+        self._base = [label_base(row) for row in fleet.itertuples()]
+        self.locked: dict[str, bool] = {
+            i: bool(v) for i, v in zip(self.ids, fleet["locked"], strict=True) if not pd.isna(v)
+        }
         self.labels: dict[str, str] = {}
         self._search: list[str] = []
-        self.relabel(self.fleet)
+        self._relabel()
         self.position = {server_id: n for n, server_id in enumerate(self.ids)}
         self.names: dict[str, str] = {
-            str(i): str(n) for i, n in zip(self.fleet["id"], self.fleet["name"], strict=True) if not pd.isna(n)
+            str(i): str(n) for i, n in zip(fleet["id"], fleet["name"], strict=True) if not pd.isna(n)
         }
         self.by_name: dict[str, list[str]] = {}
         for server_id, name in self.names.items():
             self.by_name.setdefault(name.lower(), []).append(server_id)
-        has_region = "region" in self.fleet.columns and not self.fleet["region"].isna().all()
+        has_region = "region" in fleet.columns and not fleet["region"].isna().all()
         self.regions: dict[str, str] = (
-            dict(zip(self.ids, self.fleet["region"].astype(str), strict=True)) if has_region else {}
+            dict(zip(self.ids, fleet["region"].astype(str), strict=True)) if has_region else {}
         )
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def relabel(self, fleet: pd.DataFrame) -> None:
-        self.labels = {str(row.id): server_label(row) for row in fleet.itertuples()}
-        self._search = [_words(self.labels[i]) for i in self.ids]
+    def _relabel(self) -> None:
+        locked = self.locked
+        self.labels = {i: server_label(b, locked.get(i), i) for i, b in zip(self.ids, self._base, strict=True)}
+        pairs = zip(self.ids, self._base, strict=True)
+        self._search = [f"{base.lower()} locked" if locked.get(i) else base.lower() for i, base in pairs]
 
     def match(self, text: str) -> list[str]:
         """The ids the filter shows, in list order: every word in the name, region, state or 'locked', or
@@ -85,7 +88,7 @@ class ServerIndex:
         return sorted((i for i in ids if i in position), key=position.__getitem__)
 
     def lock_marks(self) -> dict[str, bool]:
-        return {str(i): bool(v) for i, v in zip(self.fleet["id"], self.fleet["locked"], strict=True) if not pd.isna(v)}
+        return dict(self.locked)
 
     def region_counts(self, ids: Iterable[str]) -> dict[str, int]:
         """How many of `ids` each region holds, per the listing (empty for a single endpoint)."""
@@ -99,10 +102,9 @@ class ServerIndex:
 
     def note_locks(self, states: Mapping[str, bool]) -> bool:
         """Take lock states read back by a run; True when a label changed."""
-        if not states:
+        changed = {i: v for i, v in states.items() if i in self.position and self.locked.get(i) != v}
+        if not changed:
             return False
-        fleet = self.fleet
-        fleet["locked"] = [states.get(i, old) for i, old in zip(self.ids, fleet["locked"], strict=True)]
-        before = self.labels
-        self.relabel(fleet)
-        return before != self.labels
+        self.locked.update(changed)
+        self._relabel()
+        return True

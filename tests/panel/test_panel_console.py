@@ -249,3 +249,15 @@ def test_resume_cancelled_sends_exactly_the_rows_a_cancel_left(fleet: Emulator) 
     assert sorted(_posted(fleet)) == sorted(cancelled)
     assert panel.results is not None and list(panel.results["outcome"]) == ["locked"] * len(cancelled)
     assert panel.results.attrs["concurrency"] == 2
+
+
+def test_a_csv_too_large_for_a_link_says_what_to_do_instead_and_stays_out_of_the_widget_state() -> None:
+    from scp_widgets.engine.results import Outcome, ServerResult, to_frame
+    from scp_widgets.panel.results import MAX_LINK_BYTES, links_html
+
+    rows = [ServerResult(f"{n:08x}-0000-4000-8000-000000000000", "lock", Outcome.LOCKED) for n in range(30_000)]
+    big = links_html(to_frame(rows, {"action": "lock", "run_id": "r1"}))
+    assert "↓ Download CSV: too large for a link; use panel.results.to_csv(path)" in big
+    assert "data:text/csv" not in big and len(big) < MAX_LINK_BYTES // 100
+    small = links_html(to_frame(rows[:20], {"action": "lock", "run_id": "r2"}))
+    assert 'download="scp-lock-r2.csv" href="data:text/csv' in small
