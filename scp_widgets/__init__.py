@@ -24,6 +24,7 @@ _EXPORTS = {
     "prune_journals": "api",
     "read_journal": "engine.journal_reader",
     "history": "engine.history",
+    "read_history_row": "engine.history",
     "CancelToken": "engine.bulk",
     "Progress": "engine.bulk",
     "ScpClient": "client.scp_client",
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from scp_widgets.client.errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
     from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
     from scp_widgets.engine.bulk import CancelToken, Progress
-    from scp_widgets.engine.history import history
+    from scp_widgets.engine.history import history, read_history_row
     from scp_widgets.engine.journal import JournalWarning
     from scp_widgets.engine.journal_reader import read_journal
     from scp_widgets.engine.results import Outcome
@@ -113,6 +114,7 @@ __all__ = [
     "list_servers",
     "lock",
     "prune_journals",
+    "read_history_row",
     "read_journal",
     "relock_pending",
     "resume_cancelled",

@@ -26,8 +26,8 @@ import pandas as pd
 
 from scp_widgets.client.errors import JournalError, ScpError, ScpUsageError
 from scp_widgets.engine.journal import JournalWarning
-from scp_widgets.engine.journal_reader import JournalRun, read_runs
-from scp_widgets.engine.results import Outcome, count_outcomes
+from scp_widgets.engine.journal_reader import JournalRun, read_runs, run_frame
+from scp_widgets.engine.results import Outcome, count_outcomes, summary_line
 from scp_widgets.engine.state_dirs import default_journal_dir
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ DEFAULT_KEEP_DAYS = 90.0
 _configured_days: float | None = None  # set by %config ScpHistoryMagics.keep_days; wins over the env var
 COLUMNS = (
     "run_id", "action", "started_at", "finished_at", "api_version", "endpoint", "servers", "complete",
-    "never_sent", "summary", "journal",
+    "never_sent", "summary", "journal", "regions", "journals",
 )  # fmt: skip
 
 
@@ -68,8 +68,10 @@ def history(folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Every run journaled in `folder` (default: the journal folder), one row per run, newest first.
 
     Columns: run_id, action, started_at, finished_at, api_version, endpoint, servers, complete, never_sent,
-    summary, journal, then one count column per outcome seen. `read_journal(row.journal, row.run_id)` gives
-    a run's frame (`read_journal(row.journal)` alone when the file holds one run, the usual case).
+    summary, journal, regions, journals, then one count column per outcome seen. A run over several regions
+    (one click, one `lock(regions=...)`) is one row: its parts' journals are `journals`, and
+    `read_history_row(row)` joins them into the run's frame. `read_journal(row.journal, row.run_id)` gives a
+    one-file run's frame (`read_journal(row.journal)` alone when the file holds one run, the usual case).
     A file that is not a journal is named in a warning (with the line) and left out. Reading never deletes.
     """
     where = Path(folder) if folder is not None else default_journal_dir()
@@ -81,7 +83,73 @@ def history(folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
             rows.extend(_rows_of(file))
         except ScpError as exc:
             warnings.warn(f"Left out of the history: {exc}", JournalWarning, stacklevel=2)
-    return _frame(rows)
+    return _frame(joined_fleet_runs(rows))
+
+
+def joined_fleet_runs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of one fleet run's parts (a journal per region, one for the servers never sent) as one row."""
+    parts: dict[str, list[dict[str, Any]]] = {}
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        fleet_run = row.pop("fleet_run", None)
+        if fleet_run:
+            if fleet_run not in parts:
+                out.append({"fleet_run": fleet_run})  # its place, filled below
+            parts.setdefault(fleet_run, []).append(row)
+        else:
+            out.append(row)
+    return [_joined(key["fleet_run"], parts[key["fleet_run"]]) if "fleet_run" in key else key for key in out]
+
+
+def _joined(fleet_run: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for part in parts:
+        for outcome in Outcome:
+            counts[str(outcome)] = counts.get(str(outcome), 0) + int(part.get(str(outcome), 0) or 0)
+    counts = {k: v for k, v in counts.items() if v}
+    complete = all(p["complete"] for p in parts)
+    starts = sorted(str(p["started_at"]) for p in parts if p.get("started_at"))
+    ends = sorted(str(p["finished_at"]) for p in parts if p.get("finished_at"))
+    elapsed = None
+    if complete and starts and ends:
+        elapsed = (dt.datetime.fromisoformat(ends[-1]) - dt.datetime.fromisoformat(starts[0])).total_seconds()
+    never_sent = sum(int(p["never_sent"]) for p in parts)
+    not_sent = sum(int(p.get("not_sent") or 0) for p in parts)
+    summary = summary_line(counts, elapsed, not_sent=not_sent)
+    if not complete:
+        summary = f"did not finish: {sum(counts.values())} sent or done, {never_sent} never sent"
+    regions = [str(p["regions"]) for p in parts if p.get("regions")]
+    return {
+        "run_id": fleet_run, "action": parts[0]["action"], "started_at": starts[0] if starts else None,
+        "finished_at": ends[-1] if complete and ends else None,
+        "api_version": ", ".join(dict.fromkeys(str(p["api_version"]) for p in parts if p.get("api_version"))),
+        "endpoint": ", ".join(str(p["endpoint"]) for p in parts if p.get("endpoint")),
+        "servers": sum(int(p["servers"]) for p in parts), "complete": complete, "never_sent": never_sent,
+        "summary": summary, "journal": parts[0]["journal"], "regions": ", ".join(regions),
+        "journals": [str(p["journal"]) for p in parts], **counts,
+    }  # fmt: skip
+
+
+def read_history_row(row: Any) -> pd.DataFrame:
+    """The frame of one `history()` row: one journal's run, or a fleet run's parts joined in the order they
+    were journaled, with a region column."""
+    journals = [str(j) for j in (getattr(row, "journals", None) or [row.journal])]
+    frames = []
+    for journal in journals:
+        runs = [r for r in read_runs(Path(journal)) if str(row.run_id) in (r.run_id, r.header.get("fleet_run"))]
+        if not runs:
+            raise ScpUsageError(f"The journal {journal} has no part of run {row.run_id!r}.")
+        frames.append(run_frame(runs[-1], Path(journal)))
+    if len(frames) == 1 and not frames[0].attrs.get("fleet_run"):
+        return frames[0]
+    for frame in frames:
+        region = frame.attrs.get("region") or None
+        frame.insert(1, "region", pd.Series([region] * len(frame), index=frame.index, dtype="string"))
+    joined = pd.concat(frames, ignore_index=True)
+    counts = count_outcomes(joined["outcome"].astype(str))
+    joined.attrs = {**frames[0].attrs, "run_id": str(row.run_id), "journals": journals, "counts": counts}
+    joined.attrs.update(summary=str(row.summary), complete=bool(row.complete), journal=None)
+    return joined
 
 
 def _rows_of(file: Path) -> list[dict[str, object]]:
@@ -126,7 +194,9 @@ def _row(
         "run_id": header.get("run_id"), "action": header.get("action"), "started_at": header.get("started_at"),
         "finished_at": (footer or {}).get("finished_at"), "api_version": header.get("api_version"),
         "endpoint": header.get("endpoint"), "servers": len(ids), "complete": footer is not None,
-        "never_sent": never_sent, "summary": summary, "journal": str(file), **counts,
+        "never_sent": never_sent, "summary": summary, "journal": str(file), "regions": header.get("region") or "",
+        "journals": [str(file)], "fleet_run": header.get("fleet_run"), "not_sent": (footer or {}).get("not_sent"),
+        **counts,
     }  # fmt: skip
 
 
@@ -137,7 +207,7 @@ def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
     for column in ("servers", "never_sent", *outcomes):
         frame[column] = frame[column].fillna(0).astype("int64")
-    for column in ("run_id", "action", "api_version", "endpoint", "summary", "journal"):
+    for column in ("run_id", "action", "api_version", "endpoint", "summary", "journal", "regions"):
         frame[column] = frame[column].astype("string")
     frame["complete"] = frame["complete"].astype(bool)
     frame = frame.sort_values(["started_at", "journal"], ascending=False, na_position="last", ignore_index=True)
@@ -197,4 +267,4 @@ def _finished_before(run: JournalRun, cutoff: float) -> bool:
         return False
 
 
-__all__ = ["configure", "history", "keep_days", "prune_journals"]
+__all__ = ["configure", "history", "keep_days", "prune_journals", "read_history_row"]

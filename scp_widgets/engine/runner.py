@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +58,29 @@ def open_journal(option: JournalOption, header: dict[str, Any], *, fsync: bool) 
     return Journal.open(path, header, fsync=fsync)
 
 
+def journal_results(
+    action: Action, results: list[ServerResult], options: RunOptions, tags: Mapping[str, str]
+) -> Path | None:
+    """A journal of rows decided without a request (a fleet run's servers in no listing): every row a run
+    returns is on disk, so its history and `read_journal` hold them too. None when journaling is off."""
+    if not results or options.journal is False:
+        return None
+    ids = [r.server_id for r in results]
+    header = {"run_id": uuid.uuid4().hex[:12], "action": action, "started_at": utc_iso(time.time()), "ids": ids,
+              "settings": settings_record(options), **tags}  # fmt: skip
+    journal = open_journal(options.journal, header, fsync=options.journal_fsync)
+    if journal is None:
+        return None
+    with journal:
+        for result in results:
+            journal.result(result)
+        counts = count_outcomes(r.outcome for r in results)
+        not_sent = len(results)
+        summary = summary_line(counts, 0.0, not_sent=not_sent)
+        journal.end({"finished_at": utc_iso(time.time()), "counts": counts, "not_sent": not_sent, "summary": summary})
+    return journal.path
+
+
 def journal_name(kind: str, run_id: str) -> str:
     """`20261204T044558Z-lock-9ba6c2d2afe7.jsonl`: sorted by time in a folder listing."""
     return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{kind}-{run_id}.jsonl"
@@ -72,8 +95,10 @@ async def arun(
     client: AsyncScpClient | ScpClient | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Run `action` on every id and return the result DataFrame (the engine under `lock` and `alock`)."""
+    """Run `action` on every id and return the result DataFrame (the engine under `lock` and `alock`).
+    `tags` go into the journal's header and the frame's attrs (a fleet run's id and this part's region)."""
     if action not in ("lock", "unlock"):
         raise ScpUsageError(f"action must be 'lock' or 'unlock', not {action!r}.")
     started = time.time()  # the summary's time is the wall time of the whole call: discovery included
@@ -97,7 +122,7 @@ async def arun(
             "started_at": utc_iso(started), "dry_run": options.dry_run, "verify": options.verify,
             "preflight": options.preflight, "duplicates": duplicates, "warning": choice.warning, "ids": server_ids,
             "concurrency": options.concurrency, "retries": options.retries, "timeout": options.timeout,
-            "settings": settings_record(options),
+            "settings": settings_record(options), **(tags or {}),
         }  # fmt: skip
         journal_file = open_journal(options.journal, header, fsync=options.journal_fsync)
         budget = RetryBudget()
@@ -121,7 +146,7 @@ async def arun(
         finally:
             if journal_file is not None:
                 journal_file.close()
-        attrs = {k: v for k, v in header.items() if k != "ids"}
+        attrs: dict[str, Any] = {k: v for k, v in header.items() if k != "ids"}
         attrs.update(footer, journal=str(journal_file.path) if journal_file else None, complete=True)
         attrs.update(settings=options, outcome=outcome)  # the typed pair: what was asked, what happened
         if journal_file is not None and journal_file.error:  # the run is whole; only its record on disk is not

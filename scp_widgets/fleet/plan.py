@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from scp_widgets.client.credentials import resolve_credentials
 from scp_widgets.client.errors import ScpError, ScpRequestError, ScpUsageError
 from scp_widgets.client.ids import is_valid_id
 from scp_widgets.client.regions import resolve_region_endpoints
-from scp_widgets.engine.bulk import Action, CancelToken, Progress, ProgressCallback
+from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
 from scp_widgets.engine.connection import CONNECTION_KEYS, Connection
 from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.results import (
@@ -37,8 +37,9 @@ from scp_widgets.engine.results import (
     to_frame,
     utc_iso,
 )
-from scp_widgets.engine.runner import arun, plan_ids
+from scp_widgets.engine.runner import arun, journal_results, plan_ids
 from scp_widgets.engine.settings import RunOptions, RunOutcome, check_unlock_confirmed
+from scp_widgets.fleet.progress import CombinedProgress
 from scp_widgets.fleet.rules import check_rule, matching, select, with_region
 
 FLEET_KEYS = ("where", "regions", "endpoints")
@@ -207,45 +208,6 @@ async def alist_fleet(
 # -- runs ---------------------------------------------------------------------------------------------
 
 
-class _CombinedProgress:
-    """One progress line over all regions' runs (their callbacks all run on the same loop thread), with each
-    region's own snapshot in `regions`. Its total is every server asked for, from the first report to the
-    last: the ones not sent (not found, not listed) count as done from the start, so the denominator the
-    panel shows before the run never changes under the user's eyes."""
-
-    def __init__(self, total: int, callback: ProgressCallback | None, unsent: Sequence[ServerResult] = ()) -> None:
-        self.total = total
-        self.callback = callback
-        self.unsent = count_outcomes(r.outcome for r in unsent)
-        self.parts: dict[str, Progress] = {}
-
-    def part(self, region: str | None) -> ProgressCallback | None:
-        if self.callback is None:
-            return None
-
-        def update(progress: Progress) -> None:
-            self.parts[region or ""] = progress
-            parts = self.parts.values()
-            counts = dict(self.unsent)
-            for p in parts:
-                for outcome, n in p.counts.items():
-                    counts[outcome] = counts.get(outcome, 0) + n
-            waits = [p.retry_in for p in parts if p.retry_in is not None]
-            rates = [p.rate for p in parts if p.rate is not None]
-            assert self.callback is not None
-            self.callback(
-                Progress(
-                    sum(p.done for p in parts) + sum(self.unsent.values()), self.total, counts,
-                    max(p.elapsed_s for p in parts), progress.last,
-                    sent=sum(p.sent for p in parts), accepted=sum(p.accepted for p in parts),
-                    rate=sum(rates) if rates else None, retry_in=min(waits) if waits else None,
-                    regions={name: p for name, p in self.parts.items() if name},
-                )
-            )  # fmt: skip
-
-        return update
-
-
 def requested_ids(fleet: pd.DataFrame, plan: FleetPlan, ids: Any) -> tuple[list[str], int]:
     """The servers asked for, in order: the rule's matches in the listing, or the given ids (normalised, once)."""
     if plan.where is not None:
@@ -320,8 +282,9 @@ async def arun_fleet(
         else:
             routed.setdefault(home[server_id], []).append(server_id)
 
-    combined = _CombinedProgress(len(requested), progress, unsent)
+    combined = CombinedProgress(len(requested), progress, unsent)
     runs = [t for t in plan.targets if routed.get(t.region)]
+    fleet_run = uuid.uuid4().hex[:12]  # one click, one run: each part's journal names it (history joins them)
     outcomes = await asyncio.gather(
         *(
             arun(
@@ -332,6 +295,7 @@ async def arun_fleet(
                 client=plan.client,
                 progress=combined.part(t.region),
                 cancel=token,
+                tags={"fleet_run": fleet_run, "region": t.region or ""},
             )
             for t in runs
         ),
@@ -340,6 +304,9 @@ async def arun_fleet(
     failed = [o for o in outcomes if isinstance(o, BaseException)]
     if failed:
         raise failed[0]
+    unsent_journal = journal_results(
+        action, unsent, _journal_per_region(options, "not-sent", 2), {"fleet_run": fleet_run}
+    )
     frames = [with_region_rows(f, t.region) for t, f in zip(runs, outcomes, strict=True) if isinstance(f, pd.DataFrame)]
     frames.append(with_region_rows(to_frame(unsent), None))
     joined = pd.concat(frames, ignore_index=True)
@@ -350,6 +317,9 @@ async def arun_fleet(
         joined = joined.drop(columns="region")
     joined.attrs.clear()
     joined.attrs.update(_attrs(action, plan, [f for f in outcomes if isinstance(f, pd.DataFrame)], joined, options))
+    joined.attrs["run_id"] = fleet_run
+    if unsent_journal is not None:
+        joined.attrs["journals"] = [*joined.attrs["journals"], str(unsent_journal)]
     joined.attrs.update(duplicates=duplicates, started_at=utc_iso(started))
     elapsed = time.time() - started
     not_sent = count_not_sent(joined["error_code"])

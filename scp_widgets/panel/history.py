@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
 from scp_widgets.client.errors import ScpError
-from scp_widgets.engine.history import history
+from scp_widgets.engine.history import history, read_history_row
 from scp_widgets.engine.journal_reader import read_journal
+from scp_widgets.engine.results import SUCCESSES
 from scp_widgets.panel.status import muted_line, status_line
-from scp_widgets.views.results_view import run_html
+from scp_widgets.views.results_view import local_time, run_html
 
 MAX_RUNS = 20  # the newest; %scp_history or scp_widgets.history() has them all
 
@@ -67,24 +69,47 @@ class HistoryView(w.Accordion):  # type: ignore[misc]  # ipywidgets ships no typ
         self.note_html.value = muted_line(note if len(runs) else "No runs journaled yet.") + skipped
 
     def _button(self, row: Any) -> w.Button:
-        when = row.started_at.strftime("%Y-%m-%d %H:%M:%S") if not pd.isna(row.started_at) else "?"
+        when = local_time(row.started_at) or "?"  # local wall time, as the panel's results show it
         state = "" if row.complete else " · did not finish"
-        label = f"{when} · {row.action} · {row.summary}{state}"
-        button = w.Button(description=label, tooltip=f"run {row.run_id}: {row.journal}", layout=_wide())
-        button.on_click(lambda _, path=row.journal, run_id=row.run_id: self.show(path, run_id))
+        where = f" · {row.regions}" if row.regions else ""
+        label = f"{when} · {row.action}{where} · {row.summary}{state}"
+        journals = list(row.journals)
+        button = w.Button(
+            description=label, tooltip=f"run {row.run_id}: {', '.join(journals)}", layout=_wide(),
+            button_style=_STYLES[outcome_level(row)],
+        )  # fmt: skip
+        button.on_click(lambda _, row=row: self.show_row(row))
         return button
 
+    def show_row(self, row: Any) -> None:
+        """Show one history row's results table: a run over several regions is one table with a region column."""
+        self._show(lambda: read_history_row(row))
+
     def show(self, journal: str, run_id: str | None = None) -> None:
-        """Show one run's results table (what clicking its button does)."""
+        """Show one journal's run (the newest in the file, or `run_id`)."""
+        self._show(lambda: read_journal(journal, run_id))
+
+    def _show(self, read: Callable[[], pd.DataFrame]) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a torn line is expected in a crashed run's journal
-                frame = read_journal(journal, run_id)
+                frame = read()
         except ScpError as exc:
             self.detail_html.value = status_line("error", str(exc))
             return
         self.results = frame
         self.detail_html.value = run_html(frame)  # the same results view a live run gets
+
+
+def outcome_level(row: Any) -> str:
+    """'ok' when every server succeeded, 'error' when none did or the run did not finish, else 'warn'."""
+    succeeded = sum(int(getattr(row, str(o), 0) or 0) for o in SUCCESSES)
+    if not row.complete or (succeeded == 0 and row.servers):
+        return "error"
+    return "ok" if succeeded >= row.servers else "warn"
+
+
+_STYLES = {"ok": "success", "warn": "warning", "error": "danger"}
 
 
 def _wide() -> w.Layout:

@@ -24,3 +24,37 @@ def test_a_run_over_two_regions_reports_a_fixed_total_and_each_regions_stages(
     assert last.regions["kr-west1"].sent == 5 and last.regions["kr-east1"].accepted == 3
     assert all(p.done >= 1 for p in seen)  # the unsent row counts as done from the first report
     assert len(frame) == len(ids)
+
+
+def test_one_run_over_two_regions_is_one_history_row_with_every_row_journaled(
+    two_regions: RegionalEmulators,
+) -> None:
+    from scp_widgets.panel.history import HistoryView
+
+    west, east = (two_regions.emulators[r] for r in ("kr-west1", "kr-east1"))
+    unknown = "00000000-0000-4000-8000-00000000dead"
+    ids = [*west.own_ids[:2], *east.own_ids[:2], unknown]
+    frame = scp_widgets.lock(ids, regions=["kr-west1", "kr-east1"])
+    assert len(frame.attrs["journals"]) == 3  # a journal per region, and one for the row never sent
+
+    runs = scp_widgets.history()
+    assert len(runs) == 1  # one call, one run: before, two rows, and the not_found row was on neither
+    row = next(runs.itertuples())
+    assert row.run_id == frame.attrs["run_id"] and row.servers == len(ids) and row.complete
+    assert (row.locked, row.not_found) == (4, 1) and "4 locked, 1 not_found" in row.summary
+    assert set(row.regions.split(", ")) == {"kr-west1", "kr-east1"} and sorted(row.journals) == sorted(
+        frame.attrs["journals"]
+    )
+    again = scp_widgets.read_history_row(row)
+    assert sorted(again["server_id"]) == sorted(ids)
+    assert dict(zip(again["server_id"], again["region"], strict=True))[west.own_ids[0]] == "kr-west1"
+    assert again.attrs["counts"] == {"locked": 4, "not_found": 1}
+
+    view = HistoryView()
+    view.refresh()
+    (button,) = view.run_buttons
+    assert "kr-west1" in button.description and "kr-east1" in button.description
+    assert button.button_style == "warning"  # one row failed: amber, as the panel's bar
+    button.click()
+    assert view.results is not None and len(view.results) == len(ids)
+    assert '<span class="region">kr-east1</span>' in view.detail_html.value
