@@ -18,6 +18,7 @@ import pandas as pd
 
 from scp_widgets.engine.results import SUCCESSES
 from scp_widgets.panel.server_index import ServerIndex
+from scp_widgets.panel.targets import Targets, targets
 
 #: Rows in the list at a time: a page is what the browser holds, whatever the fleet's size.
 PAGE_ROWS = 250
@@ -58,6 +59,8 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
         self.index = ServerIndex()
         self._picked: set[str] = set()
         self._picked_in_order: list[str] | None = []  # cached: the target line asks on every keystroke
+        self._version = 0  # one more at each change of the picks
+        self._plan: tuple[tuple[int, int, str], Targets] | None = None
         self._shown: list[str] = []
         self._page = 0
         self._syncing = False
@@ -111,6 +114,14 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
             if self._picked_in_order is None:
                 self._picked_in_order = self.index.in_list_order(self._picked)
             return list(self._picked_in_order)
+
+    def plan(self, pasted_text: str) -> Targets:
+        """What a run would act on: the picks, then the pasted entries resolved by name or id. Cached until
+        the picks, the listing or the text change (the target line asks on every keystroke)."""
+        key = (id(self.index), self._version, pasted_text)
+        if self._plan is None or self._plan[0] != key:
+            self._plan = (key, targets(self.picked, pasted_text, self.index.by_name))
+        return self._plan[1]
 
     @property
     def picked_count(self) -> int:
@@ -185,6 +196,7 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
     def _set_picks(self, picks: set[str]) -> None:
         self._picked = picks
         self._picked_in_order = None
+        self._version += 1
 
     def _last_page(self) -> int:
         return max(0, (len(self._shown) - 1) // PAGE_ROWS)

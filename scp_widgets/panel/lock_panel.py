@@ -37,7 +37,7 @@ from scp_widgets.panel.results import ResultsArea
 from scp_widgets.panel.run_status import RunStatus, verdict
 from scp_widgets.panel.service import load_fleet, rerun_of, run_coroutine
 from scp_widgets.panel.status import Level, status_line
-from scp_widgets.panel.targets import Targets, paste_notes, target_line, targets
+from scp_widgets.panel.targets import Targets, paste_notes, target_line
 
 if TYPE_CHECKING:
     import httpx
@@ -154,7 +154,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     @property
     def targets(self) -> Targets:
         with self._guard:
-            return targets(self.chooser.picked, self.paste_box.value, self.chooser.index.by_name)
+            return self.chooser.plan(self.paste_box.value)
 
     def clear(self) -> None:
         """Empty the picks and the paste box, and drop a run waiting for confirmation."""

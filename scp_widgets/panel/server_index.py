@@ -74,13 +74,13 @@ class ServerIndex:
         words = text.lower().split()
         if not words:
             return list(self.ids)
-        plain = [w for w in words if not _ID_PREFIX.match(w)]
-        prefixes = [w for w in words if _ID_PREFIX.match(w)]
-        shown = []
-        for server_id, words_of in zip(self.ids, self._search, strict=True):
-            if all(w in words_of for w in plain) and all(p in words_of or server_id.startswith(p) for p in prefixes):
-                shown.append(server_id)
-        return shown
+        rows = list(zip(self.ids, self._search, strict=True))
+        for word in words:  # narrowed one word at a time: each pass is one tight comprehension
+            if _ID_PREFIX.match(word):
+                rows = [r for r in rows if word in r[1] or r[0].startswith(word)]
+            else:
+                rows = [r for r in rows if word in r[1]]
+        return [server_id for server_id, _ in rows]
 
     def in_list_order(self, ids: Iterable[str]) -> list[str]:
         """`ids` that are listed, sorted as the list shows them."""
