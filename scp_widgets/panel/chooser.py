@@ -33,6 +33,9 @@ CHOOSER_CSS = (
     "color:var(--jp-ui-font-color0,#000);font-weight:600}"
     # The Unlock button: white on JupyterLab's warning orange (#f57c00) is 2.7:1; this amber is 5.0:1.
     ".scp-panel .jupyter-button.mod-warning{background-color:#b45309;color:#fff}"
+    ".scp-panel .scp-server-list{flex-direction:column;align-items:stretch}"
+    ".scp-panel .scp-server-list>.widget-label{width:auto;max-width:none;text-align:left;font-weight:bold;"
+    "margin:0 0 2px 0}"
 )
 
 
@@ -70,8 +73,9 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
             layout=w.Layout(flex="1 1 auto"),
         )
         self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="Reload the server list")
+        # The description is the list's label (`<label for>`): its accessible name; CSS puts it above the list.
         self.selector = w.SelectMultiple(
-            options=[], rows=12, layout=fill(), tooltip="Servers: pick one or more (Shift- or Ctrl-click)"
+            options=[], rows=12, layout=fill(), description="Servers", tooltip="Pick one or more (Shift- or Ctrl-click)"
         )
         self.selector.add_class("scp-server-list")
         self.previous_button = w.Button(icon="chevron-left", tooltip="Previous page", layout=w.Layout(width="36px"))
@@ -95,7 +99,6 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
         )
         super().__init__(
             [
-                w.HTML("<b>Servers</b>"),
                 w.HBox([self.filter_box, self.refresh_button], layout=fill()),
                 self.selector,
                 self.pager,
