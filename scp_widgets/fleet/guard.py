@@ -136,11 +136,13 @@ class Guard:
 
     async def _run(self) -> None:
         self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
         while not self._stopped.is_set():
+            started = loop.time()
             self._check_task = asyncio.ensure_future(self._check())
             with suppress(asyncio.CancelledError):
                 await self._check_task
-            delay = min(self.every * 2 ** min(self.failures_in_row, 30), max(self.every, MAX_BACKOFF))
+            delay = next_delay(self.every, self.failures_in_row, loop.time() - started)
             self.next_check = _utc_now() + dt.timedelta(seconds=delay)
             self.phase = "waiting"
             self._notify()
@@ -252,3 +254,10 @@ def _text(value: Any) -> str | None:
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.fromtimestamp(time.time(), dt.UTC)
+
+
+def next_delay(every: float, failures_in_row: int, check_took: float) -> float:
+    """Seconds from the end of a check to the start of the next: checks start `every` seconds apart (a 6 s
+    check at every=15 made them 21 s apart), or further apart while checks fail in a row (backoff)."""
+    interval = min(every * 2 ** min(failures_in_row, 30), max(every, MAX_BACKOFF))
+    return max(0.0, interval - check_took)

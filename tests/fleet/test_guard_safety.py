@@ -142,3 +142,12 @@ def test_a_wrong_key_backs_off_and_warns_once(caplog: pytest.LogCaptureFixture) 
     warned = [r for r in caplog.records if "drift guard check failed" in r.getMessage()]
     assert len(warned) == 1  # one warning per streak, not one per check
     assert len(g.actions) == 0 and g.actions.attrs["total"] == 0
+
+
+def test_checks_start_every_seconds_apart_however_long_a_check_takes() -> None:
+    from scp_widgets.fleet.guard import MAX_BACKOFF, next_delay
+
+    assert next_delay(15, 0, 6.0) == 9.0  # start to start: 15 s, not 6 + 15 = 21 s
+    assert next_delay(15, 0, 20.0) == 0.0  # a check longer than the period: the next starts at once
+    assert next_delay(15, 2, 6.0) == 54.0  # two failures in a row: 60 s apart
+    assert next_delay(15, 40, 0.0) == MAX_BACKOFF  # backoff is capped
