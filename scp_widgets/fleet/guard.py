@@ -259,5 +259,5 @@ def _utc_now() -> dt.datetime:
 def next_delay(every: float, failures_in_row: int, check_took: float) -> float:
     """Seconds from the end of a check to the start of the next: checks start `every` seconds apart (a 6 s
     check at every=15 made them 21 s apart), or further apart while checks fail in a row (backoff)."""
-    interval = min(every * 2 ** min(failures_in_row, 30), max(every, MAX_BACKOFF))
+    interval: float = min(every * 2.0 ** min(failures_in_row, 30), max(every, MAX_BACKOFF))
     return max(0.0, interval - check_took)
