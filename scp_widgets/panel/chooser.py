@@ -34,6 +34,12 @@ CHOOSER_CSS = (
     # The Unlock button: white on JupyterLab's warning orange (#f57c00) is 2.7:1; this amber is 5.0:1.
     ".scp-panel .jupyter-button.mod-warning{background-color:#b45309;color:#fff}"
     ".scp-panel .scp-server-list{flex-direction:column;align-items:stretch}"
+    # After a kernel restart the page keeps the panel, but its clicks reach nothing: ipywidgets marks every
+    # view `jupyter-widgets-disconnected`, and the panel says so in words instead of looking alive.
+    ".scp-panel.jupyter-widgets-disconnected::before{content:'\\26A0  The kernel restarted or stopped: this panel "
+    "no longer acts. Run its cell again for a live one.';display:block;font:inherit;font-weight:600;padding:6px 8px;"
+    "margin-bottom:6px;border:1px solid var(--jp-warn-color1,#b45309);color:var(--jp-ui-font-color0,#000)}"
+    ".scp-panel.jupyter-widgets-disconnected>*{opacity:.45;pointer-events:none}"
     ".scp-panel .scp-server-list>.widget-label{width:auto;max-width:none;text-align:left;font-weight:bold;"
     "margin:0 0 2px 0}"
 )

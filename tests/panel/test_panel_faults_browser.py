@@ -192,3 +192,13 @@ def test_retry_failed_and_resume_cancelled_after_faults_over_two_regions(
     assert sorted(posted(regions)) == sorted(cancelled)  # exactly the cancelled rows
     every_button_usable(panel)
     shoot(page, panel, "console-resumed-1280-light.png")
+
+    # 3. A kernel restart: the page keeps the panel, which now says it no longer acts instead of looking alive.
+    page.get_by_role("button", name="Restart the kernel", exact=True).click()
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click(timeout=SLOW)
+    page.wait_for_function(
+        "e => getComputedStyle(e, '::before').content.includes('The kernel restarted')",
+        arg=panel.element_handle(),
+        timeout=SLOW,
+    )
+    assert panel.evaluate("e => getComputedStyle(e.firstElementChild).pointerEvents") == "none"
