@@ -33,13 +33,15 @@ class RegionPicker(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hi
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self.endpoints = dict(endpoints) if endpoints else None
+        # Checkboxes, not toggle buttons: a checkbox's checked state is what a screen reader announces, while
+        # a ToggleButton says nothing of being pressed.
         self.toggles = {
-            name: w.ToggleButton(
+            name: w.Checkbox(
                 value=True,
                 description=name,
-                icon="globe",
-                layout=w.Layout(width="auto"),
-                tooltip=f"{name}: in the list and the runs (click to leave it out)",
+                indent=False,
+                layout=w.Layout(width="auto", margin="0 12px 0 0"),
+                tooltip=f"{name}: in the list and the runs (clear to leave it out)",
             )
             for name in region_names(regions)
         }

@@ -140,6 +140,8 @@ def test_retry_failed_and_resume_cancelled_after_faults_over_two_regions(
     expect(panel.locator(".widget-select-multiple select option")).to_have_count(250, timeout=SLOW)  # one page
     expect(panel.get_by_text("rows 1 to 250 of 400")).to_be_visible()
     expect(panel.get_by_role("listbox", name="Servers")).to_be_visible()  # the list has an accessible name
+    for region in REGIONS:  # each region's switch announces its state
+        expect(panel.get_by_role("checkbox", name=region)).to_be_checked()
 
     # 1. Lock 56 while both regions answer 503 and 429: some fail after their retries; Retry sends just those.
     set_faults(regions, FAULTY)
