@@ -1,4 +1,4 @@
-"""The panel's region picker: one toggle per region; the server list and every run span the picked ones.
+"""The panel's region picker: one checkbox per region; the server list and every run span the picked ones.
 
 `LockPanel(regions=["kr-west1", "kr-east1"])` (or `%scp_panel --region kr-west1,kr-east1`) shows it.
 Endpoints per region as for `lock(regions=...)`: `endpoints=`, then SCP_ENDPOINTS, then official hosts.

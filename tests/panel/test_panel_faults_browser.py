@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "artifacts")
 REGIONS = ["kr-west1", "kr-east1"]
 FAULTY = Faults(error_rates={503: 0.55}, throttle_rate=0.1, retry_after=0.2)  # 503s and 429s on every call
-SLOW_SERVICE = Faults(latency=0.25)  # a 300-server run lasts long enough to cancel in the middle
+SLOW_SERVICE = Faults(latency=1.0)  # a 300-server run lasts about 10 s: long enough to cancel in the middle
 PANEL = f"from scp_widgets import LockPanel\np = LockPanel(regions={REGIONS!r})\np"
 
 
