@@ -28,6 +28,29 @@ _BAD = (
     "throttled", "server_error", "network_error", "unverified",
 )  # fmt: skip
 _THROTTLED_STATUS = (429, 417)
+#: JupyterLab 4 and Voila render this MIME type with the Vega-Lite they ship; Altair 6's own (v6) they do not.
+VEGALITE_MIME = "application/vnd.vegalite.v5+json"
+_V5_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+RENDERER = "scp-widgets"
+
+
+def native_bundle(spec: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """An Altair renderer: the spec under the MIME type JupyterLab and Voila draw natively, offline (the
+    specs here use nothing newer than Vega-Lite 5), and a line of text for a terminal."""
+    title = spec.get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    return {VEGALITE_MIME: {**spec, "$schema": _V5_SCHEMA}, "text/plain": f"<chart: {text or 'scp-widgets'}>"}
+
+
+def use_native_renderer() -> None:
+    """Draw charts natively in JupyterLab and Voila, unless the user picked an Altair renderer of their own
+    (Altair's default loads Vega from a CDN, which an offline or locked-down console cannot reach)."""
+    import altair as alt
+
+    if RENDERER not in alt.renderers.names():
+        alt.renderers.register(RENDERER, native_bundle)
+    if alt.renderers.active == "default":
+        alt.renderers.enable(RENDERER)
 
 
 def _inline(values: list[dict[str, Any]]) -> Any:
@@ -67,6 +90,7 @@ def coverage(servers: pd.DataFrame) -> alt.Chart:
     """Servers per region and state, locked vs unlocked (a `list_servers()` frame, with or without regions)."""
     import altair as alt
 
+    use_native_renderer()
     data = coverage_data(servers)
     regions = [r for r in data["region"].unique() if r]
     chart = (
@@ -133,6 +157,7 @@ def timeline(result: pd.DataFrame, *, rate_limit: float | None = None) -> alt.VC
     requests/s, when known; else `attrs['rate_limit']`), and a histogram of the answers' latency."""
     import altair as alt
 
+    use_native_renderer()
     data = timeline_data(result)
     base = alt.Chart(_inline(_records(data)))
     progress = (
@@ -199,6 +224,7 @@ def history_chart(runs: pd.DataFrame) -> alt.Chart:
     """Runs over time, each a bar of its servers by outcome (a `history()` frame)."""
     import altair as alt
 
+    use_native_renderer()
     data = history_data(runs)
     domain = [*_GOOD, "cancelled", "sent", "accepted", *_BAD]
     palette = ["#2e7d32"] * len(_GOOD) + ["#9e9e9e"] * 3 + ["#c62828"] * len(_BAD)
