@@ -5,14 +5,13 @@
     LockConsole(read_only=True)      # list, history and charts only: no Lock, no Unlock, and the API refuses
 
 `read_only=None` follows `SCP_WIDGETS_READ_ONLY` (what `scp-widgets app --read-only` sets for its kernels).
-Charts are drawn into `Output` widgets as Vega-Lite specs (JupyterLab and Voila draw them natively); the
+Charts are drawn by `RunCharts` (Vega-Lite specs in `Output` widgets, which JupyterLab and Voila draw); the
 coverage comes from its own listing, refreshed with the panel's list and after every run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,9 +23,7 @@ from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.engine.read_only import read_only as read_only_setting
 from scp_widgets.panel.jobs import Jobs
 from scp_widgets.panel.lock_panel import LockPanel
-from scp_widgets.views import charts
-
-logger = logging.getLogger(__name__)
+from scp_widgets.panel.run_charts import RunCharts
 
 #: LockPanel options that also say where and as whom to list (the coverage's own listing uses them).
 _LISTING = ("endpoint", "region", "environment", "access_key", "secret_key", "transport", "endpoints")
@@ -46,16 +43,8 @@ class LockConsole(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         self._jobs = Jobs()
         self._charted: pd.DataFrame | None = None
         self.panel = LockPanel(regions=regions, **panel_options)
-        self.timeline_output = w.Output(layout=w.Layout(min_width="0"))
-        self.coverage_output = w.Output(layout=w.Layout(min_width="0"))
-        self.chart_error = w.HTML()
-        self.timeline_box = w.VBox([w.HTML("<b>Last run</b>"), self.timeline_output])
-        self.timeline_box.add_class("scp-timeline")
-        self.coverage_box = w.VBox([w.HTML("<b>Fleet</b>"), self.coverage_output])
-        self.coverage_box.add_class("scp-coverage")
-        self.timeline_box.layout.display = "none"
-        pictures = w.HBox([self.timeline_box, self.coverage_box], layout=w.Layout(flex_flow="row wrap", width="auto"))
-        children: list[w.Widget] = [self.panel, pictures, self.chart_error]
+        self.charts = RunCharts()
+        children: list[w.Widget] = [self.panel, self.charts]
         if self.read_only:
             for button in self.change_buttons:
                 button.layout.display = "none"
@@ -77,7 +66,7 @@ class LockConsole(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         """List the fleet again in the background and redraw the coverage (callable from any thread, the
         loop's own included: a run's end is seen there)."""
         future = asyncio.run_coroutine_threadsafe(alist_servers(**self._listing), background_loop().loop)
-        self._jobs.track(future, self._draw_coverage, self._chart_failed)
+        self._jobs.track(future, self._draw_coverage, self._listing_failed)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the panel's work and the console's listings are done and shown."""
@@ -89,25 +78,11 @@ class LockConsole(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         if frame is None or frame is self._charted or self.panel.running:
             return
         self._charted = frame
-        try:  # a picture that fails must not cost the panel its run (this runs inside the panel's callback)
-            self._show(self.timeline_output, charts.timeline(frame))
-            self.timeline_box.layout.display = None
-            self.refresh_coverage()  # the run changed lock states
-        except Exception as exc:
-            logger.exception("drawing the run's timeline failed")
-            self.chart_error.value = f"<span class='scp-muted'>Could not draw the run's timeline: {exc}</span>"
+        self.charts.show_run(frame)
+        self.refresh_coverage()  # the run changed lock states
 
     def _draw_coverage(self, servers: pd.DataFrame) -> None:
-        try:
-            self._show(self.coverage_output, charts.coverage(servers))
-        except Exception as exc:
-            logger.exception("drawing the fleet's coverage failed")
-            self._chart_failed(str(exc))
+        self.charts.show_coverage(servers)
 
-    def _chart_failed(self, reason: str) -> None:
-        self.chart_error.value = f"<span class='scp-muted'>Could not draw the fleet's coverage: {reason}</span>"
-
-    def _show(self, output: w.Output, chart: Any) -> None:
-        output.clear_output()
-        output.append_display_data(chart)
-        self.chart_error.value = ""
+    def _listing_failed(self, reason: str) -> None:
+        self.charts.failed("the fleet's coverage", reason)

@@ -10,48 +10,13 @@ from typing import Any
 
 import ipywidgets as w
 import pytest
+from widget_helpers import all_widget_states, rows_in, spec_in
 
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
 from scp_widgets.engine.read_only import READ_ONLY_ENV
 from scp_widgets.panel.console import LockConsole
-from scp_widgets.views.charts import VEGALITE_MIME
 
 WAIT = 60.0
-
-
-def all_widget_states(root: w.Widget) -> list[dict[str, Any]]:
-    seen: dict[str, dict[str, Any]] = {}
-
-    def visit(widget: w.Widget) -> None:
-        if widget.model_id in seen:
-            return
-        seen[widget.model_id] = widget.get_state()
-        for name in widget.keys:
-            value = getattr(widget, name)
-            for item in value if isinstance(value, list | tuple) else [value]:
-                if isinstance(item, w.Widget):
-                    visit(item)
-
-    visit(root)
-    return list(seen.values())
-
-
-def spec_in(output: w.Output) -> dict[str, Any]:
-    (shown,) = output.outputs
-    spec: dict[str, Any] = shown["data"][VEGALITE_MIME]
-    return spec
-
-
-def rows_in(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    def values(node: Any) -> list[list[dict[str, Any]]]:
-        if isinstance(node, dict):
-            own = [node["values"]] if isinstance(node.get("values"), list) else []
-            return own + [v for child in node.values() for v in values(child)]
-        if isinstance(node, list):
-            return [v for child in node for v in values(child)]
-        return []
-
-    return max(values(spec), key=len)
 
 
 def wait_for_output(output: w.Output) -> None:
@@ -71,18 +36,18 @@ def console(emu_options: dict[str, Any]) -> Iterator[LockConsole]:
 def test_console_draws_the_coverage_then_the_run_timeline_beside_the_table(
     console: LockConsole, emulator: Emulator
 ) -> None:
-    wait_for_output(console.coverage_output)
-    coverage = rows_in(spec_in(console.coverage_output))
+    wait_for_output(console.charts.coverage_output)
+    coverage = rows_in(spec_in(console.charts.coverage_output))
     assert sum(r["servers"] for r in coverage) == len(console.panel.chooser.names()) == len(emulator.own_ids)
     ids = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:7]
     console.panel.paste_box.value = "\n".join(ids)
     console.panel.lock_button.click()
     console.wait(WAIT)
-    wait_for_output(console.timeline_output)
-    timeline = rows_in(spec_in(console.timeline_output))
+    wait_for_output(console.charts.timeline_output)
+    timeline = rows_in(spec_in(console.charts.timeline_output))
     assert [r["server_id"] for r in timeline] == ids  # one point per row of the run
-    assert console.timeline_box.layout.display is None  # shown once there is a run
-    assert console.chart_error.value == ""
+    assert console.charts.timeline_box.layout.display is None  # shown once there is a run
+    assert console.charts.error.value == ""
     assert "Nothing was sent" not in console.panel.status_html.value
     text = json.dumps(all_widget_states(console), default=str)
     assert DEMO_SECRET_KEY not in text and DEMO_ACCESS_KEY not in text
@@ -102,7 +67,7 @@ def test_read_only_console_hides_changes_and_refuses_a_click(
     console.wait(WAIT)
     assert "lock() is refused: this session is read-only" in console.panel.status_html.value
     assert [r for r in emulator.record if r.method == "POST"] == []
-    wait_for_output(console.coverage_output)  # list and charts still work
+    wait_for_output(console.charts.coverage_output)  # list and charts still work
 
 
 def test_read_only_false_overrides_the_environment(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from widget_helpers import rows_in
 
 import scp_widgets
 from scp_widgets.client.errors import ScpUsageError
@@ -27,18 +28,9 @@ def spec(chart: Any) -> dict[str, Any]:
     return result
 
 
-def _values(node: Any) -> list[list[dict[str, Any]]]:
-    if isinstance(node, dict):
-        own = [node["values"]] if isinstance(node.get("values"), list) else []
-        return own + [v for child in node.values() for v in _values(child)]
-    if isinstance(node, list):
-        return [v for child in node for v in _values(child)]
-    return []
-
-
 def data_of(chart: Any) -> list[dict[str, Any]]:
     """The inline rows the chart's marks draw (its largest inline dataset)."""
-    return max(_values(spec(chart)), key=len)
+    return rows_in(spec(chart))
 
 
 def assert_no_secret(chart: Any) -> None:
