@@ -213,7 +213,7 @@ def history_data(runs: pd.DataFrame) -> pd.DataFrame:
         {
             "run_id": long["run_id"].astype(str),
             "action": long["action"].astype(str),
-            "started_at": pd.to_datetime(long["started_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "started_at": pd.to_datetime(long["started_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S"),
             "outcome": long["outcome"].astype(str),
             "servers": long["servers"].astype("int64"),
         }
@@ -232,10 +232,12 @@ def history_chart(runs: pd.DataFrame) -> alt.Chart:
         alt.Chart(_inline(_records(data)))
         .mark_bar()
         .encode(
-            x=alt.X("started_at:T", title="run started"),
+            # ordinal, one bar per run in time order: on a time scale, runs seconds apart were slivers
+            # under millisecond ticks (".500"), and a year of runs is still read left to right
+            x=alt.X("started_at:O", title="run started (UTC)", sort="ascending", axis=alt.Axis(labelAngle=-35)),
             y=alt.Y("sum(servers):Q", title="servers"),
             color=alt.Color("outcome:N", scale=alt.Scale(domain=domain, range=palette), legend=None),
-            tooltip=["run_id:N", "action:N", "started_at:T", "outcome:N", "servers:Q"],
+            tooltip=["run_id:N", "action:N", "started_at:N", "outcome:N", "servers:Q"],
         )
         .properties(title="Runs by outcome", width=420, height=160)
     )

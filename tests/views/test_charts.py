@@ -92,6 +92,10 @@ def test_history_chart_counts_runs_by_outcome(emulator: Emulator, emu_options: d
     rows = data_of(runs.scp.chart())
     by_run = {(r["action"], r["outcome"]): r["servers"] for r in rows}
     assert by_run == {("lock", "locked"): 3, ("unlock", "unlocked"): 2, ("unlock", "not_found"): 1}
+    # one bar per run in time order (a time scale drew runs seconds apart as slivers under ".500" ticks)
+    x = spec(runs.scp.chart())["encoding"]["x"]
+    assert (x["field"], x["type"], x["sort"]) == ("started_at", "ordinal", "ascending")
+    assert {r["started_at"] for r in rows} == set(runs["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S"))
     assert_no_secret(runs.scp.chart())
 
 
