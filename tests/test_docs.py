@@ -248,3 +248,16 @@ def test_the_readme_names_the_chart_option_of_each_listing_magic() -> None:
     for usage in ("%scp_servers [", "%scp_history ["):
         start = section.index(usage)
         assert "[--chart]" in section[start : section.index("`", start)], usage
+
+
+def test_the_pictures_section_shows_the_app_and_each_chart_from_small_files() -> None:
+    """The README shows each picture `docs/screenshots.py` takes, and each file stays small (< 150 KB)."""
+    images = sorted((REPO / "docs" / "images").glob("*.png"))
+    shown = set(
+        re.findall(r"\]\((docs/images/[\w.-]+\.png)\)", _readme_section("Pictures: the operator's app and the charts"))
+    )
+    assert {str(p.relative_to(REPO)) for p in images} == shown
+    assert {p.name for p in images} == {"app.png", "coverage.png", "timeline.png", "history.png"}
+    for image in images:
+        assert image.stat().st_size < 150_000, image
+        assert image.read_bytes().startswith(b"\x89PNG")

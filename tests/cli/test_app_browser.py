@@ -3,7 +3,7 @@ the run's timeline; `--read-only` hides Lock and Unlock and its kernel's Python 
 secret is in the page, the rendered DOM, or the outputs Voila executed into it.
 
 The app runs as `python -m scp_widgets.cli.main app` (this checkout's code), against a real emulator on
-loopback. Screenshots go to artifacts/ (to docs/, the README's pictures, when UPDATE_SCREENSHOTS=1).
+loopback. Screenshots go to artifacts/ (the README's pictures are taken by docs/screenshots.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, Emu
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "artifacts")
+SHOTS = ROOT / "artifacts"
 SECRETS = (DEMO_SECRET_KEY, DEMO_ACCESS_KEY, "Signature")
 
 
