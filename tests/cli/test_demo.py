@@ -294,7 +294,8 @@ def test_outside_a_checkout_the_bundled_copy_goes_to_the_home_folder(
     monkeypatch.setenv("HOME", str(tmp_path))
     folder = cli.notebooks_dir(None)
     assert folder == tmp_path / cli.HOME_NOTEBOOKS
-    assert len(list(folder.glob("*.ipynb"))) == 5
+    tutorials = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    assert sorted(p.name for p in folder.glob("*.ipynb")) == tutorials
 
 
 def test_outside_a_checkout_without_bundled_notebooks_says_what_to_do(
