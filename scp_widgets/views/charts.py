@@ -183,11 +183,19 @@ def timeline(result: pd.DataFrame, *, rate_limit: float | None = None) -> alt.VC
     )
     run = alt.layer(progress, marks).resolve_scale(color="independent").properties(width=420, height=180)
     limit = rate_limit if rate_limit is not None else result.attrs.get("rate_limit")
+    # per second: servers first sent, and servers answered (their last attempt): against the service's limit
+    # the answered line is the rate achieved; first sends above it are what throttling and retries absorbed
     rate = (
-        base.transform_filter("isValid(datum.sent)")
-        .transform_calculate(second="floor(datum.sent)")
-        .mark_bar(color="#1565c0")
-        .encode(x=alt.X("second:O", title="second"), y=alt.Y("count():Q", title="sent per second"))
+        base.transform_fold(["sent", "answered"], as_=["event", "t"])
+        .transform_filter("isValid(datum.t)")
+        .transform_calculate(second="floor(datum.t)")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("second:Q", title="second", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("count():Q", title="servers per second"),
+            color=alt.Color("event:N", sort=["sent", "answered"], legend=None),
+            tooltip=["event:N", "second:Q", "count():Q"],
+        )
     )
     if isinstance(limit, int | float):
         rule = alt.Chart(_inline([{"limit": float(limit)}])).mark_rule(color="#c62828", strokeDash=[4, 3])
