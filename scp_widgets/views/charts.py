@@ -1,8 +1,8 @@
 """Pictures of the fleet and of a run, as Vega-Lite charts (Altair): pure functions, frame in, chart out.
 
     coverage(servers)   servers per region and state, locked vs unlocked; the unlocked ones listed on hover
-    timeline(result)    sent, answered and final over time, retries and throttling marked, the send rate
-                        against the service's limit, and a latency histogram
+    timeline(result)    sent, answered and final over time, retries and throttling marked, servers sent and
+                        answered per second against the service's limit, and a latency histogram
     history_chart(runs) runs over time by outcome
 
 Each chart carries only the columns it draws (no endpoint, no key, no message), inline, so a saved notebook
@@ -153,8 +153,9 @@ def _records(data: pd.DataFrame) -> list[dict[str, Any]]:
 
 def timeline(result: pd.DataFrame, *, rate_limit: float | None = None) -> alt.VConcatChart:
     """A run that explains itself: when each server was sent, answered and final (cumulative), the rows that
-    needed retries or met throttling, the send rate per second against `rate_limit` (the service's limit,
-    requests/s, when known; else `attrs['rate_limit']`), and a histogram of the answers' latency."""
+    needed retries or met throttling, servers sent and answered per second against `rate_limit` (the
+    service's limit, requests/s, when known; else `attrs['rate_limit']`), and a histogram of the answers'
+    latency."""
     import altair as alt
 
     use_native_renderer()
