@@ -3,10 +3,10 @@
     .venv/bin/python docs/screenshots.py            # needs Debian's chromium at /usr/bin/chromium
 
 - `app.png`: `scp-widgets app --no-browser` in Chromium after Lock on 20 servers (panel, timeline, coverage);
-- `coverage.png`, `timeline.png`, `history.png`: each chart as Voila draws it, from a short notebook that
-  lists a two-region fleet, locks 120 servers against a service limited to 40 requests/s that also throttles
-  and fails a few calls (both regions alike), then unlocks some and tries a bad id (so the history has more
-  than one outcome).
+- `coverage.png` (the pointer on an unlocked bar), `timeline.png`, `history.png`: each chart as Voila draws it
+  in an Output widget (as the app does), from a short notebook that lists a two-region fleet, locks 120
+  servers against a service limited to 40 requests/s that also throttles and fails a few calls (both regions
+  alike), then unlocks some and tries a bad id (so the history has more than one outcome).
 
 Every process runs with the public demo credentials, a temporary journal folder and no access to the real
 ~/.scpconf. Each PNG is reduced to 256 colours, to stay small in the repository (< 150 KB).
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 from PIL import Image
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
 from scp_widgets.emulator.regions import RegionalEmulators
@@ -39,16 +39,19 @@ SLOW = 120_000  # ms
 REGIONS = ("kr-west1", "kr-east1")
 MAX_BYTES = 150_000
 
+# Each chart is shown inside an Output widget, as the app shows them: Voila's own cell outputs lack the
+# setData() that JupyterLab's Vega renderer calls after drawing, and print "Javascript Error" under the chart.
 CHART_CELLS = [
-    "import scp_widgets",
-    f"servers = scp_widgets.list_servers(regions={list(REGIONS)!r})\nservers.scp.coverage()",
+    "import ipywidgets as w\nimport scp_widgets\n\n"
+    "def shown(chart):\n    out = w.Output()\n    out.append_display_data(chart)\n    return out",
+    f"servers = scp_widgets.list_servers(regions={list(REGIONS)!r})\nshown(servers.scp.coverage())",
     "batch = servers.query(\"region == 'kr-west1' and state == 'ACTIVE' and not locked\").id[:120]\n"
     "run = scp_widgets.lock(batch, regions=['kr-west1'], concurrency=32)\n"
-    "run.scp.timeline(rate_limit=40)",
+    "shown(run.scp.timeline(rate_limit=40))",
     "scp_widgets.unlock(run.server_id[:15], regions=['kr-west1'])\n"
     "scp_widgets.lock([*servers.query(\"region == 'kr-east1' and not locked\").id[:12], "
     "'00000000-0000-4000-8000-000000000000'], regions=['kr-east1'])\n"
-    "scp_widgets.history().scp.chart()",
+    "shown(scp_widgets.history().scp.chart())",
 ]
 CHART_NAMES = ["coverage.png", "timeline.png", "history.png"]
 
@@ -149,11 +152,30 @@ def shoot_charts(page: Page, scratch: Path) -> None:
             page.goto(url, timeout=SLOW)
             charts = page.locator(".vega-embed")
             expect(charts).to_have_count(len(CHART_NAMES), timeout=SLOW)
+            expect(page.locator("body")).not_to_contain_text("Error")
             for index, name in enumerate(CHART_NAMES):
                 chart = charts.nth(index)
                 expect(chart.locator("canvas, svg").first).to_be_visible(timeout=SLOW)
                 chart.scroll_into_view_if_needed()
-                save_small(chart.screenshot(), name)
+                if name == "coverage.png":
+                    save_small(hovered(page, chart), name)
+                else:
+                    save_small(chart.screenshot(), name)
+
+
+def hovered(page: Page, chart: Locator) -> bytes:
+    """The coverage with the pointer on the first row's red (unlocked) bar: its tooltip names the servers."""
+    box = chart.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.62, box["y"] + box["height"] * 0.32)
+    tooltip = page.locator("#vg-tooltip-element")
+    expect(tooltip).to_contain_text("unlocked", timeout=SLOW)
+    tip = tooltip.bounding_box()
+    assert tip is not None
+    right = max(box["x"] + box["width"], tip["x"] + tip["width"]) + 8
+    bottom = max(box["y"] + box["height"], tip["y"] + tip["height"]) + 8
+    clip = {"x": box["x"], "y": box["y"], "width": right - box["x"], "height": bottom - box["y"]}
+    return page.screenshot(clip=clip)
 
 
 def main() -> None:

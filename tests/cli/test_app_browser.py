@@ -125,6 +125,7 @@ def test_app_locks_20_servers_and_draws_the_run_timeline(fleet: EmulatorServer, 
         timeline = page.locator(".scp-timeline .vega-embed").first
         expect(timeline).to_be_visible(timeout=SLOW)
         expect(timeline.locator("svg, canvas").first).to_be_visible(timeout=SLOW)
+        expect(page.locator("body")).not_to_contain_text("Javascript Error")  # each chart drew without one
         assert [emulator.server(i)["locked"] for i in ids] == [True] * 20
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "app-console.png"), full_page=True)
