@@ -145,6 +145,17 @@ def timeline_data(result: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
+#: Bin widths of the timeline's rate panel, seconds: the smallest giving at most RATE_BINS bins is used.
+_RATE_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+RATE_BINS = 30
+
+
+def rate_step(duration: Any) -> float:
+    """The rate panel's bin width for a run lasting `duration` seconds (NA or 0: the smallest)."""
+    seconds = 0.0 if pd.isna(duration) else float(duration)
+    return next((step for step in _RATE_STEPS if seconds / step <= RATE_BINS), _RATE_STEPS[-1])
+
+
 def _records(data: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-ready records: missing values become null (Vega-Lite skips them)."""
     plain = data.astype(object).where(data.notna(), None)
@@ -184,18 +195,22 @@ def timeline(result: pd.DataFrame, *, rate_limit: float | None = None) -> alt.VC
     )
     run = alt.layer(progress, marks).resolve_scale(color="independent").properties(width=420, height=180)
     limit = rate_limit if rate_limit is not None else result.attrs.get("rate_limit")
-    # per second: servers first sent, and servers answered (their last attempt): against the service's limit
-    # the answered line is the rate achieved; first sends above it are what throttling and retries absorbed
+    # servers first sent, and servers answered (their last attempt), per second, in bins that fit the run's
+    # length (a 0.2 s run in 1 s bins was one dot): against the service's limit, the answered line is the
+    # rate achieved; first sends above it are what throttling and retries absorbed
+    step = rate_step(data[["sent", "answered"]].max().max())
     rate = (
         base.transform_fold(["sent", "answered"], as_=["event", "t"])
         .transform_filter("isValid(datum.t)")
-        .transform_calculate(second="floor(datum.t)")
-        .mark_line(point=True)
+        .transform_calculate(bin=f"floor(datum.t / {step}) * {step}")
+        .transform_aggregate(servers="count()", groupby=["bin", "event"])
+        .transform_calculate(per_second=f"datum.servers / {step}")
+        .mark_line(point=True, interpolate="step-after")
         .encode(
-            x=alt.X("second:Q", title="second", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("count():Q", title="servers per second"),
+            x=alt.X("bin:Q", title=f"seconds ({step:g} s bins)"),
+            y=alt.Y("per_second:Q", title="servers per second"),
             color=alt.Color("event:N", sort=["sent", "answered"], legend=None),
-            tooltip=["event:N", "second:Q", "count():Q"],
+            tooltip=["event:N", "bin:Q", "servers:Q", "per_second:Q"],
         )
     )
     if isinstance(limit, int | float):

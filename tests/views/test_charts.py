@@ -81,8 +81,19 @@ def test_timeline_has_one_point_per_row_with_sent_and_answered_times(emu_options
     assert all(r["latency_ms"] >= 0 for r in rows if r["latency_ms"] is not None)
     text = json.dumps(spec(chart))
     assert '"limit": 50.0' in text
+    step = charts.rate_step(max(r["answered"] for r in rows if r["answered"] is not None))
+    assert f"datum.servers / {step}" in text  # the rate panel's bins fit the run
     assert_no_secret(chart)
     assert df.scp.chart().to_dict()["vconcat"]  # chart() picks the timeline for a result frame
+
+
+@pytest.mark.parametrize(
+    ("duration", "step"), [(0.13, 0.1), (2.9, 0.1), (3.1, 0.2), (5.6, 0.2), (45.0, 2.0), (600.0, 30.0), (None, 0.1)]
+)
+def test_rate_bins_fit_the_runs_length(duration: float | None, step: float) -> None:
+    assert charts.rate_step(pd.NA if duration is None else duration) == step
+    if duration:
+        assert duration / step <= charts.RATE_BINS
 
 
 def test_history_chart_counts_runs_by_outcome(emulator: Emulator, emu_options: dict[str, Any]) -> None:
