@@ -30,6 +30,7 @@ from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.journal import JournalWarning
 from scp_widgets.engine.listing import alist_one
+from scp_widgets.engine.read_only import refuse_change
 from scp_widgets.engine.results import to_frame
 from scp_widgets.engine.runner import arun, plan_ids, run_blocking
 from scp_widgets.engine.settings import JournalOption, RunOptions, check_unlock_confirmed, flag, version_text
@@ -189,6 +190,7 @@ def _short(error: E) -> E:
 
 def _prepare(name: str, ids: Any, options: dict[str, Any]) -> _Request:
     """Check a call's arguments, the secret wrapped first."""
+    refuse_change(f"{name}()")
     wrap_secret(options)
     unknown = [key for key in options if key not in _OPTIONS]
     if unknown:

@@ -1,5 +1,6 @@
 """Binder: `binder/postBuild` installs the package into a fresh environment, and `binder/start` serves the
-emulator to whatever it runs (here: a tutorial notebook), then leaves no emulator behind.
+emulator to whatever it runs (here: a tutorial notebook, and the operator app through Voila's server
+extension, as the README's `?urlpath=voila/render/...` link opens it), then leaves no emulator behind.
 
 The environment is honestly fresh: a new venv, then what repo2docker does (`pip install -r
 binder/requirements.txt`, then `binder/postBuild`), downloading from the package index. That takes about a
@@ -12,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,13 +22,16 @@ from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
+import httpx
 import nbformat
 import pytest
 
-from scp_widgets.emulator import DEMO_SECRET_KEY
+from scp_widgets.cli import app
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 BINDER = REPO / "binder"
+BINDER_LINK = re.compile(r"https://mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/main\?urlpath=([^)\s]+)")
 pytestmark = pytest.mark.slow
 
 
@@ -87,7 +92,7 @@ def test_binder_files_are_executable_bash_scripts() -> None:
 
 
 def test_postbuild_installs_the_package_and_its_command(fresh_bin: Path, tmp_path: Path) -> None:
-    code = "import scp_widgets, matplotlib; print(scp_widgets.__file__)"
+    code = "import scp_widgets, matplotlib, voila; print(scp_widgets.__file__)"
     where = subprocess.run(
         [fresh_bin / "python", "-c", code], env=_clean_env(fresh_bin), capture_output=True, text=True, cwd=tmp_path
     )
@@ -161,3 +166,60 @@ def test_start_serves_the_emulator_to_a_notebook_and_cleans_up(
     while _group_members(process.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _group_members(process.pid) == []
+
+
+def test_the_readme_links_the_app_on_binder_through_voila() -> None:
+    """The README's Binder links: the quickstart in JupyterLab, and the operator app rendered by Voila."""
+    targets = BINDER_LINK.findall((REPO / "README.md").read_text())
+    assert "lab/tree/notebooks/01-quickstart.ipynb" in targets
+    voila = [t for t in targets if t.startswith("voila/render/")]
+    assert voila, "no ?urlpath=voila/render/... link in the README"
+    for target in voila:
+        page = REPO / target.removeprefix("voila/render/")
+        assert page == app.PAGE, f"{target} does not render the app's page ({app.PAGE.relative_to(REPO)})"
+
+
+def test_binder_requirements_bring_voila_to_the_server() -> None:
+    """Voila must be in the environment the notebook server runs in (its server extension serves /voila)."""
+    lines = [line.split("#")[0].strip() for line in (BINDER / "requirements.txt").read_text().splitlines()]
+    assert any(re.match(r"voila\b", line) for line in lines)
+
+
+def test_start_serves_the_app_page_through_voila(fresh_bin: Path, tmp_path: Path, new_group: list[int]) -> None:
+    """What the README's Voila link opens: the Jupyter server (here without Lab) with binder/start's
+    emulator renders the app's page through Voila's server extension, sources stripped, no key in it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = "binder-test-token"
+    command = [
+        str(BINDER / "start"), str(fresh_bin / "jupyter"), "server", "--no-browser", "--allow-root",
+        "--ip=127.0.0.1", f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={REPO}",
+    ]  # fmt: skip
+    env = {**_clean_env(fresh_bin), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    new_group.append(process.pid)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        with suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/api/status", params={"token": token}, timeout=2).status_code == 200:
+                break
+        time.sleep(0.25)
+    else:
+        pytest.fail(f"the Jupyter server did not start:\n{log.read_text()[-3000:]}")
+    target = next(t for t in BINDER_LINK.findall((REPO / "README.md").read_text()) if t.startswith("voila/"))
+    page = httpx.get(f"{base}/{target}", params={"token": token}, timeout=180)
+    assert page.status_code == 200, log.read_text()[-3000:]
+    assert "application/vnd.jupyter.widget-view+json" in page.text  # the console was built by the kernel
+    assert "There was an error when executing cell" not in page.text
+    assert "from scp_widgets" not in page.text  # no code cell in the page
+    assert DEMO_SECRET_KEY not in page.text and DEMO_ACCESS_KEY not in page.text
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) is not None
+    assert "binder/start: SCP emulator at http://127.0.0.1:" in log.read_text()

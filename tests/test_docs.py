@@ -226,3 +226,38 @@ def test_the_promise_check_catches_a_dropped_expression() -> None:
     lines = ["df = make()", 'df.attrs["summary"]   # what the run did', "print(df.shape)  # its size", "run(df)"]
     block = "\n".join([*lines, "show(df)  # a table", "df"])
     assert silent_promises(block) == ['df.attrs["summary"]   # what the run did', "show(df)  # a table"]
+
+
+def _readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def test_the_magic_options_table_lists_exactly_the_options_of_scp_lock() -> None:
+    rows = [line for line in _readme_section("Magic options").splitlines() if line.startswith("| `")]
+    documented = {o for row in rows for o in re.findall(r"`(-{1,2}[a-z][\w-]*)", row.split(" | ")[0])}
+    parser = ScpLockMagics.scp_lock.parser
+    options = {o for action in parser._actions for o in action.option_strings if o != "--output"}
+    assert documented == options
+
+
+def test_the_readme_names_the_chart_option_of_each_listing_magic() -> None:
+    section = _readme_section("Magic options")
+    for usage in ("%scp_servers [", "%scp_history ["):
+        start = section.index(usage)
+        assert "[--chart]" in section[start : section.index("`", start)], usage
+
+
+def test_the_pictures_section_shows_the_app_and_each_chart_from_small_files() -> None:
+    """The README shows each picture `docs/screenshots.py` takes, and each file stays small (< 150 KB)."""
+    images = sorted((REPO / "docs" / "images").glob("*.png"))
+    shown = set(
+        re.findall(r"\]\((docs/images/[\w.-]+\.png)\)", _readme_section("Pictures: the operator's app and the charts"))
+    )
+    assert {str(p.relative_to(REPO)) for p in images} == shown
+    assert {p.name for p in images} == {"app.png", "coverage.png", "timeline.png", "history.png"}
+    for image in images:
+        assert image.stat().st_size < 150_000, image
+        assert image.read_bytes().startswith(b"\x89PNG")

@@ -10,15 +10,18 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from widget_helpers import rows_in
 
 from scp_widgets.cli.demo import DEMO_REGIONS, demo_config
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorServer
 from scp_widgets.emulator.regions import RegionalEmulators
+from scp_widgets.views.charts import VEGALITE_MIME
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 FLEET = REPO / "notebooks" / "05-fleet.ipynb"  # needs two regions: run by its own test below
-ONE_ENDPOINT = [p for p in NOTEBOOKS if p != FLEET]
+PICTURES = REPO / "notebooks" / "06-pictures.ipynb"  # its charts are checked by their own test below
+ONE_ENDPOINT = [p for p in NOTEBOOKS if p not in (FLEET, PICTURES)]
 TIMEOUT = 120
 pytestmark = pytest.mark.usefixtures("python3_kernel")
 
@@ -117,13 +120,14 @@ def test_committed_notebook_is_clean(path: Path) -> None:
     assert_no_secret(path.read_text(encoding="utf-8"))
 
 
-def test_there_are_five_tutorials() -> None:
+def test_there_are_six_tutorials() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01-quickstart.ipynb",
         "02-panel.ipynb",
         "03-analysis.ipynb",
         "04-real-scp.ipynb",
         "05-fleet.ipynb",
+        "06-pictures.ipynb",
     ]
 
 
@@ -139,3 +143,31 @@ def test_the_real_account_notebook_with_a_wrong_secret_says_why_and_skips_the_re
     assert "signature rejected (401): check the secret key and the machine clock" in text
     assert "Skipped: not configured, the listing failed, or no servers." in text
     assert "a-wrong-secret-for-this-test" not in nbformat.writes(nb)
+
+
+def test_pictures_notebook_draws_each_chart_from_its_frame(live_emulator: EmulatorServer, tmp_path: Path) -> None:
+    nb = execute(PICTURES, tmp_path)
+    text = outputs_text(nb)
+    assert '"output_type": "error"' not in text
+    assert f"Using the SCP endpoint at {live_emulator.url}" in text
+    charts = {
+        cell.source: output.data[VEGALITE_MIME]
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if VEGALITE_MIME in output.get("data", {})
+    }
+    # coverage, timeline, history, the magic's coverage, and neither of RunCharts' (widget state, not saved)
+    assert list(charts) == [
+        "servers = scp_widgets.list_servers()\nservers.scp.coverage()",
+        "run.scp.timeline(rate_limit=20)",
+        "scp_widgets.history().scp.chart()",
+        "%scp_servers --chart --quiet -o after",
+    ]
+    fleet = len(live_emulator.emulator.own_ids) + len(live_emulator.emulator.foreign_ids)
+    coverage = rows_in(charts["servers = scp_widgets.list_servers()\nservers.scp.coverage()"])
+    assert 0 < sum(r["servers"] for r in coverage) <= fleet
+    timeline = rows_in(charts["run.scp.timeline(rate_limit=20)"])
+    assert len(timeline) == 40  # one point per row of the run
+    assert "widget-view" in text  # the RunCharts widget was displayed
+    assert_no_secret(nbformat.writes(nb))
+    assert live_emulator.url not in json.dumps(list(charts.values()))  # a chart carries no endpoint

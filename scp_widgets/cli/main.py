@@ -3,6 +3,7 @@
 scp-widgets demo          # the emulator with a demo fleet + JupyterLab on the tutorial notebooks
 scp-widgets demo --no-lab # only the emulator, in the foreground; prints `export SCP_...` lines
 scp-widgets emulator ...  # the emulator with every option (same as `python -m scp_widgets.emulator`)
+scp-widgets app           # the lock console as a web page (Voila): no code cells; --read-only, --region a,b
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from typing import IO
 
 import httpx
 
+from scp_widgets.cli import app
 from scp_widgets.cli.demo import emulator_arguments
 from scp_widgets.client.version import __version__
 from scp_widgets.emulator import DEMO_SERVERS
 from scp_widgets.emulator import command as emulator_command
 
 HOME_NOTEBOOKS = "scp-widgets-notebooks"
+APP_PAGE = "console.ipynb"  # the app's page, copied beside the tutorials: JupyterLab's Voila serves it too
 EMULATOR_START_TIMEOUT = 30.0
 LAB_START_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
@@ -79,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--days", type=float, default=None, help="keep journals younger than this (default 90)")
     prune.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
     prune.set_defaults(handler=run_prune)
+    console = commands.add_parser(
+        "app",
+        help="the lock console as a web page, for operators who never open a notebook",
+        description="Serve the lock console (server list, Lock/Unlock, history, the run's timeline and the fleet's "
+        "coverage) with Voila: no code cells, no kernel UI. Credentials come from SCP_* or ~/.scpconf and never "
+        "enter the page. Ctrl-C stops it.",
+    )
+    app.configure_parser(console)
+    console.set_defaults(handler=run_app)
     return parser
 
 
@@ -316,7 +328,9 @@ def _serve(args: argparse.Namespace, notebooks: Path, signals: _Signals, childre
     lab = Child("JupyterLab", argv, {**os.environ, **exports}, cwd=notebooks, read=False)
     children.append(lab)
     wait_for_lab(lab, url, token, signals)
+    (notebooks / APP_PAGE).write_bytes(app.PAGE.read_bytes())  # the operator's app, served by Voila inside lab
     _banner(f"{url}/lab?token={token}", exports, args.servers, notebooks)
+    print(f"  Operator app:  {url}/voila/render/{APP_PAGE}?token={token}  (or: scp-widgets app)", flush=True)
     print(f"  SCP regions:   {exports['SCP_ENDPOINTS']}  (05-fleet.ipynb)\n", flush=True)
     while not signals.raised:
         if not (lab.alive and emulator.alive):
@@ -344,6 +358,38 @@ def _banner(lab_url: str, exports: dict[str, str], servers: int, notebooks: Path
         f"To use this emulator from a shell or a script, paste:\n{lines}",
         flush=True,
     )
+
+
+# -- the operator's app ---------------------------------------------------------------------------------
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Voila on the console page until Ctrl-C; prints the page's URL once it listens."""
+    signals = _Signals()
+    env = app.app_environment(args.region, args.read_only)
+    try:
+        with _children() as children:
+            voila = Child("Voila", app.voila_command(args.port, browser=not args.no_browser), env, read=False)
+            children.append(voila)
+            if not app.wait_for_port(args.port, lambda: voila.alive and not signals.raised):
+                if signals.raised:
+                    raise _Stopped
+                raise DemoError(f"Voila did not listen on port {args.port} (is it in use? try --port)")
+            mode = " (read-only)" if args.read_only else ""
+            print(f"scp-widgets app{mode}: http://127.0.0.1:{args.port}/  (Ctrl-C stops it)", flush=True)
+            while not signals.raised:
+                if not voila.alive:
+                    raise DemoError("Voila stopped on its own")
+                time.sleep(_POLL)
+    except _Stopped:
+        pass
+    except DemoError as exc:
+        print(f"scp-widgets app: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signals.restore()
+    print("scp-widgets app: stopped.", flush=True)
+    return 0
 
 
 # -- emulator only --------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import pandas as pd
 from scp_widgets.client.errors import ScpRequestError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.engine.bulk import CancelToken
+from scp_widgets.engine.read_only import refuse_change
 from scp_widgets.engine.results import Outcome, message_for_error
 from scp_widgets.engine.runner import journal_name
 from scp_widgets.engine.state_dirs import default_journal_dir
@@ -50,6 +51,7 @@ class Guard:
     """A running drift guard (see the module doc). Shows a small widget in a notebook."""
 
     def __init__(self, where: str, every: float, options: dict[str, Any]) -> None:
+        refuse_change("guard()")
         if isinstance(every, bool) or not isinstance(every, int | float) or not MIN_EVERY <= every <= 86400:
             raise ScpUsageError(f"every= must be a number of seconds from {MIN_EVERY:g} to 86400, not {every!r}.")
         for name in ("dry_run", "progress", "cancel"):

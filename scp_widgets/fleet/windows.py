@@ -35,6 +35,7 @@ from scp_widgets.client.ids import is_valid_id, split_ids
 from scp_widgets.client.loop_thread import background_loop, wait_for
 from scp_widgets.engine.bulk import CancelToken
 from scp_widgets.engine.journal import private_folder
+from scp_widgets.engine.read_only import refuse_change
 from scp_widgets.engine.results import Outcome
 from scp_widgets.engine.runner import run_blocking
 from scp_widgets.engine.settings import RunOptions
@@ -277,6 +278,7 @@ def unlocked(ids_or_where: Any = None, *, where: str | None = None, **options: A
     exception of a failing block propagates after the re-lock; a Ctrl-C inside the block re-locks too, and a
     Ctrl-C during the re-lock does not abandon it (it is bounded by the window's timeout and retries).
     """
+    refuse_change("unlocked()")
     wrap_secret(options)
     request = _request(ids_or_where, where, options)
     window = Window()
@@ -299,6 +301,7 @@ def unlocked(ids_or_where: Any = None, *, where: str | None = None, **options: A
 @asynccontextmanager
 async def aunlocked(ids_or_where: Any = None, *, where: str | None = None, **options: Any) -> AsyncIterator[Window]:
     """`async with scp_widgets.aunlocked(...) as window:` the async `unlocked`."""
+    refuse_change("aunlocked()")
     wrap_secret(options)
     request = _request(ids_or_where, where, options)
     window = Window()
@@ -392,6 +395,7 @@ def pending_notice() -> str | None:
 
 async def arelock_pending(*, include_other_hosts: bool = False, **options: Any) -> pd.DataFrame:
     """Async `relock_pending`."""
+    refuse_change("relock_pending()")
     frames: list[pd.DataFrame] = []
     _, connection, _, run = fleet.split_options(options)  # the endpoints are the windows' own
     records, notes = scan_windows(include_other_hosts=include_other_hosts)
@@ -439,6 +443,7 @@ def relock_pending(*, include_other_hosts: bool = False, **options: Any) -> pd.D
     is skipped with a warning unless `include_other_hosts=True`. Options: credentials and run options as
     for `lock` (the endpoints are the ones each window used). A window owing nothing more is closed.
     """
+    refuse_change("relock_pending()")
     wrap_secret(options)
     return background_loop().run(arelock_pending(include_other_hosts=include_other_hosts, **options))
 

@@ -35,6 +35,7 @@ Examples (the ids belong to the default fleet of `scp-widgets emulator` and `scp
   %scp_lock --dry-run --api-version 1.3 --from result.server_id   # show the plan, send nothing
   %scp_lock --retry-failed result                                 # the failed rows of `result` again
   %scp_unlock --quiet --from result                               # a result frame works too
+  %scp_lock --chart --from servers.query("not locked").id[:20]    # the run's timeline below the table
   %scp_lock --dry-run --where "name.str.startswith('db-') and not locked"  # by rule (the rule language)
   %scp_servers --region kr-west1,kr-east1                         # several regions (SCP_ENDPOINTS)
 
@@ -90,6 +91,10 @@ def where_argument() -> Decorator:
     return arg("--where", metavar="RULE", help="servers by rule over %%scp_servers' columns (never run as code)")
 
 
+def chart_argument(what: str) -> Decorator:
+    return arg("--chart", action="store_true", help=f"also draw {what} below the table (a Vega-Lite chart)")
+
+
 def output_argument() -> Decorator:
     return arg("-o", "--output", metavar="NAME", help="also store the DataFrame in this variable")
 
@@ -121,6 +126,7 @@ def run_arguments() -> Callable[[F], F]:
         arg("--resume-cancelled", metavar="NAME",
             help="send the cancelled rows of the result frame NAME, with its settings"),
         arg("--quiet", action="store_true", help="no progress bar, no summary or dry-run line"),
+        chart_argument("the run's timeline (sent, answered, final; retries, throttling, rate, latency)"),
         arg("ids", nargs="*", metavar="ID", help="server ids (UUIDs); in the cell form, one a line"),
         epilog=LOCK_EXAMPLES,
     )  # fmt: skip

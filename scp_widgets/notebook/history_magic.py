@@ -2,6 +2,7 @@
 
     %scp_history                        # one row per run in the journal folder
     %scp_history -o runs --limit 5      # the five newest, also stored in `runs`
+    %scp_history --chart                # and the runs over time by outcome below the table
     %config ScpHistoryMagics.keep_days = 30    # prune finished journals after 30 days (0: keep all)
 
 Registered by `%load_ext scp_widgets` next to the lock magics (`magics.load` calls `load` here).
@@ -16,7 +17,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from traitlets import Float, observe
 
-from scp_widgets.notebook.arguments import arg, kind, output_argument, parse, parser, unregister
+from scp_widgets.notebook.arguments import arg, chart_argument, kind, output_argument, parse, parser, unregister
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,6 +50,7 @@ class ScpHistoryMagics(Magics):
         arg("--folder", metavar="DIR", help="journal folder (default: SCP_WIDGETS_JOURNAL_DIR or the state dir)"),
         arg("--limit", type=int, metavar="N", help="only the N newest runs"),
         arg("--quiet", action="store_true", help="no summary line"),
+        chart_argument("the runs over time by outcome"),
     )
     def scp_history(self, line: str) -> pd.DataFrame:
         """Every run in the journal folder, newest first: run_id, action, started_at, finished_at,
@@ -58,7 +60,8 @@ class ScpHistoryMagics(Magics):
         """
         from scp_widgets.client.errors import ScpUsageError
         from scp_widgets.engine.history import history
-        from scp_widgets.notebook.magic_view import remember_history
+        from scp_widgets.notebook.magic_view import chart_after_cell, remember_history
+        from scp_widgets.views import charts
 
         args = parse(self.scp_history, line)
         if args.limit is not None and args.limit < 1:
@@ -76,6 +79,8 @@ class ScpHistoryMagics(Magics):
         if args.output:
             assert self.shell is not None
             self.shell.user_ns[args.output] = frame
+        if args.chart:
+            chart_after_cell(self.shell, frame, lambda: charts.history_chart(frame))
         return remember_history(frame)  # shown one line per run, as the results view shows rows
 
 

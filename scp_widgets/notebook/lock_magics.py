@@ -81,7 +81,8 @@ class ScpLockMagics(Magics):
 
     def _run(self, action: str, func: Callable[..., Any], line: str, cell: str | None) -> pd.DataFrame:
         from scp_widgets.engine.bulk import CancelToken
-        from scp_widgets.notebook.magic_view import remember
+        from scp_widgets.notebook.magic_view import chart_after_cell, remember
+        from scp_widgets.views import charts
         from scp_widgets.views.progress import progress_display
 
         args = parse(func, line)
@@ -104,6 +105,8 @@ class ScpLockMagics(Magics):
         if rerun is not None:
             frame.attrs["rerun_of"] = rerun[2]
         display.close(self._report(frame, quiet=quiet, interrupted=cancel.cancelled))
+        if args.chart:
+            chart_after_cell(self.shell, frame, lambda: charts.timeline(frame))
         return self.store(remember(frame, summarised=not quiet), args.output)
 
     @staticmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +38,38 @@ def remember(frame: pd.DataFrame, *, summarised: bool = False) -> pd.DataFrame:
     else:
         _SUMMARISED_IN.pop(id(frame), None)
     return frame
+
+
+# charts asked for with --chart, shown when the running cell has finished (after its result, the table)
+_CHARTS_AFTER_CELL: list[Any] = []
+
+
+def chart_after_cell(shell: InteractiveShell | None, frame: pd.DataFrame, draw: Callable[[], Any]) -> None:
+    """`--chart`: display `draw()` (the frame's chart) once the cell has run, below the frame it returned.
+    An empty frame has nothing to draw; a chart that cannot be drawn is one line on stderr, never the run."""
+    if shell is None or frame.empty:
+        return
+    try:
+        chart = draw()
+    except Exception as exc:
+        print(f"Could not draw the chart: {exc}", file=sys.stderr)
+        return
+    if not _CHARTS_AFTER_CELL:
+        shell.events.register("post_run_cell", _show_charts)
+    _CHARTS_AFTER_CELL.append(chart)
+
+
+def _show_charts(*_: Any) -> None:
+    from IPython import get_ipython
+    from IPython.display import display
+
+    charts = list(_CHARTS_AFTER_CELL)
+    _CHARTS_AFTER_CELL.clear()
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.unregister("post_run_cell", _show_charts)
+    for chart in charts:
+        display(chart)  # type: ignore[no-untyped-call]
 
 
 def is_run(obj: Any) -> bool:
@@ -115,7 +148,10 @@ def install(shell: InteractiveShell) -> None:
 
 
 def uninstall(shell: InteractiveShell) -> None:
-    """Remove our formatters, leaving any other DataFrame formatter alone."""
+    """Remove our formatters, leaving any other DataFrame formatter alone; drop charts not shown yet."""
+    if _CHARTS_AFTER_CELL:
+        _CHARTS_AFTER_CELL.clear()
+        shell.events.unregister("post_run_cell", _show_charts)
     formatters = _formatters(shell)
     for mime, ours in (("text/html", _html), ("text/plain", _plain)):
         formatter = formatters[mime]

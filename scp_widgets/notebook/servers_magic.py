@@ -11,6 +11,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from scp_widgets.client.wording import counted
 from scp_widgets.notebook.arguments import (
     arg,
+    chart_argument,
     connection_arguments,
     fleet_options,
     kind,
@@ -40,6 +41,7 @@ class ScpServersMagics(Magics):
         where_argument(),
         *connection_arguments(),
         arg("--quiet", action="store_true", help="no summary line"),
+        chart_argument("the fleet's lock coverage (servers per region and state)"),
     )
     def scp_servers(self, line: str) -> pd.DataFrame:
         """The fleet as a DataFrame (id, name, state, locked, ...), to pick servers from.
@@ -48,6 +50,7 @@ class ScpServersMagics(Magics):
 
           %scp_servers -o servers --state active   # SHUTOFF, ACTIVE, ... in any case
           %scp_servers --name web-00               # names containing web-00
+          %scp_servers --chart                     # and the lock coverage below the table
           %scp_lock --from servers.query("not locked").id[:3]
         """
         base = lock_magics_of(self.shell)
@@ -63,6 +66,11 @@ class ScpServersMagics(Magics):
             )
             print(f"No server matches {typed}; states are words like ACTIVE, SHUTOFF or ERROR, names match in part.")
         base.report_warning(frame)
+        if args.chart:
+            from scp_widgets.notebook.magic_view import chart_after_cell
+            from scp_widgets.views import charts
+
+            chart_after_cell(self.shell, frame, lambda: charts.coverage(frame))
         return base.store(frame, args.output)
 
     @kind(line_magic)

@@ -13,6 +13,7 @@ from scp_widgets.client.versions import ApiVersion
 from scp_widgets.engine import rerun
 from scp_widgets.engine.bulk import CancelToken, ProgressCallback
 from scp_widgets.engine.connection import Connection
+from scp_widgets.engine.read_only import refuse_change
 from scp_widgets.engine.runner import arun
 from scp_widgets.engine.settings import RERUN_SETTINGS, RunOptions
 from scp_widgets.panel.region_picker import RegionPicker
@@ -44,6 +45,7 @@ def run_coroutine(
     cancel: CancelToken,
 ) -> Coroutine[Any, Any, pd.DataFrame]:
     """The run: each id to the picked region whose listing holds it, or to the one endpoint."""
+    refuse_change(f"{action}()")  # a read-only session (scp-widgets app --read-only) changes nothing
     if picker is not None:
         return picker.run(action, ids, options, connection, progress, cancel)
     return arun(action, ids, options, connection=connection, progress=progress, cancel=cancel)

@@ -1,8 +1,8 @@
 """Pictures of the fleet and of a run, as Vega-Lite charts (Altair): pure functions, frame in, chart out.
 
     coverage(servers)   servers per region and state, locked vs unlocked; the unlocked ones listed on hover
-    timeline(result)    sent, answered and final over time, retries and throttling marked, the send rate
-                        against the service's limit, and a latency histogram
+    timeline(result)    sent, answered and final over time, retries and throttling marked, servers sent and
+                        answered per second against the service's limit, and a latency histogram
     history_chart(runs) runs over time by outcome
 
 Each chart carries only the columns it draws (no endpoint, no key, no message), inline, so a saved notebook
@@ -28,6 +28,29 @@ _BAD = (
     "throttled", "server_error", "network_error", "unverified",
 )  # fmt: skip
 _THROTTLED_STATUS = (429, 417)
+#: JupyterLab 4 and Voila render this MIME type with the Vega-Lite they ship; Altair 6's own (v6) they do not.
+VEGALITE_MIME = "application/vnd.vegalite.v5+json"
+_V5_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+RENDERER = "scp-widgets"
+
+
+def native_bundle(spec: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """An Altair renderer: the spec under the MIME type JupyterLab and Voila draw natively, offline (the
+    specs here use nothing newer than Vega-Lite 5), and a line of text for a terminal."""
+    title = spec.get("title")
+    text = title.get("text") if isinstance(title, dict) else title
+    return {VEGALITE_MIME: {**spec, "$schema": _V5_SCHEMA}, "text/plain": f"<chart: {text or 'scp-widgets'}>"}
+
+
+def use_native_renderer() -> None:
+    """Draw charts natively in JupyterLab and Voila, unless the user picked an Altair renderer of their own
+    (Altair's default loads Vega from a CDN, which an offline or locked-down console cannot reach)."""
+    import altair as alt
+
+    if RENDERER not in alt.renderers.names():
+        alt.renderers.register(RENDERER, native_bundle)
+    if alt.renderers.active == "default":
+        alt.renderers.enable(RENDERER)
 
 
 def _inline(values: list[dict[str, Any]]) -> Any:
@@ -67,6 +90,7 @@ def coverage(servers: pd.DataFrame) -> alt.Chart:
     """Servers per region and state, locked vs unlocked (a `list_servers()` frame, with or without regions)."""
     import altair as alt
 
+    use_native_renderer()
     data = coverage_data(servers)
     regions = [r for r in data["region"].unique() if r]
     chart = (
@@ -121,6 +145,17 @@ def timeline_data(result: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
+#: Bin widths of the timeline's rate panel, seconds: the smallest giving at most RATE_BINS bins is used.
+_RATE_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+RATE_BINS = 30
+
+
+def rate_step(duration: Any) -> float:
+    """The rate panel's bin width for a run lasting `duration` seconds (NA or 0: the smallest)."""
+    seconds = 0.0 if pd.isna(duration) else float(duration)
+    return next((step for step in _RATE_STEPS if seconds / step <= RATE_BINS), _RATE_STEPS[-1])
+
+
 def _records(data: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-ready records: missing values become null (Vega-Lite skips them)."""
     plain = data.astype(object).where(data.notna(), None)
@@ -129,10 +164,12 @@ def _records(data: pd.DataFrame) -> list[dict[str, Any]]:
 
 def timeline(result: pd.DataFrame, *, rate_limit: float | None = None) -> alt.VConcatChart:
     """A run that explains itself: when each server was sent, answered and final (cumulative), the rows that
-    needed retries or met throttling, the send rate per second against `rate_limit` (the service's limit,
-    requests/s, when known; else `attrs['rate_limit']`), and a histogram of the answers' latency."""
+    needed retries or met throttling, servers sent and answered per second against `rate_limit` (the
+    service's limit, requests/s, when known; else `attrs['rate_limit']`), and a histogram of the answers'
+    latency."""
     import altair as alt
 
+    use_native_renderer()
     data = timeline_data(result)
     base = alt.Chart(_inline(_records(data)))
     progress = (
@@ -158,11 +195,23 @@ def timeline(result: pd.DataFrame, *, rate_limit: float | None = None) -> alt.VC
     )
     run = alt.layer(progress, marks).resolve_scale(color="independent").properties(width=420, height=180)
     limit = rate_limit if rate_limit is not None else result.attrs.get("rate_limit")
+    # servers first sent, and servers answered (their last attempt), per second, in bins that fit the run's
+    # length (a 0.2 s run in 1 s bins was one dot): against the service's limit, the answered line is the
+    # rate achieved; first sends above it are what throttling and retries absorbed
+    step = rate_step(data[["sent", "answered"]].max().max())
     rate = (
-        base.transform_filter("isValid(datum.sent)")
-        .transform_calculate(second="floor(datum.sent)")
-        .mark_bar(color="#1565c0")
-        .encode(x=alt.X("second:O", title="second"), y=alt.Y("count():Q", title="sent per second"))
+        base.transform_fold(["sent", "answered"], as_=["event", "t"])
+        .transform_filter("isValid(datum.t)")
+        .transform_calculate(bin=f"floor(datum.t / {step}) * {step}")
+        .transform_aggregate(servers="count()", groupby=["bin", "event"])
+        .transform_calculate(per_second=f"datum.servers / {step}")
+        .mark_line(point=True, interpolate="step-after")
+        .encode(
+            x=alt.X("bin:Q", title=f"seconds ({step:g} s bins)"),
+            y=alt.Y("per_second:Q", title="servers per second"),
+            color=alt.Color("event:N", sort=["sent", "answered"], legend=None),
+            tooltip=["event:N", "bin:Q", "servers:Q", "per_second:Q"],
+        )
     )
     if isinstance(limit, int | float):
         rule = alt.Chart(_inline([{"limit": float(limit)}])).mark_rule(color="#c62828", strokeDash=[4, 3])
@@ -188,7 +237,7 @@ def history_data(runs: pd.DataFrame) -> pd.DataFrame:
         {
             "run_id": long["run_id"].astype(str),
             "action": long["action"].astype(str),
-            "started_at": pd.to_datetime(long["started_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "started_at": pd.to_datetime(long["started_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S"),
             "outcome": long["outcome"].astype(str),
             "servers": long["servers"].astype("int64"),
         }
@@ -199,6 +248,7 @@ def history_chart(runs: pd.DataFrame) -> alt.Chart:
     """Runs over time, each a bar of its servers by outcome (a `history()` frame)."""
     import altair as alt
 
+    use_native_renderer()
     data = history_data(runs)
     domain = [*_GOOD, "cancelled", "sent", "accepted", *_BAD]
     palette = ["#2e7d32"] * len(_GOOD) + ["#9e9e9e"] * 3 + ["#c62828"] * len(_BAD)
@@ -206,10 +256,12 @@ def history_chart(runs: pd.DataFrame) -> alt.Chart:
         alt.Chart(_inline(_records(data)))
         .mark_bar()
         .encode(
-            x=alt.X("started_at:T", title="run started"),
+            # ordinal, one bar per run in time order: on a time scale, runs seconds apart were slivers
+            # under millisecond ticks (".500"), and a year of runs is still read left to right
+            x=alt.X("started_at:O", title="run started (UTC)", sort="ascending", axis=alt.Axis(labelAngle=-35)),
             y=alt.Y("sum(servers):Q", title="servers"),
             color=alt.Color("outcome:N", scale=alt.Scale(domain=domain, range=palette), legend=None),
-            tooltip=["run_id:N", "action:N", "started_at:T", "outcome:N", "servers:Q"],
+            tooltip=["run_id:N", "action:N", "started_at:N", "outcome:N", "servers:Q"],
         )
         .properties(title="Runs by outcome", width=420, height=160)
     )

@@ -147,7 +147,11 @@ def test_demo_serves_lab_and_emulator_and_ctrl_c_stops_both(
 
     listing = httpx.get(f"{lab_url}/api/contents", headers=auth).json()
     assert sorted(item["name"] for item in listing["content"]) == sorted(p.name for p in notebooks.glob("*.ipynb"))
-    assert len(listing["content"]) == 5  # the tutorials, copied into the empty --notebooks folder
+    tutorials = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    # the tutorials and the operator app's page, copied into the empty --notebooks folder
+    assert sorted(item["name"] for item in listing["content"]) == sorted([*tutorials, cli.APP_PAGE])
+    app_url = run.wait_for(r"Operator app:\s+(http://127\.0\.0\.1:\d+/voila/render/\S+)\s").group(1)
+    assert app_url == f"{lab_url}/voila/render/{cli.APP_PAGE}?token={token}"
     regions = run.wait_for(r"SCP regions:\s+kr-west1=(http://127\.0\.0\.1:\d+),kr-east1=(http://127\.0\.0\.1:\d+)")
     assert regions.group(1) == endpoint and regions.group(2) != endpoint  # two regions, the first the default fleet
     kernel = httpx.post(f"{lab_url}/api/kernels", headers=auth, json={"name": "python3"})
@@ -290,7 +294,8 @@ def test_outside_a_checkout_the_bundled_copy_goes_to_the_home_folder(
     monkeypatch.setenv("HOME", str(tmp_path))
     folder = cli.notebooks_dir(None)
     assert folder == tmp_path / cli.HOME_NOTEBOOKS
-    assert len(list(folder.glob("*.ipynb"))) == 5
+    tutorials = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+    assert sorted(p.name for p in folder.glob("*.ipynb")) == tutorials
 
 
 def test_outside_a_checkout_without_bundled_notebooks_says_what_to_do(

@@ -81,3 +81,21 @@ def test_notebook_runs_the_magics_in_a_kernel(
     assert DEMO_SECRET_KEY not in text
     assert "Signature" not in text
     assert "Scp-Signature" not in text
+
+
+def test_chart_comes_below_the_table_in_a_kernel(
+    python3_kernel: str, live_emulator: EmulatorServer, emulator: Emulator, tmp_path: Path
+) -> None:
+    """`--chart` in a real kernel: the cell's outputs are its summary, the table, then the Vega-Lite chart."""
+    from scp_widgets.views.charts import VEGALITE_MIME
+
+    ids = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:4]
+    cells = ["%load_ext scp_widgets", f"%scp_lock --chart {' '.join(ids)}", "%scp_servers --chart --quiet"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    NotebookClient(notebook, kernel_name=python3_kernel, timeout=120).execute()
+    lock_cell, servers_cell = notebook.cells[1].outputs, notebook.cells[2].outputs
+    assert [o.output_type for o in lock_cell] == ["display_data", "execute_result", "display_data"]
+    assert "text/html" in lock_cell[1].data and VEGALITE_MIME in lock_cell[2].data
+    assert [o.output_type for o in servers_cell] == ["execute_result", "display_data"]
+    assert VEGALITE_MIME in servers_cell[1].data
+    assert DEMO_SECRET_KEY not in nbformat.writes(notebook)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from widget_helpers import rows_in
 
 import scp_widgets
 from scp_widgets.client.errors import ScpUsageError
@@ -27,18 +28,9 @@ def spec(chart: Any) -> dict[str, Any]:
     return result
 
 
-def _values(node: Any) -> list[list[dict[str, Any]]]:
-    if isinstance(node, dict):
-        own = [node["values"]] if isinstance(node.get("values"), list) else []
-        return own + [v for child in node.values() for v in _values(child)]
-    if isinstance(node, list):
-        return [v for child in node for v in _values(child)]
-    return []
-
-
 def data_of(chart: Any) -> list[dict[str, Any]]:
     """The inline rows the chart's marks draw (its largest inline dataset)."""
-    return max(_values(spec(chart)), key=len)
+    return rows_in(spec(chart))
 
 
 def assert_no_secret(chart: Any) -> None:
@@ -89,8 +81,19 @@ def test_timeline_has_one_point_per_row_with_sent_and_answered_times(emu_options
     assert all(r["latency_ms"] >= 0 for r in rows if r["latency_ms"] is not None)
     text = json.dumps(spec(chart))
     assert '"limit": 50.0' in text
+    step = charts.rate_step(max(r["answered"] for r in rows if r["answered"] is not None))
+    assert f"datum.servers / {step}" in text  # the rate panel's bins fit the run
     assert_no_secret(chart)
     assert df.scp.chart().to_dict()["vconcat"]  # chart() picks the timeline for a result frame
+
+
+@pytest.mark.parametrize(
+    ("duration", "step"), [(0.13, 0.1), (2.9, 0.1), (3.1, 0.2), (5.6, 0.2), (45.0, 2.0), (600.0, 30.0), (None, 0.1)]
+)
+def test_rate_bins_fit_the_runs_length(duration: float | None, step: float) -> None:
+    assert charts.rate_step(pd.NA if duration is None else duration) == step
+    if duration:
+        assert duration / step <= charts.RATE_BINS
 
 
 def test_history_chart_counts_runs_by_outcome(emulator: Emulator, emu_options: dict[str, Any]) -> None:
@@ -100,6 +103,10 @@ def test_history_chart_counts_runs_by_outcome(emulator: Emulator, emu_options: d
     rows = data_of(runs.scp.chart())
     by_run = {(r["action"], r["outcome"]): r["servers"] for r in rows}
     assert by_run == {("lock", "locked"): 3, ("unlock", "unlocked"): 2, ("unlock", "not_found"): 1}
+    # one bar per run in time order (a time scale drew runs seconds apart as slivers under ".500" ticks)
+    x = spec(runs.scp.chart())["encoding"]["x"]
+    assert (x["field"], x["type"], x["sort"]) == ("started_at", "ordinal", "ascending")
+    assert {r["started_at"] for r in rows} == set(runs["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S"))
     assert_no_secret(runs.scp.chart())
 
 

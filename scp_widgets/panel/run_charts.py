@@ -1,0 +1,95 @@
+"""`RunCharts`: a run's timeline and the fleet's lock coverage, side by side, for a panel to show beside its
+table.
+
+    charts = RunCharts()
+    charts.show_run(result)            # a lock/unlock result frame: its timeline
+    charts.show_coverage(servers)      # a list_servers() frame: servers per region and state
+    charts.clear()
+
+Each picture is drawn into an `Output` widget as a Vega-Lite spec (JupyterLab and Voila draw it natively,
+offline); a picture with nothing to show is hidden, and so is the whole box while both are. A chart that
+fails to draw leaves one muted line, never an exception in the caller's callback. The specs carry only the
+columns they draw (see `views.charts`): no endpoint, key or message enters the widget state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from scp_widgets.views import charts
+
+logger = logging.getLogger(__name__)
+
+
+class RunCharts(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hints
+    """The last run's timeline and the fleet's coverage; hidden while there is nothing to draw."""
+
+    def __init__(self, *, run_title: str = "Last run", coverage_title: str = "Fleet") -> None:
+        self.timeline_output = w.Output(layout=w.Layout(min_width="0"))
+        self.coverage_output = w.Output(layout=w.Layout(min_width="0"))
+        self.timeline_box = w.VBox([w.HTML(f"<b>{run_title}</b>"), self.timeline_output])
+        self.timeline_box.add_class("scp-timeline")
+        self.coverage_box = w.VBox([w.HTML(f"<b>{coverage_title}</b>"), self.coverage_output])
+        self.coverage_box.add_class("scp-coverage")
+        self.error = w.HTML()
+        super().__init__(
+            [self.timeline_box, self.coverage_box, self.error],
+            layout=w.Layout(flex_flow="row wrap", width="auto", min_width="0"),
+        )
+        self.add_class("scp-run-charts")
+        self.clear()
+
+    def show_run(self, frame: pd.DataFrame | None) -> bool:
+        """Draw `frame`'s timeline (a lock/unlock result); an empty or missing frame hides it. True if drawn."""
+        return self._draw(self.timeline_box, self.timeline_output, frame, charts.timeline, "the run's timeline")
+
+    def show_coverage(self, servers: pd.DataFrame | None) -> bool:
+        """Draw the lock coverage of `servers` (a list_servers() frame); empty or missing hides it."""
+        return self._draw(self.coverage_box, self.coverage_output, servers, charts.coverage, "the fleet's coverage")
+
+    def clear(self) -> None:
+        """Hide both pictures (and so the box)."""
+        for box, output in ((self.timeline_box, self.timeline_output), (self.coverage_box, self.coverage_output)):
+            output.outputs = ()
+            box.layout.display = "none"
+        self.error.value = ""
+        self._fit()
+
+    def failed(self, what: str, reason: object) -> None:
+        """Say in one muted line that `what` could not be drawn (or listed)."""
+        self.error.value = f"<span class='scp-muted'>Could not draw {what}: {reason}</span>"
+        self._fit()
+
+    @property
+    def hidden(self) -> bool:
+        return bool(self.layout.display == "none")
+
+    def _draw(
+        self, box: w.VBox, output: w.Output, frame: pd.DataFrame | None, draw: Callable[[pd.DataFrame], Any], what: str
+    ) -> bool:
+        if frame is None or frame.empty:
+            output.outputs = ()
+            box.layout.display = "none"
+            self._fit()
+            return False
+        try:  # a picture that fails must not cost the caller its run (this often runs inside a callback)
+            chart = draw(frame)
+        except Exception as exc:
+            logger.exception("drawing %s failed", what)
+            self.failed(what, exc)
+            return False
+        output.outputs = ()  # set, not clear_output(): that asks a front end and leaves this trait as it was
+        output.append_display_data(chart)
+        box.layout.display = None
+        self.error.value = ""
+        self._fit()
+        return True
+
+    def _fit(self) -> None:
+        shown = any(b.layout.display != "none" for b in (self.timeline_box, self.coverage_box)) or self.error.value
+        self.layout.display = None if shown else "none"
