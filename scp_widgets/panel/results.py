@@ -20,6 +20,7 @@ import pandas as pd
 
 from scp_widgets.engine.rerun import cancelled_ids, failed_ids
 from scp_widgets.engine.results import SECTIONS, Section, sections, to_frame
+from scp_widgets.panel.run_charts import RunCharts
 from scp_widgets.panel.run_status import STREAM_ROWS, RecentRows
 from scp_widgets.views.results_view import CSS, SORT_LABELS, copy_button, run_html, summary_html
 
@@ -107,6 +108,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         )
         self.links_html = w.HTML(layout=w.Layout(width="auto", min_width="0"))
         self.table_html = w.HTML(layout=w.Layout(width="auto", min_width="0"))
+        self.charts = RunCharts()  # the last run's timeline and the fleet's coverage, under the table
         self.retry_button.on_click(lambda _: on_retry())
         self.resume_button.on_click(lambda _: on_resume())
         self.chips.observe(lambda _: self._redraw(), names="value")
@@ -120,7 +122,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
         self._redrawing = False
         self._next_stream = 0.0
         super().__init__(
-            [self.summary_html, self.toolbar, self.actions, self.table_html],
+            [self.summary_html, self.toolbar, self.actions, self.table_html, self.charts],
             layout=w.Layout(width="auto", min_width="0"),
         )
         self.clear()
@@ -132,6 +134,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
     def clear(self) -> None:
         """Empty the area (the start of a run): the old table must not stay on screen meanwhile."""
         self._frame = None
+        self.charts.show_run(None)
         self.summary_html.value = self.links_html.value = self.table_html.value = ""
         self.toolbar.layout.display = self.actions.layout.display = "none"
 
@@ -169,6 +172,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
             self._redrawing = False
         self.toolbar.layout.display = self.actions.layout.display = "flex"
         self._redraw()
+        self.charts.show_run(frame)
 
     def _redraw(self, *_: Any) -> None:
         if self._redrawing or self._frame is None:

@@ -39,6 +39,7 @@ class ServerIndex:
         if fleet is None or fleet.empty:
             fleet = pd.DataFrame({"id": [], "name": [], "state": [], "locked": []})
         fleet = fleet.sort_values(["name", "id"], na_position="last", ignore_index=True)
+        self._fleet = fleet
         self.ids: list[str] = [str(i) for i in fleet["id"]]
         self._base = [label_base(row) for row in fleet.itertuples()]
         self.locked: dict[str, bool] = {
@@ -86,6 +87,11 @@ class ServerIndex:
         """`ids` that are listed, sorted as the list shows them."""
         position = self.position
         return sorted((i for i in ids if i in position), key=position.__getitem__)
+
+    def current(self) -> pd.DataFrame:
+        """The listing with the lock marks as they are now (a run's read-back included)."""
+        locked = pd.array([self.locked.get(i) for i in self.ids], dtype="boolean")
+        return self._fleet.assign(locked=locked)
 
     def lock_marks(self) -> dict[str, bool]:
         return dict(self.locked)

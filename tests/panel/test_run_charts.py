@@ -92,3 +92,30 @@ def test_no_secret_or_endpoint_in_the_widget_state(result: pd.DataFrame, servers
     assert VEGALITE_MIME in text
     assert DEMO_SECRET_KEY not in text and DEMO_ACCESS_KEY not in text
     assert str(result.attrs["endpoint"]) not in text
+
+
+def test_the_panel_draws_the_fleets_coverage_and_each_runs_timeline_under_its_table(
+    emu_options: dict[str, Any], emulator: Emulator
+) -> None:
+    from scp_widgets.panel.lock_panel import LockPanel
+
+    panel = LockPanel(**emu_options)
+    panel.wait(60)
+    charts = panel.results_area.charts
+    coverage = rows_in(spec_in(charts.coverage_output))
+    assert sum(r["servers"] for r in coverage) == len(emulator.own_ids) and charts.timeline_box.layout.display == "none"
+    ids = [i for i in emulator.own_ids if not emulator.server(i)["locked"]][:5]
+    panel.paste_box.value = " ".join(ids)
+    panel.run("lock")
+    panel.wait(60)
+    assert len(rows_in(spec_in(charts.timeline_output))) == 5  # one point per row of the run
+    after = rows_in(spec_in(charts.coverage_output))  # the coverage follows what the run read back
+    unlocked = sum(r["servers"] for r in after if r["status"] == "unlocked")
+    assert unlocked == sum(r["servers"] for r in coverage if r["status"] == "unlocked") - 5
+    panel.paste_box.value = ids[0]
+    panel.run("lock")
+    panel.wait(60)
+    assert len(rows_in(spec_in(charts.timeline_output))) == 1  # the new run's, not two timelines
+    states = json.dumps(all_widget_states(panel))
+    assert DEMO_SECRET_KEY not in states and DEMO_ACCESS_KEY not in states
+    panel.close()

@@ -140,3 +140,23 @@ def test_load_ext_imports_no_altair_and_no_chart_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_50000_row_timeline_is_drawn_from_a_weighted_sample_that_keeps_every_retried_row() -> None:
+    results = [
+        ServerResult(
+            f"{i:08d}-0000-4000-8000-000000000000", "lock", Outcome.LOCKED, 202, True, 3 if i % 997 == 0 else 1,
+            None, None, f"req-{i}", "1.3", "http://127.0.0.1:8765", 1.8e9 + i / 1000, 1.8e9 + i / 1000 + 0.2,
+            1.8e9 + i / 1000 + 0.01, 1.8e9 + i / 1000 + 0.1,
+        )
+        for i in range(50_000)
+    ]  # fmt: skip
+    chart = charts.timeline(to_frame(results, {"summary": "50000 locked in 50 s"}))
+    rows = data_of(chart)
+    assert len(rows) == charts.TIMELINE_POINTS  # was one per row: 10 MB of spec in the page and the notebook
+    assert len(json.dumps(spec(chart))) < 2_000_000
+    assert sum(r["mark"] == "retried" for r in rows) == len(range(0, 50_000, 997))  # every retried row kept
+    assert round(sum(r["weight"] for r in rows)) == 50_000  # the sample stands for every row
+    assert "drawn from a sample of 4,000 of 50,000 rows" in spec(chart)["title"]
+    small = charts.timeline(to_frame(results[:300]))
+    assert len(data_of(small)) == 300 and {r["weight"] for r in data_of(small)} == {1.0}  # small runs: every row
