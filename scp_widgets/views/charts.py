@@ -164,7 +164,7 @@ def _records(data: pd.DataFrame) -> list[dict[str, Any]]:
 
 #: Rows a timeline carries at most: past this the spec would weigh megabytes in the page, the widget state
 #: and a saved notebook (50,000 rows were 10 MB), so an even sample stands in, each row weighted.
-TIMELINE_POINTS = 4000
+TIMELINE_POINTS = 2000
 
 
 def weighted_sample(data: pd.DataFrame, points: int = TIMELINE_POINTS) -> pd.DataFrame:
