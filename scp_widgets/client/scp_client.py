@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import platform
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -42,6 +42,7 @@ from scp_widgets.client.ratelimit import AdaptiveRate
 from scp_widgets.client.responses import error_from_response, listing_entry_problem, request_id_of, server_object
 from scp_widgets.client.retry import RETRYABLE_STATUS, THROTTLE_STATUS, RetryBudget, RetryPolicy
 from scp_widgets.client.run_guard import RunGuard
+from scp_widgets.client.signed_posts import SignedPoster
 from scp_widgets.client.version import __version__
 from scp_widgets.client.versions import (
     BUILTIN_CATALOG,
@@ -142,10 +143,11 @@ class AsyncScpClient:
         self._version_lock = asyncio.Lock()
         self._discovered = False
         precheck_version(api_version, self.today)
+        own = AiohttpTransport(max_connections) if transport is None else None
         self._http = LeanAsyncClient(
             auth=ScpAuth(self.credentials, clock=clock),
             timeout=timeout,
-            transport=transport or AiohttpTransport(max_connections),
+            transport=transport or own,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={
                 "User-Agent": USER_AGENT,
@@ -153,6 +155,8 @@ class AsyncScpClient:
                 "Accept-Language": accept_language,
             },
         )
+        #: Lock and unlock POSTs skip httpx's per-request models over the client's own transport (signed_posts.py).
+        self._poster = SignedPoster(self._http, own, self.credentials, clock) if own is not None else None
 
     @property
     def today(self) -> dt.date:
@@ -272,7 +276,7 @@ class AsyncScpClient:
 
     async def _change(self, server_id: str, action: str, **call: Any) -> Accepted:
         path = f"/v1/servers/{check_id(server_id)}/{action}"
-        response, attempts = await self.request("POST", path, need_body=False, **call)
+        response, attempts = await self.request("POST", path, need_body=False, bulk=True, **call)
         return Accepted(response.status_code, request_id_of(response), attempts)
 
     async def request(
@@ -287,6 +291,7 @@ class AsyncScpClient:
         guard: RunGuard | None = None,
         need_body: bool = True,
         body_cap: int = transfer.SUCCESS_BODY_CAP,
+        bulk: bool = False,
     ) -> tuple[httpx.Response, int]:
         """Send one call with retries; return the 2xx response and the attempts it took.
 
@@ -298,11 +303,22 @@ class AsyncScpClient:
         Each attempt is bounded as a whole by the client's timeout. 429/417 slow the client's send rate
         (`self.limiter`) and are retried (after their Retry-After, else a jittered backoff) without counting
         as retries, for up to `retry.max_throttled` s; with `retries=0` nothing is retried.
+
+        `bulk=True` (a bodiless POST: lock, unlock): over the client's own transport each attempt is signed and
+        sent without an `httpx.Request` (signed_posts.py), so the response it returns has no `.request`.
         """
         choice = version or await self.version()
         qs = build_query(query) if query else ""
         url = f"{self.endpoint}{path}" + (f"?{qs}" if qs else "")
         headers = {"Scp-Api-Version": choice.header}
+        fast = bulk and method == "POST" and not qs and self._poster is not None
+        post = self._poster.prepare(url, choice.header) if fast and self._poster is not None else None
+
+        def send() -> Awaitable[httpx.Response]:
+            if post is not None:
+                return post.send()
+            return self._http.send(self._http.build_request(method, url, headers=headers), stream=True)
+
         budget = budget or self.budget
         cancel = cancel or (guard.cancel if guard is not None else None)
         deadline = guard.deadline_at if guard is not None else transfer.plain_deadline
@@ -321,15 +337,9 @@ class AsyncScpClient:
                 await _pause(wait, cancel, failure, attempt)
             attempt += 1
             counted += 1
-            request = self._http.build_request(method, url, headers=headers)
             try:
-                response = await transfer.attempt(
-                    self._http,
-                    request,
-                    seconds=self.deadline,
-                    need_body=need_body,
-                    deadline=deadline,
-                    body_cap=body_cap,
+                response = await transfer.attempt_with(
+                    send, seconds=self.deadline, need_body=need_body, deadline=deadline, body_cap=body_cap
                 )
             except (httpx.TransportError, TimeoutError) as exc:
                 if cancel is not None and cancel.is_set():
