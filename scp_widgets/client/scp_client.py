@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import platform
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -39,7 +39,14 @@ from scp_widgets.client.ids import check_id
 from scp_widgets.client.lean_httpx import LeanAsyncClient
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.ratelimit import AdaptiveRate
-from scp_widgets.client.responses import error_from_response, listing_entry_problem, request_id_of, server_object
+from scp_widgets.client.responses import (
+    bad_body,
+    error_from_response,
+    json_body,
+    listing_entry_problem,
+    request_id_of,
+    server_object,
+)
 from scp_widgets.client.retry import RETRYABLE_STATUS, THROTTLE_STATUS, RetryBudget, RetryPolicy
 from scp_widgets.client.run_guard import RunGuard
 from scp_widgets.client.signed_posts import SignedPoster
@@ -76,28 +83,10 @@ class Accepted:
     attempts: int
 
 
-def attempt_deadline(timeout: float | httpx.Timeout | None) -> float | None:
-    """The longest of the timeout's parts bounds a whole attempt (a plain number is the whole bound)."""
-    if isinstance(timeout, httpx.Timeout):
-        parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
-        return max(parts) if parts else None
-    return None if timeout is None else float(timeout)
-
-
 def build_query(params: Mapping[str, object]) -> str:
     """Sorted keys and `+` for spaces, as the signing docs ask; None values are left out."""
     items = sorted((k, str(v)) for k, v in params.items() if v is not None)
     return urlencode(items, quote_via=quote_plus)
-
-
-def describe_transport_error(exc: Exception, deadline: float | None = None) -> str:
-    if isinstance(exc, TimeoutError) and deadline is not None:
-        return f"no complete answer within the {deadline:g} s timeout"
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return f"no answer in time ({type(exc).__name__})"
-    if isinstance(exc, httpx.ConnectError):
-        return "could not connect to the service"
-    return f"connection failed ({type(exc).__name__})"
 
 
 class AsyncScpClient:
@@ -133,7 +122,7 @@ class AsyncScpClient:
         #: The send rate, shared by every call of this client: throttling anywhere slows all of them.
         self.limiter = AdaptiveRate()
         #: Seconds one attempt may take in all (connect, headers and body); None: no limit.
-        self.deadline = attempt_deadline(timeout)
+        self.deadline = transfer.attempt_deadline(timeout)
         self._today = today
         self._requested = api_version
         self._discover = discover_versions
@@ -228,9 +217,9 @@ class AsyncScpClient:
     async def show(self, server_id: str, **call: Any) -> dict[str, Any]:
         path = f"/v1/servers/{check_id(server_id)}"
         response, attempts = await self.request("GET", path, body_cap=transfer.OBJECT_BODY_CAP, **call)
-        body = _json_body(response, attempts)
+        body = json_body(response, attempts)
         if not isinstance(body, dict):
-            raise _bad_body(response, attempts, "is not a server object")
+            raise bad_body(response, attempts, "is not a server object")
         return server_object(body)
 
     async def list_servers(
@@ -243,6 +232,19 @@ class AsyncScpClient:
         **filters: object,
     ) -> list[dict[str, Any]]:
         """Every server matching the filters, following `marker` pages to the end."""
+        pages = self.list_pages(page_size=page_size, version=version, budget=budget, guard=guard, **filters)
+        return [server async for page in pages for server in page]
+
+    async def list_pages(
+        self,
+        *,
+        page_size: int = 100,
+        version: VersionChoice | None = None,
+        budget: RetryBudget | None = None,
+        guard: RunGuard | None = None,
+        **filters: object,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """`list_servers` a page at a time, so a reader of a large fleet holds one page, not the fleet."""
         unknown = set(filters) - LIST_FILTERS
         if unknown:
             raise ScpUsageError(
@@ -250,7 +252,6 @@ class AsyncScpClient:
             )
         if not 1 <= page_size <= 1000:
             raise ScpUsageError(f"page_size must be between 1 and 1000, not {page_size!r}.")
-        servers: list[dict[str, Any]] = []
         seen_markers: set[str] = set()
         marker: str | None = None
         while True:
@@ -258,17 +259,17 @@ class AsyncScpClient:
             response, attempts = await self.request(
                 "GET", "/v1/servers", query=query, version=version, budget=budget, guard=guard
             )
-            body = _json_body(response, attempts)
+            body = json_body(response, attempts)
             page = body.get("servers", []) if isinstance(body, dict) else None
             if not isinstance(page, list) or not all(isinstance(s, dict) and "id" in s for s in page):
-                raise _bad_body(response, attempts, "is not a list of servers")
+                raise bad_body(response, attempts, "is not a list of servers")
             for server in page:
                 problem = listing_entry_problem(server)
                 if problem is not None:  # one sentence naming the server, not a TypeError from pandas
-                    raise _bad_body(response, attempts, f"lists server {str(server.get('id'))[:64]!r} with {problem}")
-            servers.extend(page)
+                    raise bad_body(response, attempts, f"lists server {str(server.get('id'))[:64]!r} with {problem}")
+            yield page
             if len(page) < page_size or not page:
-                return servers
+                return
             marker = str(page[-1]["id"])
             if marker in seen_markers:  # a service that loops would keep us here forever
                 raise ScpApiError(200, "the service repeated a page while listing servers")
@@ -344,12 +345,12 @@ class AsyncScpClient:
             except (httpx.TransportError, TimeoutError) as exc:
                 if cancel is not None and cancel.is_set():
                     raise Aborted(in_flight=True, attempts=attempt) from None
-                failure = ScpNetworkError(describe_transport_error(exc, self.deadline), attempts=attempt)
-                if guard is not None and _unanswered(exc):
+                failure = ScpNetworkError(transfer.describe_error(exc, self.deadline), attempts=attempt)
+                if guard is not None and transfer.unanswered(exc):
                     guard.on_unanswered()
                 retry_after = None
             except transfer.BodyTooLarge as exc:
-                raise _bad_body(exc.response, attempt, f"is larger than the {exc.cap / 2**20:g} MB cap") from None
+                raise bad_body(exc.response, attempt, f"is larger than the {exc.cap / 2**20:g} MB cap") from None
             else:
                 if guard is not None:
                     guard.on_answer(response.status_code)
@@ -407,25 +408,6 @@ async def _pause(
     if failure is None:
         raise Aborted(in_flight=False, attempts=attempts)
     raise RetryCancelled(failure)
-
-
-def _unanswered(exc: Exception) -> bool:
-    """No sign of the service at all: refused, or nothing back in time (a dropped reply is not this)."""
-    return isinstance(exc, TimeoutError | httpx.TimeoutException | httpx.ConnectError)
-
-
-def _bad_body(response: httpx.Response, attempts: int, what: str) -> ScpApiError:
-    """A 2xx answer whose body is not what the call expects (an HTML portal page, a proxy's answer...)."""
-    return ScpApiError(
-        response.status_code, f"the service's answer {what}", request_id=request_id_of(response), attempts=attempts
-    )
-
-
-def _json_body(response: httpx.Response, attempts: int) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise _bad_body(response, attempts, "is not JSON") from None
 
 
 def precheck_version(requested: str | None, today: dt.date) -> None:

@@ -124,3 +124,26 @@ def _fits(response: httpx.Response, cap: int) -> bool:
     """A plain body whose declared length is within the cap (httpcore reads no more than it declares)."""
     length = response.headers.get("content-length")
     return length is not None and length.isdigit() and int(length) <= cap and "content-encoding" not in response.headers
+
+
+def attempt_deadline(timeout: float | httpx.Timeout | None) -> float | None:
+    """The longest of the timeout's parts bounds a whole attempt (a plain number is the whole bound)."""
+    if isinstance(timeout, httpx.Timeout):
+        parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
+        return max(parts) if parts else None
+    return None if timeout is None else float(timeout)
+
+
+def describe_error(exc: Exception, deadline: float | None = None) -> str:
+    if isinstance(exc, TimeoutError) and deadline is not None:
+        return f"no complete answer within the {deadline:g} s timeout"
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return f"no answer in time ({type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect to the service"
+    return f"connection failed ({type(exc).__name__})"
+
+
+def unanswered(exc: Exception) -> bool:
+    """No sign of the service at all: refused, or nothing back in time (a dropped reply is not this)."""
+    return isinstance(exc, TimeoutError | httpx.TimeoutException | httpx.ConnectError)

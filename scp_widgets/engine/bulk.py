@@ -222,7 +222,10 @@ async def run_bulk(
     budget = budget or RetryBudget()
     cancel = cancel or asyncio.Event()
     guard = RunGuard(cancel, unanswered_limit=max(8, options.concurrency))
-    reader = StateReader(client, version, budget, concurrency=options.concurrency, guard=guard)
+    reader = StateReader(
+        client, version, budget, concurrency=options.concurrency, guard=guard, expected=len(server_ids),
+        max_wait=options.verify_timeout / 2,
+    )  # fmt: skip
     run = _Run(
         client, action, options, version, cancel, journal, progress, budget, reader, guard, total=len(server_ids),
     )  # fmt: skip
@@ -231,6 +234,8 @@ async def run_bulk(
     read_backs: list[asyncio.Task[None]] = []
     reads_first = options.preflight or options.dry_run
     known = await reader.snapshot([i for i in server_ids if is_valid_id(i)]) if reads_first else {}
+    if options.dry_run:
+        reader.sends_done()  # a dry run sends no change: its reads need not wait for any
 
     async def read_back(index: int, result: ServerResult, follow: Follow) -> None:
         await (_read_back(run, result) if follow == "verify" else _check_failed(run, result))
@@ -251,6 +256,7 @@ async def run_bulk(
     workers = [asyncio.create_task(worker()) for _ in range(min(options.concurrency, len(server_ids)) or 1)]
     try:
         await asyncio.gather(*workers)
+        reader.sends_done()
         await asyncio.gather(*read_backs)
     except BaseException:
         # Interrupted from outside (task cancelled): stop everything, but still account for every id.

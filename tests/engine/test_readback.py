@@ -149,3 +149,26 @@ def test_servers_are_confirmed_while_the_others_are_still_being_sent() -> None:
         )  # fmt: skip
     assert df.attrs["counts"] == {"locked": 300}
     assert sent_when_first_done and sent_when_first_done[0] < 300
+
+
+def test_the_read_back_parses_about_two_listings_worth_of_objects_per_server_locked(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # At 50,000 servers it listed the fleet back to back (18 objects parsed per server locked); while the run
+    # sends, a listing now waits for half a fleet's worth of readers, and a listing keeps only their objects.
+    readers: list[StateReader] = []
+
+    class Counting(StateReader):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            readers.append(self)
+
+    monkeypatch.setattr("scp_widgets.engine.bulk.StateReader", Counting)
+    for servers, concurrency in ((600, 16), (1500, 64)):
+        emulator = Emulator(EmulatorConfig(servers=servers, locked_fraction=0.0, faults=Faults(latency=0.002)))
+        df = scp_widgets.lock(
+            emulator.own_ids, endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=emulator.transport(), concurrency=concurrency, journal=False,
+        )  # fmt: skip
+        assert set(df.outcome) == {"locked"}
+        parsed = readers[-1].objects_read
+        print(servers, parsed, actions(emulator))
+        assert parsed <= 2.5 * servers, (servers, parsed, actions(emulator))
