@@ -188,8 +188,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if arrived.is_eof() and arrived.exception() is None and arrived.total_bytes <= whole_up_to:
             content = await response.read()  # in memory already: this read cannot wait or fail
             return httpx.Response(
-                response.status, headers=response.raw_headers, content=content, request=request, extensions=extensions
-            )
+                response.status, headers=response.raw_headers, stream=httpx.ByteStream(content), request=request,
+                extensions=extensions,
+            )  # fmt: skip
         return httpx.Response(
             response.status,
             headers=response.raw_headers,

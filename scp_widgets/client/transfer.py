@@ -85,6 +85,8 @@ async def attempt_with(
     try:
         async with deadline(end):
             response = await send()
+            if response.is_success and not need_body and isinstance(response.stream, httpx.ByteStream):
+                return response  # whole in memory already (a 202 on the bulk path): nothing to read or hand back
             required = need_body and response.is_success
             cap = body_cap if required else ERROR_BODY_CAP
             if _fits(response, cap):  # the usual case: one read, and the response as httpx made it
