@@ -397,7 +397,7 @@ async def _read_back(run: _Run, result: ServerResult) -> None:
     while True:
         after_cancel = run.cancel.is_set()  # a read begun after the cancel still gets a moment (RunGuard)
         try:
-            result.locked = _locked_of(await run.reader.read(result.server_id), result.server_id)
+            result.locked = _locked_of(await run.reader.read(result.server_id, patient=True), result.server_id)
             if result.locked is wanted:
                 result.outcome = _DONE[run.action]
                 return

@@ -59,6 +59,7 @@ class StateReader:
         self._max_wait = max_wait
         self._oldest: float | None = None  # loop time of the oldest read not answered yet
         self._listable = 0  # waiting servers a listing may answer
+        self._urgent = 0  # waiting reads that are not patient (see `read`)
         #: Server objects the listings and per-server reads returned (what the read-back parsed).
         self.objects_read = 0
 
@@ -106,8 +107,10 @@ class StateReader:
         self.objects_read += fleet
         self._fleet, self._pages, self._moving = fleet, fleet // PAGE + 1, moving
 
-    async def read(self, server_id: str) -> dict[str, Any]:
-        """The server object as read after this call began (raises the per-server error, e.g. 404)."""
+    async def read(self, server_id: str, *, patient: bool = False) -> dict[str, Any]:
+        """The server object as read after this call began (raises the per-server error, e.g. 404).
+        `patient`: a read-back poller's read, which may wait while the run sends for a listing to gather
+        more readers (a preflight's read, which a send waits for, never waits)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         if not self._pending:
@@ -115,19 +118,22 @@ class StateReader:
         if server_id not in self._pending and (not self._seen or server_id in self._seen):
             self._listable += 1  # a listing may answer it (one that lacked it will not)
         self._pending.setdefault(server_id, []).append(future)
+        self._urgent += not patient
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
     def _worth_listing(self) -> bool | None:
-        """True: list now; False: read these one by one; None: let more readers gather first."""
+        """True: list now; False: read these one by one; None: let more readers gather first (only while
+        the run sends, only when every waiting read is a patient one and enough wait to gather more)."""
         waiting = self._listable
-        if waiting < max(self._batch_min, 2 * self._pages):
-            return False
-        if not self._sending or waiting * 2 >= self._fleet:
+        enough = waiting >= max(self._batch_min, 2 * self._pages)
+        if not self._sending or self._urgent or waiting < self._batch_min:
+            return enough
+        if enough and waiting * 2 >= self._fleet:
             return True
         waited = asyncio.get_running_loop().time() - (self._oldest or 0.0)
-        return True if waited >= self._max_wait else None
+        return enough if waited >= self._max_wait else None
 
     async def _flush(self) -> None:
         # Let the other workers' reads join this batch; pollers re-reading at once after a listing are here.
@@ -137,7 +143,7 @@ class StateReader:
             if worth is None:
                 await asyncio.sleep(self._window)
                 continue
-            batch, self._pending, self._listable = self._pending, {}, 0
+            batch, self._pending, self._listable, self._urgent = self._pending, {}, 0, 0
             try:
                 if worth:
                     await self._by_listing(batch)

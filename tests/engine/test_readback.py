@@ -172,3 +172,12 @@ def test_the_read_back_parses_about_two_listings_worth_of_objects_per_server_loc
         parsed = readers[-1].objects_read
         print(servers, parsed, actions(emulator))
         assert parsed <= 2.5 * servers, (servers, parsed, actions(emulator))
+
+
+def test_a_preflight_read_never_waits_for_a_listing_to_gather_readers() -> None:
+    # Sends wait for their preflight reads: were those reads held for a listing until the sends were done (or
+    # for verify_timeout), the run would stall; with the listing broken and a long verify timeout it would hang.
+    emulator = Emulator(EmulatorConfig(servers=200, locked_fraction=0.0))  # 32 readers: not half the fleet
+    df = lock_many(emulator, emulator.own_ids, transport=NoListing(emulator), preflight=True, verify_timeout=3600)
+    assert set(df.outcome) == {"locked"}
+    assert actions(emulator)["lock"] == 200
