@@ -109,8 +109,12 @@ class StateReader:
 
     async def read(self, server_id: str, *, patient: bool = False) -> dict[str, Any]:
         """The server object as read after this call began (raises the per-server error, e.g. 404).
-        `patient`: a read-back poller's read, which may wait while the run sends for a listing to gather
-        more readers (a preflight's read, which a send waits for, never waits)."""
+        `patient`: a read-back's read, which may wait while the run sends for a listing to gather more
+        readers (a preflight's read, which a send waits for, never waits)."""
+        return await self.request(server_id, patient=patient)
+
+    def request(self, server_id: str, *, patient: bool = False) -> asyncio.Future[dict[str, Any]]:
+        """`read` as a future, for a caller that waits with a callback rather than a task."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
         if not self._pending:
@@ -121,7 +125,7 @@ class StateReader:
         self._urgent += not patient
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return future
 
     def _worth_listing(self) -> bool | None:
         """True: list now; False: read these one by one; None: let more readers gather first (only while

@@ -181,3 +181,26 @@ def test_a_preflight_read_never_waits_for_a_listing_to_gather_readers() -> None:
     df = lock_many(emulator, emulator.own_ids, transport=NoListing(emulator), preflight=True, verify_timeout=3600)
     assert set(df.outcome) == {"locked"}
     assert actions(emulator)["lock"] == 200
+
+
+def test_a_read_back_that_the_first_listing_settles_starts_no_poller_task(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Waiting first reads are futures with a callback: at 50,000 servers a waiting poller task per server
+    # was most of what each full garbage collection walked. Only servers still unsettled get a poller.
+    import scp_widgets.engine.bulk as bulk
+
+    pollers: list[str] = []
+    original = bulk._ReadBacks._poll
+
+    def counting(self, index, result, follow, since) -> None:  # type: ignore[no-untyped-def]
+        pollers.append(result.server_id)
+        original(self, index, result, follow, since)
+
+    monkeypatch.setattr(bulk._ReadBacks, "_poll", counting)
+    emulator = Emulator(EmulatorConfig(servers=300, locked_fraction=0.0))
+    df = lock_many(emulator, emulator.own_ids)
+    assert set(df.outcome) == {"locked"} and df.locked.all()
+    assert pollers == []
+    slow = Emulator(EmulatorConfig(servers=40, locked_fraction=0.0, lock_delay=0.3))
+    df = lock_many(slow, slow.own_ids)
+    assert set(df.outcome) == {"locked"}  # the first reads saw the lock pending: pollers confirmed it
+    assert 0 < len(pollers) <= 40
