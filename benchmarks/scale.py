@@ -195,10 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="wtfr", help="sections to run (default: wtfr)")
     parser.add_argument("--sizes", help="comma-separated fleet sizes for (w), e.g. 10000")
     parser.add_argument("--concurrency", default="64,256", help="comma-separated concurrencies for (w)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, --quick 1)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2, --quick 1)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in (args.sizes or ("2000,5000" if args.quick else "10000,50000")).split(",")]
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 2)
     print(f"scp-widgets {scp_widgets.__version__} scale benchmark{' (--quick)' if args.quick else ''}: {machine()}")
     verdicts: list[bool] = []
     if "w" in args.only:
