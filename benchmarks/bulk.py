@@ -160,9 +160,9 @@ def machine() -> str:
 class FakeScp:
     """`fake_scp.py` on a loopback port, in a child process."""
 
-    def __init__(self, servers: int, *, lock_delay: float = 0.0) -> None:
+    def __init__(self, servers: int, *, lock_delay: float = 0.0, latency: float = LATENCY) -> None:
         self.ids = fleet_ids(servers)
-        argv = [sys.executable, str(FAKE), "--servers", str(servers), "--latency", str(LATENCY)]
+        argv = [sys.executable, str(FAKE), "--servers", str(servers), "--latency", str(latency)]
         self._proc = subprocess.Popen([*argv, "--lock-delay", str(lock_delay)], stdout=subprocess.PIPE, text=True)
         assert self._proc.stdout is not None
         first = self._proc.stdout.readline()
@@ -196,8 +196,8 @@ class FakeScp:
 
 
 @contextmanager
-def fake_scp(servers: int, *, lock_delay: float = 0.0) -> Iterator[FakeScp]:
-    server = FakeScp(servers, lock_delay=lock_delay)
+def fake_scp(servers: int, *, lock_delay: float = 0.0, latency: float = LATENCY) -> Iterator[FakeScp]:
+    server = FakeScp(servers, lock_delay=lock_delay, latency=latency)
     try:
         yield server
     finally:
@@ -259,9 +259,9 @@ def thread_pool_peer(url: str, ids: Sequence[str], threads: int = CONCURRENCY) -
         list(pool.map(one, ids))
 
 
-async def _aiohttp_peer(url: str, ids: Sequence[str]) -> None:
-    semaphore = asyncio.Semaphore(CONCURRENCY)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+async def _aiohttp_peer(url: str, ids: Sequence[str], concurrency: int) -> None:
+    semaphore = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
         async def one(server_id: str) -> None:
             target = f"{url}/v1/servers/{server_id}/lock"
@@ -273,9 +273,9 @@ async def _aiohttp_peer(url: str, ids: Sequence[str]) -> None:
         await asyncio.gather(*(one(i) for i in ids))
 
 
-def aiohttp_peer(url: str, ids: Sequence[str]) -> None:
+def aiohttp_peer(url: str, ids: Sequence[str], concurrency: int = CONCURRENCY) -> None:
     """(p2) A bare aiohttp loop: gather + Semaphore(32), the same signed POSTs."""
-    asyncio.run(_aiohttp_peer(url, ids))
+    asyncio.run(_aiohttp_peer(url, ids, concurrency))
 
 
 def sequential_peer(url: str, ids: Sequence[str]) -> None:

@@ -40,6 +40,8 @@ class Fleet:
     def __init__(self, servers: int, lock_delay: float) -> None:
         self.ids = fleet_ids(servers)
         self.known = set(self.ids)
+        self.ordered = sorted(self.ids)  # the listing's order, and each id's place in it (markers)
+        self.position = {server_id: i for i, server_id in enumerate(self.ordered)}
         self.lock_delay = lock_delay
         self.counts: Counter[str] = Counter()
         self.reset()
@@ -141,9 +143,8 @@ class Http(asyncio.Protocol):
             fleet.counts["list 200"] += 1
             params = dict(parse_qsl(query))
             limit, marker = int(params.get("limit", "20")), params.get("marker")
-            ordered = sorted(fleet.ids)
-            start = 0 if marker is None else ordered.index(marker) + 1
-            return 200, {"servers": [fleet.state(i) for i in ordered[start : start + limit]]}
+            start = 0 if marker is None else fleet.position[marker] + 1
+            return 200, {"servers": [fleet.state(i) for i in fleet.ordered[start : start + limit]]}
         server_id = parts[3] if len(parts) > 3 else ""
         if server_id not in fleet.known:
             return 404, {"errors": [{"code": "SERVER_NOT_FOUND", "detail": "server not found"}]}

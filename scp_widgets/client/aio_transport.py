@@ -53,7 +53,7 @@ _NO_CONTENT_TYPE = ("Content-Type",)
 _OWN = frozenset({b"transfer-encoding"})  # headers aiohttp writes itself for the body it is given
 
 
-def to_httpx_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.TransportError:
+def to_httpx_error(exc: aiohttp.ClientError, request: httpx.Request | None) -> httpx.TransportError:
     for source, target in _ERRORS:
         if isinstance(exc, source):
             error = target(str(exc) or type(exc).__name__, request=request)
@@ -65,7 +65,7 @@ def to_httpx_error(exc: aiohttp.ClientError, request: httpx.Request) -> httpx.Tr
 class _Body(httpx.AsyncByteStream):
     """The response body as it arrives; closing before the end closes the connection."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None) -> None:
         self._response = response
         self._request = request
 
@@ -100,7 +100,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._ssl: ssl.SSLContext | bool = tls_context() if verify is True else verify
         self._keepalive = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
         self._proxies: dict[tuple[str, str, int | None], str | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
@@ -117,9 +117,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
-        """httpx's per-request timeouts as aiohttp's, made once per distinct setting."""
         given = request.extensions.get("timeout", {})
-        key = (given.get("connect"), given.get("read"), given.get("pool"))
+        return self._timeout_of((given.get("connect"), given.get("read"), given.get("pool")))
+
+    def _timeout_of(self, key: tuple[float | None, float | None, float | None]) -> aiohttp.ClientTimeout:
+        """httpx's per-request timeouts as aiohttp's, made once per distinct setting."""
         timeout = self._timeouts.get(key)
         if timeout is None:
             connect, read, pool = key
@@ -137,9 +139,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._proxies[origin]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session
-        if session is None or session.closed:
-            session = self._open()
         # Names as httpx spells them (not lower-cased) and the body in one piece (aiohttp sets its length), so
         # both transports put the same request on the wire.
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k.lower() not in _OWN]
@@ -147,22 +146,66 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # aiohttp gives a POST without Content-Type one (application/octet-stream); httpx sends none.
         skip = _NO_CONTENT_TYPE if request.method in _BODY_METHODS and "content-type" not in request.headers else None
         # encoded=True: the exact URL httpx built and the auth flow signed, not re-quoted by yarl.
+        url = yarl.URL(str(request.url), encoded=True)
+        return await self.open(
+            request.method, url, headers, timeout=self._timeout(request), proxy=self._proxy(request.url),
+            body=body or None, skip_headers=skip, request=request,
+        )  # fmt: skip
+
+    async def open(
+        self,
+        method: str,
+        url: yarl.URL,
+        headers: Any,
+        *,
+        timeout: aiohttp.ClientTimeout,
+        proxy: str | None,
+        body: bytes | None = None,
+        skip_headers: tuple[str, ...] | None = None,
+        request: httpx.Request | None = None,
+        whole_up_to: int = 0,
+    ) -> httpx.Response:
+        """The transport's lowest public level: one request as given (`headers` as aiohttp takes them), its
+        answer as a streamed `httpx.Response`, aiohttp's errors as httpx's. The bulk path sends its signed
+        POSTs here with headers built once, without an `httpx.Request` per call (`request` may be None).
+        An answer whose whole body has already arrived and is at most `whole_up_to` bytes (a 202's) comes
+        read, with its connection back in the pool: no stream to drive for it."""
+        session = self._session
+        if session is None or session.closed:
+            session = self._open()
         try:
             response = await session.request(
-                request.method, yarl.URL(str(request.url), encoded=True), headers=headers, data=body or None,
-                allow_redirects=False, timeout=self._timeout(request), skip_auto_headers=skip,
-                proxy=self._proxy(request.url),
+                method, url, headers=headers, data=body, allow_redirects=False, timeout=timeout,
+                skip_auto_headers=skip_headers, proxy=proxy,
             )  # fmt: skip
         except aiohttp.ClientError as exc:
             raise to_httpx_error(exc, request) from exc
-        reason = (response.reason or "").encode("latin-1", "replace")
+        extensions = {
+            "http_version": b"HTTP/1.1",
+            "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+        }
+        arrived = response.content
+        if arrived.is_eof() and arrived.exception() is None and arrived.total_bytes <= whole_up_to:
+            content = await response.read()  # in memory already: this read cannot wait or fail
+            return httpx.Response(
+                response.status, headers=response.raw_headers, stream=httpx.ByteStream(content), request=request,
+                extensions=extensions,
+            )  # fmt: skip
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
             stream=_Body(response, request),
             request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+            extensions=extensions,
         )
+
+    def client_timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+        """httpx's timeouts as aiohttp's, for `open` (made once per distinct setting)."""
+        return self._timeout_of((timeout.connect, timeout.read, timeout.pool))
+
+    def proxy_for(self, url: httpx.URL) -> str | None:
+        """The proxy `open` should use for this URL (None: none), as `handle_async_request` chooses it."""
+        return self._proxy(url)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -43,6 +43,24 @@ def epoch_ms(clock: Callable[[], float]) -> int:
     return int(clock() * 1000)
 
 
+class Signer:
+    """`sign` for one key pair, with the HMAC key state computed once (the bulk path signs every attempt)."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.access_key = credentials.access_key
+        self._suffix = f"{credentials.access_key}{CLIENT_TYPE}"
+        self._mac = hmac.new(credentials.secret_key.reveal().encode("utf-8"), digestmod=hashlib.sha256)
+
+    def sign(self, method: str, url: str, timestamp_ms: int | str) -> str:
+        """What `sign(method, url, timestamp_ms, access_key, secret_key)` returns, in less time."""
+        mac = self._mac.copy()
+        mac.update(f"{method.upper()}{url}{timestamp_ms}{self._suffix}".encode())
+        return base64.b64encode(mac.digest()).decode("ascii")
+
+    def __repr__(self) -> str:
+        return "Signer()"
+
+
 class ScpAuth(httpx.Auth):
     """Sign each request attempt with SCP's scheme; works for both sync and async httpx clients."""
 

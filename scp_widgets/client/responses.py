@@ -106,3 +106,17 @@ def listing_entry_problem(server: dict[str, Any]) -> str | None:
                 wanted = {bool: "true/false", str: "text", dict: "an object", int: "a number"}[kinds[0]]
                 return f"{name} {str(value)[:40]!r}, which is not {wanted}"
     return None
+
+
+def bad_body(response: httpx.Response, attempts: int, what: str) -> ScpApiError:
+    """A 2xx answer whose body is not what the call expects (an HTML portal page, a proxy's answer...)."""
+    return ScpApiError(
+        response.status_code, f"the service's answer {what}", request_id=request_id_of(response), attempts=attempts
+    )
+
+
+def json_body(response: httpx.Response, attempts: int) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise bad_body(response, attempts, "is not JSON") from None

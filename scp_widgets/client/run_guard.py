@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
 
 from scp_widgets.client.errors import NotSent, StopReason
 
@@ -68,18 +69,12 @@ class RunGuard:
     def cancelled(self) -> bool:
         return self.cancel.is_set()
 
-    @asynccontextmanager
-    async def deadline_at(self, when: float | None) -> AsyncIterator[asyncio.Timeout]:
+    def deadline_at(self, when: float | None) -> GuardedTimeout:
         """`asyncio.timeout_at(when)` that a cancel ends at once (None: no deadline but the cancel)."""
         if self.cancel.is_set():
             soon = (self._cancelled_at or asyncio.get_running_loop().time()) + AFTER_CANCEL_S
             when = soon if when is None else min(when, soon)
-        async with asyncio.timeout_at(when) as scope:
-            self._scopes.add(scope)
-            try:
-                yield scope
-            finally:
-                self._scopes.discard(scope)
+        return GuardedTimeout(self._scopes, when)
 
     # -- giving up early ------------------------------------------------------------------------------------
 
@@ -146,3 +141,25 @@ class RunGuard:
         if not self._waits:
             return None
         return max(0.0, min(self._waits.values()) - self._clock())
+
+
+class GuardedTimeout:
+    """`asyncio.timeout_at` registered with the guard while it runs (a class, not a generator-based context
+    manager: it wraps every attempt of a bulk run, and costs a fraction of one)."""
+
+    __slots__ = ("_scope", "_scopes")
+
+    def __init__(self, scopes: set[asyncio.Timeout], when: float | None) -> None:
+        self._scopes = scopes
+        self._scope = asyncio.timeout_at(when)
+
+    async def __aenter__(self) -> asyncio.Timeout:
+        scope = await self._scope.__aenter__()
+        self._scopes.add(scope)
+        return scope
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._scopes.discard(self._scope)
+        await self._scope.__aexit__(et, ev, tb)  # raises TimeoutError when the deadline ended the attempt

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import platform
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -39,9 +39,17 @@ from scp_widgets.client.ids import check_id
 from scp_widgets.client.lean_httpx import LeanAsyncClient
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.ratelimit import AdaptiveRate
-from scp_widgets.client.responses import error_from_response, listing_entry_problem, request_id_of, server_object
+from scp_widgets.client.responses import (
+    bad_body,
+    error_from_response,
+    json_body,
+    listing_entry_problem,
+    request_id_of,
+    server_object,
+)
 from scp_widgets.client.retry import RETRYABLE_STATUS, THROTTLE_STATUS, RetryBudget, RetryPolicy
 from scp_widgets.client.run_guard import RunGuard
+from scp_widgets.client.signed_posts import SignedPoster
 from scp_widgets.client.version import __version__
 from scp_widgets.client.versions import (
     BUILTIN_CATALOG,
@@ -75,28 +83,10 @@ class Accepted:
     attempts: int
 
 
-def attempt_deadline(timeout: float | httpx.Timeout | None) -> float | None:
-    """The longest of the timeout's parts bounds a whole attempt (a plain number is the whole bound)."""
-    if isinstance(timeout, httpx.Timeout):
-        parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
-        return max(parts) if parts else None
-    return None if timeout is None else float(timeout)
-
-
 def build_query(params: Mapping[str, object]) -> str:
     """Sorted keys and `+` for spaces, as the signing docs ask; None values are left out."""
     items = sorted((k, str(v)) for k, v in params.items() if v is not None)
     return urlencode(items, quote_via=quote_plus)
-
-
-def describe_transport_error(exc: Exception, deadline: float | None = None) -> str:
-    if isinstance(exc, TimeoutError) and deadline is not None:
-        return f"no complete answer within the {deadline:g} s timeout"
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return f"no answer in time ({type(exc).__name__})"
-    if isinstance(exc, httpx.ConnectError):
-        return "could not connect to the service"
-    return f"connection failed ({type(exc).__name__})"
 
 
 class AsyncScpClient:
@@ -132,7 +122,7 @@ class AsyncScpClient:
         #: The send rate, shared by every call of this client: throttling anywhere slows all of them.
         self.limiter = AdaptiveRate()
         #: Seconds one attempt may take in all (connect, headers and body); None: no limit.
-        self.deadline = attempt_deadline(timeout)
+        self.deadline = transfer.attempt_deadline(timeout)
         self._today = today
         self._requested = api_version
         self._discover = discover_versions
@@ -142,10 +132,11 @@ class AsyncScpClient:
         self._version_lock = asyncio.Lock()
         self._discovered = False
         precheck_version(api_version, self.today)
+        own = AiohttpTransport(max_connections) if transport is None else None
         self._http = LeanAsyncClient(
             auth=ScpAuth(self.credentials, clock=clock),
             timeout=timeout,
-            transport=transport or AiohttpTransport(max_connections),
+            transport=transport or own,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={
                 "User-Agent": USER_AGENT,
@@ -153,6 +144,8 @@ class AsyncScpClient:
                 "Accept-Language": accept_language,
             },
         )
+        #: Lock and unlock POSTs skip httpx's per-request models over the client's own transport (signed_posts.py).
+        self._poster = SignedPoster(self._http, own, self.credentials, clock) if own is not None else None
 
     @property
     def today(self) -> dt.date:
@@ -224,9 +217,9 @@ class AsyncScpClient:
     async def show(self, server_id: str, **call: Any) -> dict[str, Any]:
         path = f"/v1/servers/{check_id(server_id)}"
         response, attempts = await self.request("GET", path, body_cap=transfer.OBJECT_BODY_CAP, **call)
-        body = _json_body(response, attempts)
+        body = json_body(response, attempts)
         if not isinstance(body, dict):
-            raise _bad_body(response, attempts, "is not a server object")
+            raise bad_body(response, attempts, "is not a server object")
         return server_object(body)
 
     async def list_servers(
@@ -239,6 +232,19 @@ class AsyncScpClient:
         **filters: object,
     ) -> list[dict[str, Any]]:
         """Every server matching the filters, following `marker` pages to the end."""
+        pages = self.list_pages(page_size=page_size, version=version, budget=budget, guard=guard, **filters)
+        return [server async for page in pages for server in page]
+
+    async def list_pages(
+        self,
+        *,
+        page_size: int = 100,
+        version: VersionChoice | None = None,
+        budget: RetryBudget | None = None,
+        guard: RunGuard | None = None,
+        **filters: object,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """`list_servers` a page at a time, so a reader of a large fleet holds one page, not the fleet."""
         unknown = set(filters) - LIST_FILTERS
         if unknown:
             raise ScpUsageError(
@@ -246,7 +252,6 @@ class AsyncScpClient:
             )
         if not 1 <= page_size <= 1000:
             raise ScpUsageError(f"page_size must be between 1 and 1000, not {page_size!r}.")
-        servers: list[dict[str, Any]] = []
         seen_markers: set[str] = set()
         marker: str | None = None
         while True:
@@ -254,17 +259,17 @@ class AsyncScpClient:
             response, attempts = await self.request(
                 "GET", "/v1/servers", query=query, version=version, budget=budget, guard=guard
             )
-            body = _json_body(response, attempts)
+            body = json_body(response, attempts)
             page = body.get("servers", []) if isinstance(body, dict) else None
             if not isinstance(page, list) or not all(isinstance(s, dict) and "id" in s for s in page):
-                raise _bad_body(response, attempts, "is not a list of servers")
+                raise bad_body(response, attempts, "is not a list of servers")
             for server in page:
                 problem = listing_entry_problem(server)
                 if problem is not None:  # one sentence naming the server, not a TypeError from pandas
-                    raise _bad_body(response, attempts, f"lists server {str(server.get('id'))[:64]!r} with {problem}")
-            servers.extend(page)
+                    raise bad_body(response, attempts, f"lists server {str(server.get('id'))[:64]!r} with {problem}")
+            yield page
             if len(page) < page_size or not page:
-                return servers
+                return
             marker = str(page[-1]["id"])
             if marker in seen_markers:  # a service that loops would keep us here forever
                 raise ScpApiError(200, "the service repeated a page while listing servers")
@@ -272,7 +277,7 @@ class AsyncScpClient:
 
     async def _change(self, server_id: str, action: str, **call: Any) -> Accepted:
         path = f"/v1/servers/{check_id(server_id)}/{action}"
-        response, attempts = await self.request("POST", path, need_body=False, **call)
+        response, attempts = await self.request("POST", path, need_body=False, bulk=True, **call)
         return Accepted(response.status_code, request_id_of(response), attempts)
 
     async def request(
@@ -287,6 +292,7 @@ class AsyncScpClient:
         guard: RunGuard | None = None,
         need_body: bool = True,
         body_cap: int = transfer.SUCCESS_BODY_CAP,
+        bulk: bool = False,
     ) -> tuple[httpx.Response, int]:
         """Send one call with retries; return the 2xx response and the attempts it took.
 
@@ -298,11 +304,22 @@ class AsyncScpClient:
         Each attempt is bounded as a whole by the client's timeout. 429/417 slow the client's send rate
         (`self.limiter`) and are retried (after their Retry-After, else a jittered backoff) without counting
         as retries, for up to `retry.max_throttled` s; with `retries=0` nothing is retried.
+
+        `bulk=True` (a bodiless POST: lock, unlock): over the client's own transport each attempt is signed and
+        sent without an `httpx.Request` (signed_posts.py), so the response it returns has no `.request`.
         """
         choice = version or await self.version()
         qs = build_query(query) if query else ""
         url = f"{self.endpoint}{path}" + (f"?{qs}" if qs else "")
         headers = {"Scp-Api-Version": choice.header}
+        fast = bulk and method == "POST" and not qs and self._poster is not None
+        post = self._poster.prepare(url, choice.header) if fast and self._poster is not None else None
+
+        def send() -> Awaitable[httpx.Response]:
+            if post is not None:
+                return post.send()
+            return self._http.send(self._http.build_request(method, url, headers=headers), stream=True)
+
         budget = budget or self.budget
         cancel = cancel or (guard.cancel if guard is not None else None)
         deadline = guard.deadline_at if guard is not None else transfer.plain_deadline
@@ -321,25 +338,19 @@ class AsyncScpClient:
                 await _pause(wait, cancel, failure, attempt)
             attempt += 1
             counted += 1
-            request = self._http.build_request(method, url, headers=headers)
             try:
-                response = await transfer.attempt(
-                    self._http,
-                    request,
-                    seconds=self.deadline,
-                    need_body=need_body,
-                    deadline=deadline,
-                    body_cap=body_cap,
+                response = await transfer.attempt_with(
+                    send, seconds=self.deadline, need_body=need_body, deadline=deadline, body_cap=body_cap
                 )
             except (httpx.TransportError, TimeoutError) as exc:
                 if cancel is not None and cancel.is_set():
                     raise Aborted(in_flight=True, attempts=attempt) from None
-                failure = ScpNetworkError(describe_transport_error(exc, self.deadline), attempts=attempt)
-                if guard is not None and _unanswered(exc):
+                failure = ScpNetworkError(transfer.describe_error(exc, self.deadline), attempts=attempt)
+                if guard is not None and transfer.unanswered(exc):
                     guard.on_unanswered()
                 retry_after = None
             except transfer.BodyTooLarge as exc:
-                raise _bad_body(exc.response, attempt, f"is larger than the {exc.cap / 2**20:g} MB cap") from None
+                raise bad_body(exc.response, attempt, f"is larger than the {exc.cap / 2**20:g} MB cap") from None
             else:
                 if guard is not None:
                     guard.on_answer(response.status_code)
@@ -397,25 +408,6 @@ async def _pause(
     if failure is None:
         raise Aborted(in_flight=False, attempts=attempts)
     raise RetryCancelled(failure)
-
-
-def _unanswered(exc: Exception) -> bool:
-    """No sign of the service at all: refused, or nothing back in time (a dropped reply is not this)."""
-    return isinstance(exc, TimeoutError | httpx.TimeoutException | httpx.ConnectError)
-
-
-def _bad_body(response: httpx.Response, attempts: int, what: str) -> ScpApiError:
-    """A 2xx answer whose body is not what the call expects (an HTML portal page, a proxy's answer...)."""
-    return ScpApiError(
-        response.status_code, f"the service's answer {what}", request_id=request_id_of(response), attempts=attempts
-    )
-
-
-def _json_body(response: httpx.Response, attempts: int) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise _bad_body(response, attempts, "is not JSON") from None
 
 
 def precheck_version(requested: str | None, today: dt.date) -> None:

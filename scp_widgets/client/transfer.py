@@ -14,7 +14,7 @@ Only the public httpx API (`send(..., stream=True)`, `aiter_bytes`), so it works
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -59,9 +59,24 @@ async def attempt(
     whose body may be left unavailable. Raises TimeoutError past `seconds` (None: no deadline),
     httpx.TransportError when the network fails, `BodyTooLarge` for a needed 2xx body over `body_cap`.
     Memory is bounded by the cap: one buffer, never more than the cap plus one chunk, and no copy of it."""
+    auth: Any = httpx.USE_CLIENT_DEFAULT if signed else None
+    return await attempt_with(
+        lambda: http.send(request, stream=True, auth=auth),
+        seconds=seconds, need_body=need_body, deadline=deadline, body_cap=body_cap,
+    )  # fmt: skip
+
+
+async def attempt_with(
+    send: Callable[[], Awaitable[httpx.Response]],
+    *,
+    seconds: float | None,
+    need_body: bool = True,
+    deadline: Deadline = plain_deadline,
+    body_cap: int = SUCCESS_BODY_CAP,
+) -> httpx.Response:
+    """`attempt` for any `send` that returns a streamed `httpx.Response` (the bulk path's signed POSTs)."""
     loop = asyncio.get_running_loop()
     end = None if seconds is None else loop.time() + seconds
-    auth: Any = httpx.USE_CLIENT_DEFAULT if signed else None
     response: httpx.Response | None = None
     required = need_body
     cap = ERROR_BODY_CAP
@@ -69,7 +84,9 @@ async def attempt(
     size = 0
     try:
         async with deadline(end):
-            response = await http.send(request, stream=True, auth=auth)
+            response = await send()
+            if response.is_success and not need_body and isinstance(response.stream, httpx.ByteStream):
+                return response  # whole in memory already (a 202 on the bulk path): nothing to read or hand back
             required = need_body and response.is_success
             cap = body_cap if required else ERROR_BODY_CAP
             if _fits(response, cap):  # the usual case: one read, and the response as httpx made it
@@ -94,10 +111,41 @@ async def attempt(
     if response.is_success and not need_body:
         return response  # read (to keep the connection) and closed; its body was not wanted
     headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _STALE]
-    return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request)
+    return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=_request_of(response))
+
+
+def _request_of(response: httpx.Response) -> httpx.Request | None:
+    """The response's request, or None for one sent without an `httpx.Request` (the bulk path's POSTs)."""
+    try:
+        return response.request
+    except RuntimeError:
+        return None
 
 
 def _fits(response: httpx.Response, cap: int) -> bool:
     """A plain body whose declared length is within the cap (httpcore reads no more than it declares)."""
     length = response.headers.get("content-length")
     return length is not None and length.isdigit() and int(length) <= cap and "content-encoding" not in response.headers
+
+
+def attempt_deadline(timeout: float | httpx.Timeout | None) -> float | None:
+    """The longest of the timeout's parts bounds a whole attempt (a plain number is the whole bound)."""
+    if isinstance(timeout, httpx.Timeout):
+        parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
+        return max(parts) if parts else None
+    return None if timeout is None else float(timeout)
+
+
+def describe_error(exc: Exception, deadline: float | None = None) -> str:
+    if isinstance(exc, TimeoutError) and deadline is not None:
+        return f"no complete answer within the {deadline:g} s timeout"
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return f"no answer in time ({type(exc).__name__})"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect to the service"
+    return f"connection failed ({type(exc).__name__})"
+
+
+def unanswered(exc: Exception) -> bool:
+    """No sign of the service at all: refused, or nothing back in time (a dropped reply is not this)."""
+    return isinstance(exc, TimeoutError | httpx.TimeoutException | httpx.ConnectError)

@@ -11,6 +11,7 @@ so, and nothing is claimed about them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -224,19 +225,24 @@ async def run_bulk(
     budget = budget or RetryBudget()
     cancel = cancel or asyncio.Event()
     guard = RunGuard(cancel, unanswered_limit=max(8, options.concurrency))
-    reader = StateReader(client, version, budget, concurrency=options.concurrency, guard=guard)
+    reader = StateReader(
+        client, version, budget, concurrency=options.concurrency, guard=guard, expected=len(server_ids),
+        max_wait=options.verify_timeout,
+    )  # fmt: skip
     run = _Run(
         client, action, options, version, cancel, journal, progress, budget, reader, guard, total=len(server_ids),
     )  # fmt: skip
     results: list[ServerResult | None] = [None] * len(server_ids)
     queue = iter(enumerate(server_ids))
-    read_backs: list[asyncio.Task[None]] = []
+
+    def finish(index: int, result: ServerResult) -> None:
+        results[index] = run.finish(result)
+
+    read_backs = _ReadBacks(run, finish)
     reads_first = options.preflight or options.dry_run
     known = await reader.snapshot([i for i in server_ids if is_valid_id(i)]) if reads_first else {}
-
-    async def read_back(index: int, result: ServerResult, follow: Follow) -> None:
-        await (_read_back(run, result) if follow == "verify" else _check_failed(run, result))
-        results[index] = run.finish(result)
+    if options.dry_run:
+        reader.sends_done()  # a dry run sends no change: its reads need not wait for any
 
     async def worker() -> None:
         for index, server_id in queue:
@@ -245,7 +251,7 @@ async def run_bulk(
                 continue
             result, follow = await _send(run, server_id, known.get(server_id))
             if follow is not None and options.verify:
-                read_backs.append(asyncio.create_task(read_back(index, result, follow)))
+                read_backs.start(index, result, follow)
             else:
                 results[index] = run.finish(result)
 
@@ -253,20 +259,98 @@ async def run_bulk(
     workers = [asyncio.create_task(worker()) for _ in range(min(options.concurrency, len(server_ids)) or 1)]
     try:
         await asyncio.gather(*workers)
-        await asyncio.gather(*read_backs)
+        reader.sends_done()
+        await read_backs.wait()
     except BaseException:
         # Interrupted from outside (task cancelled): stop everything, but still account for every id.
         run.cancel.set()
-        for task in [*workers, *read_backs]:
+        pollers = read_backs.close()
+        for task in [*workers, *pollers]:
             task.cancel()
-        await asyncio.gather(*workers, *read_backs, return_exceptions=True)
+        await asyncio.gather(*workers, *pollers, return_exceptions=True)
         raise
     finally:
+        read_backs.close()
         await guard.close()
         for index, server_id in enumerate(server_ids):
             if results[index] is None:
                 results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled while in flight"))
     return [r for r in results if r is not None]
+
+
+class _ReadBacks:
+    """The run's read-backs. An accepted change's first read waits as a future with a callback, not a task:
+    while listings gather readers (readback.py) thousands wait at once, and at 50,000 servers a waiting
+    poller task was about 11 objects that every full garbage collection walked with the GIL held. A poller
+    task starts only for a server that first read does not settle (and for a failed change's check)."""
+
+    def __init__(self, run: _Run, finish: Callable[[int, ServerResult], None]) -> None:
+        self._run = run
+        self._finish = finish
+        self._tasks: set[asyncio.Task[None]] = set()  # running pollers (a finished one leaves, unless it failed)
+        self._first = 0  # first reads not answered yet
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._closed = False
+
+    def start(self, index: int, result: ServerResult, follow: Follow) -> None:
+        if follow != "verify":
+            self._poll(index, result, follow, None)
+            return
+        future = self._run.reader.request(result.server_id, patient=True)
+        self._first += 1
+        self._settled.clear()
+        future.add_done_callback(functools.partial(self._first_read, index, result, time.monotonic()))
+
+    def _first_read(self, index: int, result: ServerResult, since: float, future: asyncio.Future[Any]) -> None:
+        self._first -= 1
+        if not self._first:
+            self._settled.set()
+        try:
+            locked: bool | None = _locked_of(future.result(), result.server_id)
+        except (Exception, asyncio.CancelledError):  # the poller reads again, and says why if it cannot
+            locked = None
+        if self._closed:
+            return
+        if locked is (self._run.action == "lock"):
+            result.locked, result.outcome = locked, _DONE[self._run.action]
+            self._finish(index, result)
+            return
+        result.locked = locked if locked is not None else result.locked
+        self._poll(index, result, "verify", since)
+
+    def _poll(self, index: int, result: ServerResult, follow: Follow, since: float | None) -> None:
+        task = asyncio.create_task(self._read_back(index, result, follow, since))
+        self._tasks.add(task)
+        task.add_done_callback(_forget_if_clean(self._tasks))
+
+    async def _read_back(self, index: int, result: ServerResult, follow: Follow, since: float | None) -> None:
+        await (_read_back(self._run, result, since) if follow == "verify" else _check_failed(self._run, result))
+        self._finish(index, result)
+
+    async def wait(self) -> None:
+        """Until every read-back has finished (a poller that raised raises here)."""
+        while self._first or self._tasks:
+            await self._settled.wait()
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks))
+
+    def close(self) -> list[asyncio.Task[None]]:
+        """No more rows from first reads (the run is ending); the pollers still running."""
+        self._closed = True
+        return list(self._tasks)
+
+
+def _forget_if_clean(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    """Drop a finished read-back from the run's set (at 50,000 servers the finished ones were most of the
+    heap every full garbage collection walked, each pause holding the GIL); one that raised stays, for
+    the final gather to raise its error."""
+
+    def forget(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            tasks.discard(task)
+
+    return forget
 
 
 def _cancelled(result: ServerResult, why: str) -> ServerResult:
@@ -370,16 +454,21 @@ async def _check_failed(run: _Run, result: ServerResult) -> None:
         result.outcome, result.message, result.error_code = _DONE[run.action], None, None
 
 
-async def _read_back(run: _Run, result: ServerResult) -> None:
-    """Poll `locked` until it shows the wanted state or the deadline passes (then `unverified`)."""
+async def _read_back(run: _Run, result: ServerResult, since: float | None = None) -> None:
+    """Poll `locked` until it shows the wanted state or the deadline passes (then `unverified`). `since`: when
+    the first read (in `_ReadBacks`) began, which did not settle it; the deadline counts from then."""
     wanted = run.action == "lock"
-    deadline = time.monotonic() + run.options.verify_timeout
+    deadline = (since or time.monotonic()) + run.options.verify_timeout
     pause = 0.025  # the first per-server pause is 0.05 s (see StateReader.next_pause)
     last_error: str | None = None
+    if since is not None and not run.cancel.is_set():  # pause as after any read that did not settle it
+        pause = run.reader.next_pause(result.server_id, pause)
+        if time.monotonic() + pause <= deadline:
+            await asyncio.sleep(pause)
     while True:
         after_cancel = run.cancel.is_set()  # a read begun after the cancel still gets a moment (RunGuard)
         try:
-            result.locked = _locked_of(await run.reader.read(result.server_id), result.server_id)
+            result.locked = _locked_of(await run.reader.read(result.server_id, patient=True), result.server_id)
             if result.locked is wanted:
                 result.outcome = _DONE[run.action]
                 return

@@ -4,6 +4,13 @@ A bulk lock reads `locked` back for every server (and, with preflight, reads it 
 arrive together are batched: when enough servers wait, one `GET /v1/servers` listing (1,000 a page)
 answers them all; the few it does not cover (another account's, unknown ids) and small batches get a
 per-server `GET`, whose errors (403, 404, ...) reach the waiting caller as usual.
+
+A listing costs the whole fleet's objects, so while the run is still sending (`sends_done` not called yet)
+the reader lists only once at least half a fleet's worth of servers wait (at most about two objects parsed
+per server answered) or the oldest has waited `max_wait`: at 50,000 servers the read-back listed the fleet
+back to back about 18 times a run, and parsed 18 objects per server locked. Once the sends are done it
+lists as soon as enough wait (see `next_pause`). A listing is read a page at a time: only the waiting
+servers' objects are kept.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ class StateReader:
         batch_min: int = 16,
         window: float = 0.02,
         guard: RunGuard | None = None,
+        expected: int = 0,
+        max_wait: float = 5.0,
     ) -> None:
         self._client = client
         self._call: dict[str, Any] = {"version": version, "budget": budget, "guard": guard}
@@ -45,6 +54,14 @@ class StateReader:
         self._listed: set[str] = set()  # the servers the last batch's listing answered
         self._seen: dict[str, object] = {}  # `locked` of every server in the last listing
         self._moving = False  # whether the last listing saw any `locked` change since the one before
+        self._fleet = expected  # servers a listing returns (the run's size until a listing says)
+        self._sending = True  # until `sends_done`: listings wait for half a fleet's worth of readers
+        self._max_wait = max_wait
+        self._oldest: float | None = None  # loop time of the oldest read not answered yet
+        self._listable = 0  # waiting servers a listing may answer
+        self._urgent = 0  # waiting reads that are not patient (see `read`)
+        #: Server objects the listings and per-server reads returned (what the read-back parsed).
+        self.objects_read = 0
 
     def next_pause(self, server_id: str, pause: float) -> float:
         """How long a poller of `server_id` waits before it reads again, given its last pause.
@@ -60,37 +77,79 @@ class StateReader:
             return 0.0 if self._moving else min(max(pause * 2, 0.05), 0.25)
         return min(max(pause * 2, 0.05), 1.0)
 
+    def sends_done(self) -> None:
+        """No more changes will be sent: list as soon as enough servers wait."""
+        self._sending = False
+
     async def snapshot(self, server_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Current state of many servers from one listing (empty when too few to pay off, or on error)."""
         if len(server_ids) < self._batch_min:
             return {}
+        found: dict[str, dict[str, Any]] = {}
         try:
-            by_id = await self._listing()
+            await self._listing(set(server_ids), found)
         except ScpRequestError:
             return {}
-        return {server_id: by_id[server_id] for server_id in server_ids if server_id in by_id}
+        return found
 
-    async def _listing(self) -> dict[str, dict[str, Any]]:
-        """Every server of the account by id, from one paged listing (and the page count learnt from it)."""
-        servers = await self._client.list_servers(page_size=PAGE, **self._call)
-        self._pages = len(servers) // PAGE + 1
-        return {str(s.get("id")): s for s in servers}
+    async def _listing(self, wanted: set[str] | Waiters, found: dict[str, dict[str, Any]]) -> None:
+        """One paged listing: the `wanted` servers' objects into `found`; learns the fleet's size and whether
+        any `locked` changed since the last listing. Holds one page at a time, never the fleet."""
+        fleet, moving, seen = 0, False, self._seen
+        async for page in self._client.list_pages(page_size=PAGE, **self._call):
+            fleet += len(page)
+            for server in page:
+                server_id, locked = str(server.get("id")), server.get("locked")
+                moving = moving or seen.get(server_id, locked) != locked
+                seen[server_id] = locked
+                if server_id in wanted:
+                    found[server_id] = server
+        self.objects_read += fleet
+        self._fleet, self._pages, self._moving = fleet, fleet // PAGE + 1, moving
 
-    async def read(self, server_id: str) -> dict[str, Any]:
-        """The server object as read after this call began (raises the per-server error, e.g. 404)."""
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    async def read(self, server_id: str, *, patient: bool = False) -> dict[str, Any]:
+        """The server object as read after this call began (raises the per-server error, e.g. 404).
+        `patient`: a read-back's read, which may wait while the run sends for a listing to gather more
+        readers (a preflight's read, which a send waits for, never waits)."""
+        return await self.request(server_id, patient=patient)
+
+    def request(self, server_id: str, *, patient: bool = False) -> asyncio.Future[dict[str, Any]]:
+        """`read` as a future, for a caller that waits with a callback rather than a task."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        if not self._pending:
+            self._oldest = loop.time()
+        if server_id not in self._pending and (not self._seen or server_id in self._seen):
+            self._listable += 1  # a listing may answer it (one that lacked it will not)
         self._pending.setdefault(server_id, []).append(future)
+        self._urgent += not patient
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return future
+
+    def _worth_listing(self) -> bool | None:
+        """True: list now; False: read these one by one; None: let more readers gather first (only while
+        the run sends, only when every waiting read is a patient one and enough wait to gather more)."""
+        waiting = self._listable
+        enough = waiting >= max(self._batch_min, 2 * self._pages)
+        if not self._sending or self._urgent or waiting < self._batch_min:
+            return enough
+        if enough and waiting * 2 >= self._fleet:
+            return True
+        waited = asyncio.get_running_loop().time() - (self._oldest or 0.0)
+        return enough if waited >= self._max_wait else None
 
     async def _flush(self) -> None:
         # Let the other workers' reads join this batch; pollers re-reading at once after a listing are here.
         await asyncio.sleep(0 if self._listed and self._moving else self._window)
         while self._pending:
-            batch, self._pending = self._pending, {}
+            worth = self._worth_listing()
+            if worth is None:
+                await asyncio.sleep(self._window)
+                continue
+            batch, self._pending, self._listable, self._urgent = self._pending, {}, 0, 0
             try:
-                if len(batch) >= max(self._batch_min, 2 * self._pages):
+                if worth:
                     await self._by_listing(batch)
                 else:
                     self._listed = set()
@@ -100,21 +159,19 @@ class StateReader:
                 raise
 
     async def _by_listing(self, batch: Waiters) -> None:
+        found: dict[str, dict[str, Any]] = {}
         try:
-            by_id = await self._listing()
+            await self._listing(batch, found)
         except ScpRequestError:
             self._listed = set()
             await self._one_by_one(batch)
             return
-        # Before the pollers wake: which of them the listing answered, and whether the service is moving.
-        self._listed = {server_id for server_id in batch if server_id in by_id}
-        seen = {server_id: server.get("locked") for server_id, server in by_id.items()}
-        self._moving = any(self._seen.get(server_id, locked) != locked for server_id, locked in seen.items())
-        self._seen = seen
+        # Before the pollers wake: which of them the listing answered (whether the service moves: `_listing`).
+        self._listed = set(found)
         rest: Waiters = {}
         for server_id, futures in batch.items():
-            if server_id in by_id:
-                _resolve(futures, by_id[server_id])
+            if server_id in found:
+                _resolve(futures, found[server_id])
             else:
                 rest[server_id] = futures
         if rest:
@@ -128,6 +185,7 @@ class StateReader:
             except ScpRequestError as exc:
                 _fail_all({server_id: futures}, exc)
             else:
+                self.objects_read += 1
                 _resolve(futures, server)
 
         await asyncio.gather(*(one(server_id, futures) for server_id, futures in batch.items()))

@@ -149,3 +149,58 @@ def test_servers_are_confirmed_while_the_others_are_still_being_sent() -> None:
         )  # fmt: skip
     assert df.attrs["counts"] == {"locked": 300}
     assert sent_when_first_done and sent_when_first_done[0] < 300
+
+
+def test_the_read_back_parses_about_two_listings_worth_of_objects_per_server_locked(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # At 50,000 servers it listed the fleet back to back (18 objects parsed per server locked); while the run
+    # sends, a listing now waits for half a fleet's worth of readers, and a listing keeps only their objects.
+    readers: list[StateReader] = []
+
+    class Counting(StateReader):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            readers.append(self)
+
+    monkeypatch.setattr("scp_widgets.engine.bulk.StateReader", Counting)
+    for servers, concurrency in ((600, 16), (1500, 64)):
+        emulator = Emulator(EmulatorConfig(servers=servers, locked_fraction=0.0, faults=Faults(latency=0.002)))
+        df = scp_widgets.lock(
+            emulator.own_ids, endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=emulator.transport(), concurrency=concurrency, journal=False,
+        )  # fmt: skip
+        assert set(df.outcome) == {"locked"}
+        parsed = readers[-1].objects_read
+        print(servers, parsed, actions(emulator))
+        assert parsed <= 2.5 * servers, (servers, parsed, actions(emulator))
+
+
+def test_a_preflight_read_never_waits_for_a_listing_to_gather_readers() -> None:
+    # Sends wait for their preflight reads: were those reads held for a listing until the sends were done (or
+    # for verify_timeout), the run would stall; with the listing broken and a long verify timeout it would hang.
+    emulator = Emulator(EmulatorConfig(servers=200, locked_fraction=0.0))  # 32 readers: not half the fleet
+    df = lock_many(emulator, emulator.own_ids, transport=NoListing(emulator), preflight=True, verify_timeout=3600)
+    assert set(df.outcome) == {"locked"}
+    assert actions(emulator)["lock"] == 200
+
+
+def test_a_read_back_that_the_first_listing_settles_starts_no_poller_task(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Waiting first reads are futures with a callback: at 50,000 servers a waiting poller task per server
+    # was most of what each full garbage collection walked. Only servers still unsettled get a poller.
+    import scp_widgets.engine.bulk as bulk
+
+    pollers: list[str] = []
+    original = bulk._ReadBacks._poll
+
+    def counting(self, index, result, follow, since) -> None:  # type: ignore[no-untyped-def]
+        pollers.append(result.server_id)
+        original(self, index, result, follow, since)
+
+    monkeypatch.setattr(bulk._ReadBacks, "_poll", counting)
+    emulator = Emulator(EmulatorConfig(servers=300, locked_fraction=0.0))
+    df = lock_many(emulator, emulator.own_ids)
+    assert set(df.outcome) == {"locked"} and df.locked.all()
+    assert pollers == []
+    slow = Emulator(EmulatorConfig(servers=40, locked_fraction=0.0, lock_delay=0.3))
+    df = lock_many(slow, slow.own_ids)
+    assert set(df.outcome) == {"locked"}  # the first reads saw the lock pending: pollers confirmed it
+    assert 0 < len(pollers) <= 40
