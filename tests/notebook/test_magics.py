@@ -496,6 +496,24 @@ def test_load_ext_imports_no_pandas_httpx_aiohttp_or_widgets(tmp_path: Path) -> 
         "sh.run_line_magic('unload_ext', 'scp_widgets')\nsh.run_line_magic('load_ext', 'scp_widgets')\n"
         "print(sorted(m for m in ('pandas', 'httpx', 'aiohttp', 'altair', 'ipywidgets') if m in sys.modules))"
     )
-    env = {**os.environ, "SCP_WIDGETS_JOURNAL_DIR": str(tmp_path)}
+    # The load itself, without the warm-up that then imports them in the background (tested below).
+    env = {**os.environ, "SCP_WIDGETS_JOURNAL_DIR": str(tmp_path), "SCP_WIDGETS_WARM_UP": "0"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_load_ext_warms_up_the_first_run_in_the_background(tmp_path: Path) -> None:
+    """The imports a first run pays (about a second) happen on a background thread after `%load_ext`
+    returns, so a notebook's first %scp_lock is as fast as its tenth."""
+    code = (
+        "import sys, threading\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\nsh.run_line_magic('load_ext', 'scp_widgets')\n"
+        "from scp_widgets.notebook import extension\nthread = extension.warm_up_thread\n"
+        "print(thread is not None and thread is not threading.current_thread() and thread.daemon)\n"
+        "thread.join(60)\n"
+        "print(sorted(m for m in ('pandas', 'httpx', 'aiohttp', 'scp_widgets.api') if m in sys.modules))"
+    )
+    env = {**os.environ, "SCP_WIDGETS_JOURNAL_DIR": str(tmp_path)}
+    env.pop("SCP_WIDGETS_WARM_UP", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-2:] == ["True", "['aiohttp', 'httpx', 'pandas', 'scp_widgets.api']"]
