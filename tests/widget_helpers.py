@@ -38,6 +38,8 @@ def rows_in(spec: dict[str, Any]) -> list[dict[str, Any]]:
     def values(node: Any) -> list[list[dict[str, Any]]]:
         if isinstance(node, dict):
             own = [node["values"]] if isinstance(node.get("values"), list) else []
+            if isinstance(node.get("datasets"), dict):  # top-level named datasets (the timeline's rows)
+                own += [v for v in node["datasets"].values() if isinstance(v, list)]
             return own + [v for child in node.values() for v in values(child)]
         if isinstance(node, list):
             return [v for child in node for v in values(child)]
