@@ -211,6 +211,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
     def wait(self, timeout: float | None = None) -> None:
         """Block until the background work started so far is done and shown (for tests and scripts)."""
         self._jobs.wait(timeout)
+        self.results_area.charts.wait(timeout)
 
     # -- background jobs ------------------------------------------------------------------------------
 
@@ -219,7 +220,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.options_column.set_versions(catalog, self.version_dropdown.value)
         self.title_html.value = panel_title(endpoint)
         self.chooser.load(fleet)
-        self.results_area.charts.show_coverage(fleet)
+        self.results_area.charts.show_coverage_soon(fleet)
         self.refresh_button.disabled = False
         notice = pending_notice()
         if notice:  # a dead process left servers unlocked: say so until relock_pending() runs
@@ -276,7 +277,7 @@ class LockPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
         self.run_status.finish(frame)  # the bar's colour first: it is on screen when the summary is
         self.results_area.show(frame, self.chooser.names())
         self.chooser.note_lock_states(frame)
-        self.results_area.charts.show_coverage(self.chooser.index.current())  # with what the run read back
+        self.results_area.charts.show_coverage_soon(self.chooser.index.current())  # as the run read it back
         self._set_running(False)
         self._say(*verdict(frame))
 

@@ -134,7 +134,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
     def clear(self) -> None:
         """Empty the area (the start of a run): the old table must not stay on screen meanwhile."""
         self._frame = None
-        self.charts.show_run(None)
+        self.charts.show_run_soon(None)
         self.summary_html.value = self.links_html.value = self.table_html.value = ""
         self.toolbar.layout.display = self.actions.layout.display = "none"
 
@@ -172,7 +172,7 @@ class ResultsArea(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type hin
             self._redrawing = False
         self.toolbar.layout.display = self.actions.layout.display = "flex"
         self._redraw()
-        self.charts.show_run(frame)
+        self.charts.show_run_soon(frame)
 
     def _redraw(self, *_: Any) -> None:
         if self._redrawing or self._frame is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import ipywidgets as w
@@ -42,7 +43,24 @@ class RunCharts(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             layout=w.Layout(flex_flow="row wrap", width="auto", min_width="0"),
         )
         self.add_class("scp-run-charts")
+        # One drawing thread: drawings land in the order asked, so the newest run's picture is the one left.
+        self._drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scp-widgets-charts")
+        self._last: Future[bool] | None = None
         self.clear()
+
+    def show_run_soon(self, frame: pd.DataFrame | None) -> None:
+        """`show_run` on the drawing thread: a panel's results table and buttons do not wait for the picture
+        (a 10,000-row run's timeline costs a few tenths of a second)."""
+        self._last = self._drawer.submit(self.show_run, frame)
+
+    def show_coverage_soon(self, servers: pd.DataFrame | None) -> None:
+        self._last = self._drawer.submit(self.show_coverage, servers)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every drawing asked for so far is done (for tests and scripts)."""
+        last = self._last
+        if last is not None:
+            last.result(timeout)
 
     def show_run(self, frame: pd.DataFrame | None) -> bool:
         """Draw `frame`'s timeline (a lock/unlock result); an empty or missing frame hides it. True if drawn."""
