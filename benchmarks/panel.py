@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -48,11 +49,12 @@ CHARTS: list[float] = []  # seconds from the results table to its pictures, per 
 def panel_run(server: FakeScp) -> float:
     """Click to results: until the table, the summary and the buttons are back (the charts come after)."""
     panel = panel_for(server)
+    back = threading.Event()  # the Lock button enabled again after a result: the table is up (no polling)
+    panel.lock_button.observe(lambda c: back.set() if not c["new"] and panel.results is not None else None, "disabled")
     started = time.perf_counter()
     panel.select_shown_button.click()
     panel.lock_button.click()
-    while panel.results is None or panel.running:  # set together with the table, then the buttons come back
-        time.sleep(0.002)
+    back.wait(600)
     elapsed = time.perf_counter() - started
     panel.wait(600)
     CHARTS.append(time.perf_counter() - started - elapsed)
