@@ -235,9 +235,12 @@ def _server_id(where: str, record: dict[str, Any], key: str) -> str:
     return value
 
 
+_OUTCOMES = frozenset(str(o) for o in Outcome)  # once: per result record it was a fifth of read_journal
+
+
 def _result(where: str, record: dict[str, Any]) -> ServerResult:
     outcome = record.get("outcome")
-    if outcome not in {str(o) for o in Outcome}:
+    if outcome not in _OUTCOMES:
         raise JournalError(f"{where} has an unknown outcome {outcome!r}: the journal is corrupt.")
     try:
         return ServerResult.from_record(record)
