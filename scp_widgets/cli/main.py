@@ -365,6 +365,15 @@ def _banner(lab_url: str, exports: dict[str, str], servers: int, notebooks: Path
 
 def run_app(args: argparse.Namespace) -> int:
     """Voila on the console page until Ctrl-C; prints the page's URL once it listens."""
+    if args.region:  # a mistake is one sentence here, not a page that fails to list after Voila started
+        from scp_widgets.client.errors import ScpError
+        from scp_widgets.client.regions import resolve_region_endpoints
+
+        try:
+            resolve_region_endpoints(args.region)
+        except ScpError as exc:
+            print(f"scp-widgets app: {exc}", file=sys.stderr)
+            return 2
     signals = _Signals()
     env = app.app_environment(args.region, args.read_only)
     try:

@@ -50,3 +50,17 @@ def test_page_builds_the_console_from_the_environment(monkeypatch: pytest.Monkey
     console.wait(60)
     assert console.read_only and console.panel.region_picker is None
     assert len(console.panel.chooser.names()) == len(live_emulator.emulator.own_ids)
+
+
+def test_an_unknown_region_is_one_sentence_before_voila_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: list[Any] = []
+    monkeypatch.setattr(cli, "Child", lambda *a, **k: started.append(a))  # Voila must not be started
+    monkeypatch.delenv("SCP_ENDPOINTS", raising=False)
+    assert cli.main(["app", "--region", "nowhere", "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scp-widgets app: No endpoint for region nowhere") and err.count("\n") == 1
+    assert cli.main(["app", "--region", "Bad Name", "--no-browser"]) == 2
+    assert "'bad name' is not a region name" in capsys.readouterr().err
+    assert started == []
