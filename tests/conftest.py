@@ -3,6 +3,7 @@ have an emulator in process (fast) or on a real loopback socket."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -106,3 +107,11 @@ def two_regions(monkeypatch: pytest.MonkeyPatch) -> Iterator[RegionalEmulators]:
         yield regions
     for emulator in regions.emulators.values():
         assert not [r for r in emulator.record if r.status == 401], "an emulator refused the client's signature"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The Ctrl-C tests simulate it with `_thread.interrupt_main`, which does nothing while SIGINT is ignored:
+    and a shell ignores it in a command it starts in the background (`bash .ci/test &`), Python then keeping
+    it ignored. Python's own handler makes those tests hold however the suite is started."""
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -306,9 +306,12 @@ def test_ctrl_c_returns_the_partial_frame_with_cancelled_rows() -> None:
     df = scp_widgets.lock(emulator.own_ids, concurrency=1, progress=interrupt_after_two, **options_for(emulator))
     assert interrupted.is_set()
     assert len(df) == 40
-    counts = df.outcome.value_counts()
-    assert counts["locked"] >= 2 and counts["cancelled"] >= 1
-    assert counts["locked"] + counts["cancelled"] == 40
+    counts = {str(k): int(n) for k, n in df.outcome.value_counts().items() if n}
+    # Done before the Ctrl-C: locked, or "accepted" (not yet verified) when the read-back was still waiting for
+    # its next listing (it lists at a cadence, not back to back); never sent: cancelled. Nothing else.
+    assert set(counts) <= {"locked", "accepted", "cancelled"}, counts
+    assert counts.get("locked", 0) + counts.get("accepted", 0) >= 2 and counts.get("cancelled", 0) >= 1
+    assert sum(counts.values()) == 40
     assert df.attrs["cancelled"] is True
 
 

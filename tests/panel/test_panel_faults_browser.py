@@ -147,7 +147,14 @@ def test_retry_failed_and_resume_cancelled_after_faults_over_two_regions(
     set_faults(regions, FAULTY)
     first = unlocked(regions, 28)
     start(panel, first)
-    failed = ids_in(panel, "failed", counted(panel, r"(\d+) of 56 failed"))
+    # What Retry sends: the failed rows and those that did not finish (a read-back cut short by the 503s).
+    retry = button(panel, "Retry failed")
+    expect(retry).to_have_text(re.compile(r"Retry failed \(\d+\)"), timeout=SLOW)
+    owed = int(re.findall(r"\d+", retry.inner_text())[-1])
+    counted(panel, r"(\d+) of 56 failed")
+    rows = panel.locator(".scp-section.scp-failed tr[data-outcome], .scp-section.scp-unfinished tr[data-outcome]")
+    expect(rows).to_have_count(owed, timeout=SLOW)
+    failed = {str(row.get_attribute("data-id")) for row in rows.all()}
     assert failed and failed <= set(first)
     expect(panel.locator(".progress-bar")).to_have_class(re.compile(r"\bbar-warning\b"))
     assert set(posted(regions)) == set(first)  # every server was sent, to its own region
