@@ -69,7 +69,7 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
         self._picked: set[str] = set()
         self._picked_in_order: list[str] | None = []  # cached: the target line asks on every keystroke
         self._version = 0  # one more at each change of the picks
-        self._plan: tuple[tuple[int, int, str], Targets] | None = None
+        self._plan: tuple[tuple[int, str], Targets] | None = None
         self._shown: list[str] = []
         self._page = 0
         self._syncing = False
@@ -127,7 +127,7 @@ class ServerChooser(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type h
     def plan(self, pasted_text: str) -> Targets:
         """What a run would act on: the picks, then the pasted entries resolved by name or id. Cached until
         the picks, the listing or the text change (the target line asks on every keystroke)."""
-        key = (id(self.index), self._version, pasted_text)
+        key = (self._version, pasted_text)  # a new listing changes the version too (its picks are re-checked)
         if self._plan is None or self._plan[0] != key:
             self._plan = (key, targets(self.picked, pasted_text, self.index.by_name))
         return self._plan[1]

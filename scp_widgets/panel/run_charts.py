@@ -15,6 +15,7 @@ columns they draw (see `views.charts`): no endpoint, key or message enters the w
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -25,6 +26,18 @@ import pandas as pd
 from scp_widgets.views import charts
 
 logger = logging.getLogger(__name__)
+_shared_drawer: ThreadPoolExecutor | None = None
+_drawer_lock = threading.Lock()
+
+
+def _drawer() -> ThreadPoolExecutor:
+    """One drawing thread for every panel, started on first use: drawings land in the order asked, so the
+    newest run's picture is the one left, and a notebook of many panels holds one thread, not one each."""
+    global _shared_drawer
+    with _drawer_lock:
+        if _shared_drawer is None:
+            _shared_drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scp-widgets-charts")
+        return _shared_drawer
 
 
 class RunCharts(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hints
@@ -43,18 +56,16 @@ class RunCharts(w.HBox):  # type: ignore[misc]  # ipywidgets ships no type hints
             layout=w.Layout(flex_flow="row wrap", width="auto", min_width="0"),
         )
         self.add_class("scp-run-charts")
-        # One drawing thread: drawings land in the order asked, so the newest run's picture is the one left.
-        self._drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scp-widgets-charts")
         self._last: Future[bool] | None = None
         self.clear()
 
     def show_run_soon(self, frame: pd.DataFrame | None) -> None:
         """`show_run` on the drawing thread: a panel's results table and buttons do not wait for the picture
         (a 10,000-row run's timeline costs a few tenths of a second)."""
-        self._last = self._drawer.submit(self.show_run, frame)
+        self._last = _drawer().submit(self.show_run, frame)
 
     def show_coverage_soon(self, servers: pd.DataFrame | None) -> None:
-        self._last = self._drawer.submit(self.show_coverage, servers)
+        self._last = _drawer().submit(self.show_coverage, servers)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every drawing asked for so far is done (for tests and scripts)."""

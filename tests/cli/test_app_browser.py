@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser_helpers import SLOW, button, chromium
+from browser_helpers import SLOW, button, chromium, stop_process
 from playwright.sync_api import Browser, Page, expect
 
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer
@@ -76,12 +76,7 @@ def app(fleet: EmulatorServer, journal: Path, *options: str) -> Iterator[str]:
         assert url == f"http://127.0.0.1:{port}/"
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import ipywidgets as w
 import pytest
+from widget_helpers import all_widget_states
 
 from scp_widgets.client.versions import BUILTIN_CATALOG
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
@@ -56,24 +56,6 @@ def wait_until(condition: Any, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
-
-
-def all_widget_states(root: w.Widget) -> list[dict[str, Any]]:
-    """`get_state()` of the panel and every widget it references (children, layouts, styles), recursively."""
-    seen: dict[str, dict[str, Any]] = {}
-
-    def visit(widget: w.Widget) -> None:
-        if widget.model_id in seen:
-            return
-        seen[widget.model_id] = widget.get_state()
-        for name in widget.keys:
-            value = getattr(widget, name)
-            for item in value if isinstance(value, list | tuple) else [value]:
-                if isinstance(item, w.Widget):
-                    visit(item)
-
-    visit(root)
-    return list(seen.values())
 
 
 @pytest.fixture
