@@ -14,8 +14,10 @@ _SEPARATORS = re.compile(r"[\s,;]+")
 
 
 def normalise_id(raw: object) -> str:
-    """Strip whitespace and quotes, lower-case."""
-    return str(raw).strip().strip("'\"").strip().lower()
+    """Strip whitespace and quotes, lower-case. An id already in shape is returned as it is, not copied: a
+    run keeps every id it sends, 85 bytes each (8.5 MB at 100,000 servers)."""
+    text = str(raw).strip().strip("'\"").strip()
+    return text if _UUID.match(text) else text.lower()
 
 
 def is_valid_id(server_id: str) -> bool:

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import platform
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -243,7 +243,7 @@ class AsyncScpClient:
         budget: RetryBudget | None = None,
         guard: RunGuard | None = None,
         **filters: object,
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """`list_servers` a page at a time, so a reader of a large fleet holds one page, not the fleet."""
         unknown = set(filters) - LIST_FILTERS
         if unknown:

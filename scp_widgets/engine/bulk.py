@@ -11,7 +11,6 @@ so, and nothing is claimed about them.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from scp_widgets.client.scp_client import AsyncScpClient
 from scp_widgets.client.versions import VersionChoice
 from scp_widgets.engine.journal import Journal
 from scp_widgets.engine.readback import StateReader
+from scp_widgets.engine.result_table import ResultTable
 from scp_widgets.engine.results import (
     NOT_SENT_CODE,
     Outcome,
@@ -216,7 +216,7 @@ async def run_bulk(
     journal: Journal | None = None,
     progress: ProgressCallback | None = None,
     budget: RetryBudget | None = None,
-) -> list[ServerResult]:
+) -> ResultTable:
     """Run `action` on every (de-duplicated) id; one result per id, in order. Malformed ids are not sent.
 
     `options.concurrency` workers send the state changes; each accepted change is then read back in the
@@ -232,11 +232,11 @@ async def run_bulk(
     run = _Run(
         client, action, options, version, cancel, journal, progress, budget, reader, guard, total=len(server_ids),
     )  # fmt: skip
-    results: list[ServerResult | None] = [None] * len(server_ids)
+    results = ResultTable(len(server_ids))  # a finished row is filed by column, not kept as an object
     queue = iter(enumerate(server_ids))
 
     def finish(index: int, result: ServerResult) -> None:
-        results[index] = run.finish(result)
+        results.put(index, run.finish(result))
 
     read_backs = _ReadBacks(run, finish)
     reads_first = options.preflight or options.dry_run
@@ -247,13 +247,13 @@ async def run_bulk(
     async def worker() -> None:
         for index, server_id in queue:
             if run.cancel.is_set():
-                results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled before it was sent"))
+                finish(index, _cancelled(run.new_result(server_id), "cancelled before it was sent"))
                 continue
             result, follow = await _send(run, server_id, known.get(server_id))
             if follow is not None and options.verify:
                 read_backs.start(index, result, follow)
             else:
-                results[index] = run.finish(result)
+                finish(index, result)
 
     guard.start()
     workers = [asyncio.create_task(worker()) for _ in range(min(options.concurrency, len(server_ids)) or 1)]
@@ -271,18 +271,21 @@ async def run_bulk(
         raise
     finally:
         read_backs.close()
+        await reader.close()
         await guard.close()
         for index, server_id in enumerate(server_ids):
-            if results[index] is None:
-                results[index] = run.finish(_cancelled(run.new_result(server_id), "cancelled while in flight"))
-    return [r for r in results if r is not None]
+            if not results.filled(index):
+                finish(index, _cancelled(run.new_result(server_id), "cancelled while in flight"))
+    return results
 
 
 class _ReadBacks:
-    """The run's read-backs. An accepted change's first read waits as a future with a callback, not a task:
-    while listings gather readers (readback.py) thousands wait at once, and at 50,000 servers a waiting
-    poller task was about 11 objects that every full garbage collection walked with the GIL held. A poller
-    task starts only for a server that first read does not settle (and for a failed change's check)."""
+    """The run's read-backs. An accepted change's first read waits as an entry in `_waiting` with one watcher
+    shared by all (`StateReader.watch`), not as a task or a future: while listings gather readers
+    (readback.py) tens of thousands wait at once, and at 50,000 servers every full garbage collection walked
+    each waiting read with the GIL held: about 11 objects for a poller task, 7 for a future with a callback,
+    1 now (the row). A poller task starts only for a server that first read does not settle
+    (and for a failed change's check)."""
 
     def __init__(self, run: _Run, finish: Callable[[int, ServerResult], None]) -> None:
         self._run = run
@@ -292,23 +295,39 @@ class _ReadBacks:
         self._settled = asyncio.Event()
         self._settled.set()
         self._closed = False
+        # First reads waiting: the row, its index and when its read began, by server (three dicts, not a
+        # tuple per server: each tuple was one more object for every full garbage collection to walk).
+        self._waiting: dict[str, ServerResult] = {}
+        self._rows: dict[str, int] = {}
+        self._since: dict[str, float] = {}
+        self._watcher = self._first_read  # one bound method for every watch, not one per server
 
     def start(self, index: int, result: ServerResult, follow: Follow) -> None:
         if follow != "verify":
             self._poll(index, result, follow, None)
             return
-        future = self._run.reader.request(result.server_id, patient=True)
+        if result.server_id in self._waiting:  # the same id twice (run_bulk de-duplicates; never lose a row)
+            since, future = time.monotonic(), self._run.reader.request(result.server_id, patient=True)
+            future.add_done_callback(lambda done: self._answered(index, result, since, _answer_of(done)))
+        else:
+            server_id = result.server_id
+            self._waiting[server_id], self._rows[server_id] = result, index
+            self._since[server_id] = time.monotonic()
+            self._run.reader.watch(server_id, self._watcher)
         self._first += 1
         self._settled.clear()
-        future.add_done_callback(functools.partial(self._first_read, index, result, time.monotonic()))
 
-    def _first_read(self, index: int, result: ServerResult, since: float, future: asyncio.Future[Any]) -> None:
+    def _first_read(self, server_id: str, answer: dict[str, Any] | BaseException) -> None:
+        result, index, since = self._waiting.pop(server_id), self._rows.pop(server_id), self._since.pop(server_id)
+        self._answered(index, result, since, answer)
+
+    def _answered(self, index: int, result: ServerResult, since: float, answer: dict[str, Any] | BaseException) -> None:
         self._first -= 1
         if not self._first:
             self._settled.set()
-        try:
-            locked: bool | None = _locked_of(future.result(), result.server_id)
-        except (Exception, asyncio.CancelledError):  # the poller reads again, and says why if it cannot
+        try:  # on an error the poller reads again, and says why if it cannot
+            locked = None if isinstance(answer, BaseException) else _locked_of(answer, result.server_id)
+        except ValueError:
             locked = None
         if self._closed:
             return
@@ -339,6 +358,12 @@ class _ReadBacks:
         """No more rows from first reads (the run is ending); the pollers still running."""
         self._closed = True
         return list(self._tasks)
+
+
+def _answer_of(future: asyncio.Future[dict[str, Any]]) -> dict[str, Any] | BaseException:
+    if future.cancelled():
+        return asyncio.CancelledError()
+    return future.exception() or future.result()
 
 
 def _forget_if_clean(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:

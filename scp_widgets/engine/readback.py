@@ -16,7 +16,10 @@ servers' objects are kept.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 from scp_widgets.client.errors import ScpRequestError
 from scp_widgets.client.retry import RetryBudget
@@ -24,8 +27,14 @@ from scp_widgets.client.run_guard import RunGuard
 from scp_widgets.client.scp_client import AsyncScpClient
 from scp_widgets.client.versions import VersionChoice
 
+logger = logging.getLogger(__name__)
 PAGE = 1000
-Waiters = dict[str, list["asyncio.Future[dict[str, Any]]"]]
+#: Called with the server's id and its object, or the error that kept it from being read.
+Watcher: TypeAlias = Callable[[str, "dict[str, Any] | BaseException"], None]
+Waiter: TypeAlias = "asyncio.Future[dict[str, Any]] | Watcher"
+#: Who waits for each server: one waiter as it is (almost always), several in a list. A list per server
+#: was one more object for every full garbage collection to walk, tens of thousands at a time.
+Waiters = dict[str, "Waiter | list[Waiter]"]
 
 
 class StateReader:
@@ -51,8 +60,13 @@ class StateReader:
         self._flusher: asyncio.Task[None] | None = None
         # A listing pays off only when more servers wait than it has pages; learn the page count.
         self._pages = 1
-        self._listed: set[str] = set()  # the servers the last batch's listing answered
-        self._seen: dict[str, object] = {}  # `locked` of every server in the last listing
+        # What the last listing told, in a few bytes rather than an entry per server (at 100,000 servers a
+        # map of every server's `locked` and the objects of every server answered were a fifth of the
+        # run's peak memory): whether the last batch went by listing, which of its servers it lacked, and a
+        # digest of each page's (id, locked) pairs, to tell whether anything moved since the listing before.
+        self._answered_by_listing = False
+        self._absent: set[str] = set()
+        self._digests: list[int] = []
         self._moving = False  # whether the last listing saw any `locked` change since the one before
         self._fleet = expected  # servers a listing returns (the run's size until a listing says)
         self._sending = True  # until `sends_done`: listings wait for half a fleet's worth of readers
@@ -73,9 +87,15 @@ class StateReader:
         is not spent listing back to back. Per-server reads (few waiting, a failed listing, a server the
         listing lacks) back off further, up to 1 s.
         """
-        if server_id in self._listed:
+        if self._answered_by_listing and server_id not in self._absent:
             return 0.0 if self._moving else min(max(pause * 2, 0.05), 0.25)
         return min(max(pause * 2, 0.05), 1.0)
+
+    async def close(self) -> None:
+        """The run is over: stop a listing still under way (its readers are gone) before the client closes."""
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
 
     def sends_done(self) -> None:
         """No more changes will be sent: list as soon as enough servers wait."""
@@ -87,25 +107,37 @@ class StateReader:
             return {}
         found: dict[str, dict[str, Any]] = {}
         try:
-            await self._listing(set(server_ids), found)
+            await self._listing(set(server_ids), found.__setitem__)
         except ScpRequestError:
             return {}
         return found
 
-    async def _listing(self, wanted: set[str] | Waiters, found: dict[str, dict[str, Any]]) -> None:
-        """One paged listing: the `wanted` servers' objects into `found`; learns the fleet's size and whether
-        any `locked` changed since the last listing. Holds one page at a time, never the fleet."""
-        fleet, moving, seen = 0, False, self._seen
-        async for page in self._client.list_pages(page_size=PAGE, **self._call):
-            fleet += len(page)
-            for server in page:
-                server_id, locked = str(server.get("id")), server.get("locked")
-                moving = moving or seen.get(server_id, locked) != locked
-                seen[server_id] = locked
-                if server_id in wanted:
-                    found[server_id] = server
+    async def _listing(self, wanted: set[str] | Waiters, on_found: Callable[[str, dict[str, Any]], None]) -> None:
+        """One paged listing: each `wanted` server's object to `on_found` as its page arrives; learns the
+        fleet's size and whether any `locked` changed since the last listing (so far, as pages arrive: the
+        readers a page answers may read again before the next page). Holds one page at a time. `wanted`
+        may shrink as it goes (`_by_listing` answers its readers): the listing stops once it is empty, so
+        the pages after the last server waited for are neither fetched nor parsed."""
+        fleet, moving, before, digests = 0, False, self._digests, list[int]()
+        pages = self._client.list_pages(page_size=PAGE, **self._call)
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                fleet += len(page)
+                digest = 0
+                for server in page:
+                    server_id, locked = str(server.get("id")), server.get("locked")
+                    digest ^= hash((server_id, locked is True, locked is False))
+                    if server_id in wanted:
+                        on_found(server_id, server)
+                moving = moving or (len(digests) < len(before) and before[len(digests)] != digest)
+                digests.append(digest)
+                self._moving = moving
+                if not wanted:
+                    self.objects_read += fleet
+                    self._digests = digests + before[len(digests) :]  # the pages not read stay as they were
+                    return
         self.objects_read += fleet
-        self._fleet, self._pages, self._moving = fleet, fleet // PAGE + 1, moving
+        self._fleet, self._pages, self._digests = fleet, fleet // PAGE + 1, digests
 
     async def read(self, server_id: str, *, patient: bool = False) -> dict[str, Any]:
         """The server object as read after this call began (raises the per-server error, e.g. 404).
@@ -114,18 +146,32 @@ class StateReader:
         return await self.request(server_id, patient=patient)
 
     def request(self, server_id: str, *, patient: bool = False) -> asyncio.Future[dict[str, Any]]:
-        """`read` as a future, for a caller that waits with a callback rather than a task."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        """`read` as a future."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._wait(server_id, future, patient)
+        return future
+
+    def watch(self, server_id: str, watcher: Watcher) -> None:
+        """A patient `read` whose answer (or error) is handed to `watcher(server_id, answer)`. For a caller
+        with thousands of reads waiting at once: a future with a callback is about seven objects that every
+        full garbage collection walks (see bulk.py's `_ReadBacks`); a watcher shared by all of them is none."""
+        self._wait(server_id, watcher, True)
+
+    def _wait(self, server_id: str, waiter: Waiter, patient: bool) -> None:
         if not self._pending:
-            self._oldest = loop.time()
-        if server_id not in self._pending and (not self._seen or server_id in self._seen):
-            self._listable += 1  # a listing may answer it (one that lacked it will not)
-        self._pending.setdefault(server_id, []).append(future)
+            self._oldest = asyncio.get_running_loop().time()
+        if server_id not in self._pending and server_id not in self._absent:
+            self._listable += 1  # a listing may answer it (the last one that lacked it will not)
+        present = self._pending.get(server_id)
+        if present is None:
+            self._pending[server_id] = waiter
+        elif isinstance(present, list):
+            present.append(waiter)
+        else:
+            self._pending[server_id] = [present, waiter]
         self._urgent += not patient
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return future
 
     def _worth_listing(self) -> bool | None:
         """True: list now; False: read these one by one; None: let more readers gather first (only while
@@ -141,7 +187,7 @@ class StateReader:
 
     async def _flush(self) -> None:
         # Let the other workers' reads join this batch; pollers re-reading at once after a listing are here.
-        await asyncio.sleep(0 if self._listed and self._moving else self._window)
+        await asyncio.sleep(0 if self._answered_by_listing and self._moving else self._window)
         while self._pending:
             worth = self._worth_listing()
             if worth is None:
@@ -152,53 +198,59 @@ class StateReader:
                 if worth:
                     await self._by_listing(batch)
                 else:
-                    self._listed = set()
+                    self._answered_by_listing = False
                     await self._one_by_one(batch)
             except BaseException as exc:  # never leave a reader waiting forever
                 _fail_all(batch, exc)
                 raise
 
     async def _by_listing(self, batch: Waiters) -> None:
-        found: dict[str, dict[str, Any]] = {}
+        """Answer the batch from one listing, page by page (each answered reader leaves `batch`); the rest
+        (servers the listing lacks, or all left when it fails) one by one."""
+
+        def answer(server_id: str, server: dict[str, Any]) -> None:
+            _resolve(server_id, batch.pop(server_id), server)
+
+        self._answered_by_listing, self._absent = True, set()  # before the first page wakes readers (`next_pause`)
         try:
-            await self._listing(batch, found)
+            await self._listing(batch, answer)
         except ScpRequestError:
-            self._listed = set()
+            self._answered_by_listing = False
             await self._one_by_one(batch)
             return
-        # Before the pollers wake: which of them the listing answered (whether the service moves: `_listing`).
-        self._listed = set(found)
-        rest: Waiters = {}
-        for server_id, futures in batch.items():
-            if server_id in found:
-                _resolve(futures, found[server_id])
-            else:
-                rest[server_id] = futures
-        if rest:
-            await self._one_by_one(rest)
+        self._absent = set(batch)
+        if batch:
+            await self._one_by_one(batch)
 
     async def _one_by_one(self, batch: Waiters) -> None:
-        async def one(server_id: str, futures: list[asyncio.Future[dict[str, Any]]]) -> None:
+        async def one(server_id: str, waiters: Waiter | list[Waiter]) -> None:
             try:
                 async with self._slots:
                     server = await self._client.show(server_id, **self._call)
             except ScpRequestError as exc:
-                _fail_all({server_id: futures}, exc)
+                _fail_all({server_id: waiters}, exc)
             else:
                 self.objects_read += 1
-                _resolve(futures, server)
+                _resolve(server_id, waiters, server)
 
-        await asyncio.gather(*(one(server_id, futures) for server_id, futures in batch.items()))
+        await asyncio.gather(*(one(server_id, waiters) for server_id, waiters in batch.items()))
 
 
-def _resolve(futures: list[asyncio.Future[dict[str, Any]]], server: dict[str, Any]) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_result(server)
+def _resolve(server_id: str, waiters: Waiter | list[Waiter], answer: dict[str, Any] | BaseException) -> None:
+    for waiter in waiters if isinstance(waiters, list) else (waiters,):
+        if not isinstance(waiter, asyncio.Future):
+            try:
+                waiter(server_id, answer)
+            except Exception:  # one broken watcher must not keep the others from their answers
+                logger.exception("read-back watcher failed")
+        elif waiter.done():
+            continue
+        elif isinstance(answer, BaseException):
+            waiter.set_exception(answer)
+        else:
+            waiter.set_result(answer)
 
 
 def _fail_all(batch: Waiters, exc: BaseException) -> None:
-    for futures in batch.values():
-        for future in futures:
-            if not future.done():
-                future.set_exception(exc)
+    for server_id, waiters in batch.items():
+        _resolve(server_id, waiters, exc)

@@ -28,7 +28,7 @@ from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback, run_b
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.history import prune_quietly
 from scp_widgets.engine.journal import Journal
-from scp_widgets.engine.results import ServerResult, count_not_sent, count_outcomes, summary_line, to_frame, utc_iso
+from scp_widgets.engine.results import ServerResult, count_outcomes, summary_line, utc_iso
 from scp_widgets.engine.settings import JournalOption, RunOptions, RunOutcome, settings_record
 from scp_widgets.engine.state_dirs import default_journal_dir
 
@@ -127,14 +127,13 @@ async def arun(
         journal_file = open_journal(options.journal, header, fsync=options.journal_fsync)
         budget = RetryBudget()
         try:
-            results: list[ServerResult] = await run_bulk(
+            results = await run_bulk(
                 client, action, server_ids, options, version=choice,
                 cancel=cancelled, journal=journal_file, progress=progress,
                 budget=budget,
             )  # fmt: skip
             elapsed = time.time() - started
-            counts = count_outcomes(r.outcome for r in results)
-            not_sent = count_not_sent(r.error_code for r in results)
+            counts, not_sent = results.counts(), results.not_sent()
             outcome = RunOutcome(
                 counts=counts, elapsed_s=round(elapsed, 3), retries_spent=budget.spent, retries_denied=budget.denied,
                 cancelled=token.cancelled, not_sent=not_sent,
@@ -151,7 +150,7 @@ async def arun(
         attrs.update(settings=options, outcome=outcome)  # the typed pair: what was asked, what happened
         if journal_file is not None and journal_file.error:  # the run is whole; only its record on disk is not
             attrs.update(journal_error=journal_file.error, summary=f"{attrs['summary']}; {journal_file.error}")
-        return to_frame(results, attrs)
+        return results.frame(attrs)
     finally:
         if owned:
             await client.aclose()

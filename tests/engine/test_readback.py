@@ -204,3 +204,92 @@ def test_a_read_back_that_the_first_listing_settles_starts_no_poller_task(monkey
     df = lock_many(slow, slow.own_ids)
     assert set(df.outcome) == {"locked"}  # the first reads saw the lock pending: pollers confirmed it
     assert 0 < len(pollers) <= 40
+
+
+def test_a_listing_stops_after_the_last_server_it_was_read_for() -> None:
+    # A listing used to run to the fleet's end whoever it was for; its readers are now answered page by page,
+    # so once the last one has its answer no further page is fetched or parsed.
+    emulator = Emulator(EmulatorConfig(servers=2500, locked_fraction=0.0))
+
+    async def main() -> tuple[list[str], int]:
+        async with AsyncScpClient(
+            endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=emulator.transport(),
+        ) as client:  # fmt: skip
+            first_page = [str(s["id"]) for s in (await anext(aiter(client.list_pages(page_size=1000))))][:40]
+            emulator.record.clear()
+            reader = StateReader(client, await client.version(), RetryBudget())
+            answers = await asyncio.gather(*(reader.read(i) for i in first_page))
+            return [str(a["id"]) for a in answers], reader.objects_read
+
+    answered, parsed = asyncio.run(main())
+    assert len(answered) == 40 and len(set(answered)) == 40
+    assert actions(emulator)["list"] == 1  # 3 pages without the stop
+    assert parsed == 1000
+
+
+def test_a_watched_read_keeps_no_object_per_server_while_it_waits() -> None:
+    # At 50,000 servers tens of thousands of first reads wait at once, and every full garbage collection
+    # walked each one with the GIL held: a future with its callback was seven objects, a list per server one.
+    import gc
+
+    emulator = Emulator(EmulatorConfig(servers=3000, locked_fraction=0.0))
+    ids = emulator.own_ids
+
+    async def main() -> tuple[int, dict[str, bool]]:
+        async with AsyncScpClient(
+            endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=emulator.transport(),
+        ) as client:  # fmt: skip
+            reader = StateReader(client, await client.version(), RetryBudget(), expected=len(ids))
+            got: dict[str, bool] = {}
+            done = asyncio.Event()
+
+            def watcher(server_id: str, answer: object) -> None:
+                got[server_id] = isinstance(answer, dict) and answer.get("locked") is False
+                if len(got) == len(ids):
+                    done.set()
+
+            gc.collect()
+            before = len(gc.get_objects())
+            for server_id in ids:
+                reader.watch(server_id, watcher)
+            grown = len(gc.get_objects()) - before
+            await done.wait()
+            return grown, got
+
+    grown, got = asyncio.run(main())
+    assert grown < 100, grown
+    assert len(got) == 3000 and all(got.values())
+
+
+def test_closing_the_reader_ends_a_listing_under_way() -> None:
+    # The run is over and its client about to close: a listing still paging must stop, not go on to fail
+    # against the closed client ("Task exception was never retrieved").
+    emulator = Emulator(EmulatorConfig(servers=40))
+    listing_started, never = asyncio.Event(), asyncio.Event()
+
+    class SlowListing(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self._inner = emulator.transport()
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v1/servers":
+                listing_started.set()
+                await never.wait()
+            return await self._inner.handle_async_request(request)
+
+    async def main() -> BaseException | None:
+        async with AsyncScpClient(
+            endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=SlowListing(),
+        ) as client:  # fmt: skip
+            reader = StateReader(client, await client.version(), RetryBudget())
+            reads = asyncio.gather(*(reader.read(i) for i in emulator.own_ids[:20]), return_exceptions=True)
+            await listing_started.wait()
+            await reader.close()
+            answers = await asyncio.wait_for(reads, 5)
+            return next((a for a in answers if isinstance(a, BaseException)), None)
+
+    error = asyncio.run(main())
+    assert isinstance(error, asyncio.CancelledError)  # told, not left waiting
