@@ -45,6 +45,10 @@ _EXPORTS = {
     "guard": "panel.guard_widget",
 }
 
+#: Blocking runs that register `frame.scp` while they send, so their first call starts sending before pandas loads.
+_SENDS_FIRST = frozenset({"lock", "unlock"})
+_ACCESSOR = f"{__name__}.views.accessor"
+
 if TYPE_CHECKING:
     from scp_widgets.api import (
         alist_servers,
@@ -72,8 +76,12 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         import importlib
 
-        if _EXPORTS[name] != "client.errors":  # `frame.scp.chart()` from the first use on (pandas is loaded then)
-            importlib.import_module(".views.accessor", __name__)
+        if name in _SENDS_FIRST:  # the accessor is imported while the first run sends (api.FRAME_IMPORTS)
+            api = importlib.import_module(".api", __name__)
+            if _ACCESSOR not in api.FRAME_IMPORTS:
+                api.FRAME_IMPORTS.append(_ACCESSOR)
+        elif _EXPORTS[name] != "client.errors":  # `frame.scp.chart()` from the first use on (pandas is loaded then)
+            importlib.import_module(_ACCESSOR)
         module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
         return getattr(module, name)
     raise AttributeError(f"module 'scp_widgets' has no attribute {name!r}")

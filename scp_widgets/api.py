@@ -8,34 +8,40 @@ Ctrl-C (a kernel interrupt) cancels the run and still returns every row.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import inspect
 import logging
+import threading
 import warnings
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import httpx
-import pandas as pd
 
 from scp_widgets.client.credentials import Secret, wrap_secret
 from scp_widgets.client.errors import ScpError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient, precheck_version
 from scp_widgets.client.versions import BUILTIN_CATALOG, ScpDeprecationWarning
-from scp_widgets.engine import history as history_module
-from scp_widgets.engine import rerun
 from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.journal import JournalWarning
-from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.read_only import refuse_change
 from scp_widgets.engine.results import to_frame
 from scp_widgets.engine.runner import arun, plan_ids, run_blocking
 from scp_widgets.engine.settings import JournalOption, RunOptions, check_unlock_confirmed, flag, version_text
 from scp_widgets.engine.state_dirs import default_journal_dir
-from scp_widgets.fleet import plan as fleet
+
+if TYPE_CHECKING:  # imported where used: a lock() of given ids sends before pandas is loaded (FRAME_IMPORTS)
+    import pandas as pd
+
+    from scp_widgets.fleet import plan as fleet
+
+#: What the caller's thread imports while its blocking run sends: the frame needs pandas at the end (the package
+#: adds its `frame.scp` accessor). A first call in a fresh process overlaps these imports with its requests.
+FRAME_IMPORTS: list[str] = ["pandas"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,6 +115,8 @@ def _request(
     connection = Connection(endpoint, region, environment, access_key, secret_key, accept_language, transport)
     plan = None  # fleet-wide (regions=, endpoints=, where=): the fleet module checks and routes
     if where is not None or regions is not None or endpoints is not None:
+        from scp_widgets.fleet import plan as fleet
+
         plan = fleet.make_plan(connection, where=where, regions=regions, endpoints=endpoints, client=client, ids=ids)
     elif client is None:
         connection = connection.resolved()
@@ -140,20 +148,22 @@ class _Request:
     plan: fleet.FleetPlan | None = None
     confirmed: bool = False
 
-    def run(self, action: Action) -> Coroutine[Any, Any, pd.DataFrame]:
+    def run(self, action: Action, sending: threading.Event | None = None) -> Coroutine[Any, Any, pd.DataFrame]:
         """The run's coroutine; an unconfirmed unlock of many given ids is refused here, in the caller's thread
-        (a rule's matches are counted after the listing, before anything is sent)."""
+        (a rule's matches are counted after the listing, before anything is sent). `sending`: see `arun`."""
         unconfirmed = action == "unlock" and not self.confirmed
         if unconfirmed and (self.plan is None or self.plan.where is None):
             check_unlock_confirmed(len(plan_ids(self.ids)[0]), confirm=False)
         if self.plan is not None:
+            from scp_widgets.fleet import plan as fleet
+
             return fleet.arun_fleet(
                 action, self.ids, self.plan, self.options, progress=self.progress, cancel=self.cancel,
                 confirmed=not unconfirmed,
             )  # fmt: skip
         return arun(
             action, self.ids, self.options, connection=self.connection, client=self.client,
-            progress=self.progress, cancel=self.cancel,
+            progress=self.progress, cancel=self.cancel, sending=sending,
         )  # fmt: skip
 
 
@@ -170,7 +180,7 @@ def _options_of(template: Callable[P, Any]) -> Callable[[Callable[..., R]], Call
     """
 
     def apply(func: Callable[..., R]) -> Callable[P, R]:
-        own = inspect.signature(func, eval_str=True)
+        own = inspect.signature(func)  # its return annotation stays a string: pandas is not imported yet
         func.__signature__ = inspect.signature(template, eval_str=True).replace(  # type: ignore[attr-defined]
             return_annotation=own.return_annotation
         )
@@ -201,9 +211,18 @@ def _prepare(name: str, ids: Any, options: dict[str, Any]) -> _Request:
 def _sync(name: str, action: Action, ids: Any, options: dict[str, Any]) -> pd.DataFrame:
     try:
         request = _prepare(name, ids, options)
-        return _warn_from(run_blocking(request.run(action), request.cancel), stacklevel=4)
+        # A fleet run lists (with pandas) before it sends: its caller's thread imports at once.
+        sending = threading.Event() if request.plan is None else None
+        coro = request.run(action, sending)
+        frame = run_blocking(coro, request.cancel, meanwhile=_import_frame_modules, after=sending)
+        return _warn_from(frame, stacklevel=4)
     except ScpUsageError as exc:  # one sentence from the caller's call, not 40 lines of loop-thread machinery
         raise _short(exc) from None
+
+
+def _import_frame_modules() -> None:
+    for name in FRAME_IMPORTS:
+        importlib.import_module(name)
 
 
 async def _async(name: str, action: Action, ids: Any, options: dict[str, Any]) -> pd.DataFrame:
@@ -245,6 +264,8 @@ def prune_journals(days: float | None = None, *, dry_run: bool = False) -> list[
     Runs do this by themselves when they start; `history()` and `read_journal` never delete anything."""
     if days is not None and (isinstance(days, bool) or not isinstance(days, int | float) or days < 0):
         raise ScpUsageError(f"days must be a number of days, 0 or more, not {days!r}.")
+    from scp_widgets.engine import history as history_module
+
     return history_module.prune_journals(default_journal_dir(), days=days, dry_run=dry_run)
 
 
@@ -252,6 +273,8 @@ def api_versions(*, today: dt.date | None = None) -> pd.DataFrame:
     """The API versions the client knows, with each one's status on `today` (default: the reader's today):
     version, status (CURRENT, SUPPORTED, DEPRECATED within 90 days of its end, RETIRED, PLANNED), ends,
     days_left, usable. A service's `GET /` may offer more; runs ask it first."""
+    import pandas as pd
+
     day = today or dt.date.today()
     rows = [
         {
@@ -284,6 +307,9 @@ async def alist_servers(
 async def _listing(
     client: AsyncScpClient | ScpClient | None, api_version: str | None, page_size: int, options: dict[str, Any]
 ) -> pd.DataFrame:
+    from scp_widgets.engine.listing import alist_one
+    from scp_widgets.fleet import plan as fleet
+
     if fleet.wanted(options):  # regions=, endpoints= or where=: one frame over all of them
         return await fleet.alist_options(client, api_version, page_size, options)
     return await alist_one(client, api_version, page_size, options)
@@ -314,6 +340,8 @@ def list_servers(
 
 
 def _rerun(frame: pd.DataFrame, ids: list[str], what: str, options: dict[str, Any]) -> pd.DataFrame:
+    from scp_widgets.engine import rerun
+
     action = rerun.action_of(frame)
     if not ids:  # nothing to do is not a mistake in a script: an empty frame that says so
         result = to_frame([], {"action": action, "counts": {}, "summary": f"no {what} rows: nothing sent"})
@@ -326,11 +354,15 @@ def _rerun(frame: pd.DataFrame, ids: list[str], what: str, options: dict[str, An
 
 def retry_failed(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
     """Send the failed rows of `frame` again (same action and settings); returns the new run's frame."""
+    from scp_widgets.engine import rerun
+
     frame = rerun.check_frame(frame)
     return _rerun(frame, rerun.failed_ids(frame), "failed", options)
 
 
 def resume_cancelled(frame: pd.DataFrame, **options: Any) -> pd.DataFrame:
     """Send the cancelled rows of `frame` (same action and settings); returns the new run's frame."""
+    from scp_widgets.engine import rerun
+
     frame = rerun.check_frame(frame)
     return _rerun(frame, rerun.cancelled_ids(frame), "cancelled", options)

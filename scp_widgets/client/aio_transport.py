@@ -97,7 +97,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         keepalive_expiry: float = 5.0,
     ) -> None:
         self._limit = max_connections
-        self._ssl: ssl.SSLContext | bool = tls_context() if verify is True else verify
+        # True: the shared certifi context, looked up per request (`_tls`) so that a client of an http://
+        # endpoint never loads the CA bundle (~25 ms of a first call's CPU).
+        self._ssl: ssl.SSLContext | bool = verify
         self._keepalive = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
@@ -176,7 +178,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             response = await session.request(
                 method, url, headers=headers, data=body, allow_redirects=False, timeout=timeout,
-                skip_auto_headers=skip_headers, proxy=proxy,
+                skip_auto_headers=skip_headers, proxy=proxy, ssl=self._tls(url, proxy),
             )  # fmt: skip
         except aiohttp.ClientError as exc:
             raise to_httpx_error(exc, request) from exc
@@ -198,6 +200,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions=extensions,
         )
+
+    def _tls(self, url: yarl.URL, proxy: str | None) -> ssl.SSLContext | bool:
+        """The TLS setting of one request: a plain http request with no proxy uses none, so needs no context."""
+        if self._ssl is not True or (proxy is None and url.scheme == "http"):
+            return self._ssl
+        return tls_context()
 
     def client_timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
         """httpx's timeouts as aiohttp's, for `open` (made once per distinct setting)."""

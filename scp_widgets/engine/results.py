@@ -7,10 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from scp_widgets.client.errors import (
     Aborted,
@@ -22,6 +19,9 @@ from scp_widgets.client.errors import (
 )
 from scp_widgets.client.responses import GATEWAY_CODE
 from scp_widgets.client.wording import counted
+
+if TYPE_CHECKING:  # pandas (and numpy) are imported when a frame is built, never on the sending path
+    import pandas as pd
 
 
 class Outcome(StrEnum):
@@ -179,29 +179,39 @@ COLUMNS = (
     "server_id", "action", "outcome", "http_status", "locked", "attempts", "error_code", "message",
     "request_id", "api_version", "endpoint", "started_at", "finished_at", "elapsed_ms", "sent_at", "answered_at",
 )  # fmt: skip
-OUTCOME_DTYPE = pd.CategoricalDtype([str(o) for o in Outcome])
-ACTION_DTYPE = pd.CategoricalDtype(list(ACTIONS))
 
 
 def _strings(values: list[str | None]) -> pd.api.extensions.ExtensionArray:
+    import pandas as pd
+
     return pd.array(values, dtype="string")
 
 
 def _times(values: list[float | None]) -> pd.DatetimeIndex:
+    import numpy as np
+    import pandas as pd
+
     seconds = np.array([np.nan if v is None else v for v in values], dtype="float64")
     return pd.to_datetime(seconds * 1e9, unit="ns", utc=True).as_unit("ns")
 
 
 def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """One row per result, in the given order, with the contract's columns and dtypes."""
+    """One row per result, in the given order, with the contract's columns and dtypes.
+
+    pandas is imported here, not with the module: a run's sending path needs none of it (the caller's thread
+    imports it while the first run sends, `api.lock`)."""
+    import numpy as np
+    import pandas as pd
+
+    actions, outcomes = pd.CategoricalDtype(list(ACTIONS)), pd.CategoricalDtype([str(o) for o in Outcome])
     started = _times([r.started_at for r in results])
     finished = _times([r.finished_at for r in results])
     elapsed = (finished - started).total_seconds().to_numpy(dtype="float64") * 1000.0
     frame = pd.DataFrame(
         {
             "server_id": _strings([r.server_id for r in results]),
-            "action": pd.Categorical([r.action for r in results], dtype=ACTION_DTYPE),
-            "outcome": pd.Categorical([str(r.outcome) for r in results], dtype=OUTCOME_DTYPE),
+            "action": pd.Categorical([r.action for r in results], dtype=actions),
+            "outcome": pd.Categorical([str(r.outcome) for r in results], dtype=outcomes),
             "http_status": pd.array([r.http_status for r in results], dtype="Int64"),
             "locked": pd.array([r.locked for r in results], dtype="boolean"),
             "attempts": np.array([r.attempts for r in results], dtype="int64"),
@@ -280,6 +290,8 @@ def section_of(outcome: str) -> Section:
 
 def sections(frame: pd.DataFrame) -> pd.Series:
     """The section of every row ('failed', 'cancelled', 'succeeded'), aligned with the frame."""
+    import pandas as pd
+
     outcomes = frame["outcome"].astype("string")
     result = pd.Series("failed", index=frame.index, dtype="object")
     result[outcomes.isin(list(_SUCCESS_NAMES)).fillna(False).astype(bool)] = "succeeded"

@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.client.ids import ids_from, normalise_id
@@ -26,11 +25,13 @@ from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
 from scp_widgets.client.versions import BUILTIN_CATALOG, VersionChoice, choose_version
 from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback, run_bulk
 from scp_widgets.engine.connection import Connection
-from scp_widgets.engine.history import prune_quietly
 from scp_widgets.engine.journal import Journal
 from scp_widgets.engine.results import ServerResult, count_outcomes, summary_line, utc_iso
 from scp_widgets.engine.settings import JournalOption, RunOptions, RunOutcome, settings_record
 from scp_widgets.engine.state_dirs import default_journal_dir
+
+if TYPE_CHECKING:  # the frame is built at the end (results.to_frame); nothing before it needs pandas
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,6 +53,8 @@ def open_journal(option: JournalOption, header: dict[str, Any], *, fsync: bool) 
     if isinstance(option, str | PathLike):
         path = Path(option)
     else:
+        from scp_widgets.engine.history import prune_quietly  # reads journals with pandas: not when journal=False
+
         folder = default_journal_dir()
         prune_quietly(folder)
         path = folder / journal_name(str(header["action"]), str(header["run_id"]))
@@ -96,9 +99,29 @@ async def arun(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     tags: Mapping[str, str] | None = None,
+    sending: threading.Event | None = None,
 ) -> pd.DataFrame:
     """Run `action` on every id and return the result DataFrame (the engine under `lock` and `alock`).
-    `tags` go into the journal's header and the frame's attrs (a fleet run's id and this part's region)."""
+    `tags` go into the journal's header and the frame's attrs (a fleet run's id and this part's region).
+    `sending` is set once the requests start (the client made, the version known), or when the run ends first."""
+    try:
+        return await _arun(action, ids, options, connection, client, progress, cancel, tags, sending)
+    finally:
+        if sending is not None:
+            sending.set()
+
+
+async def _arun(
+    action: Action,
+    ids: Any,
+    options: RunOptions | None,
+    connection: Connection | None,
+    client: AsyncScpClient | ScpClient | None,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+    tags: Mapping[str, str] | None,
+    sending: threading.Event | None,
+) -> pd.DataFrame:
     if action not in ("lock", "unlock"):
         raise ScpUsageError(f"action must be 'lock' or 'unlock', not {action!r}.")
     started = time.time()  # the summary's time is the wall time of the whole call: discovery included
@@ -126,6 +149,8 @@ async def arun(
         }  # fmt: skip
         journal_file = open_journal(options.journal, header, fsync=options.journal_fsync)
         budget = RetryBudget()
+        if sending is not None:
+            sending.set()
         try:
             results = await run_bulk(
                 client, action, server_ids, options, version=choice,
@@ -172,10 +197,26 @@ async def _version_unless_cancelled(
     return choose_version(requested, BUILTIN_CATALOG, client.today)
 
 
-def run_blocking(coro: Coroutine[Any, Any, T], cancel: CancelToken) -> T:
-    """Run on the background loop; a KeyboardInterrupt cancels the run and still waits for its rows."""
+def run_blocking(
+    coro: Coroutine[Any, Any, T],
+    cancel: CancelToken,
+    meanwhile: Callable[[], object] | None = None,
+    after: threading.Event | None = None,
+) -> T:
+    """Run on the background loop; a KeyboardInterrupt cancels the run and still waits for its rows.
+
+    `meanwhile` runs in the caller's thread while the run goes on, once `after` is set (or the run is over):
+    a first call imports pandas there once its requests are in flight, not while the loop thread makes its
+    client (both need the one GIL). Its failure is logged; the run still returns."""
     future = background_loop().submit(coro)
     try:
+        if meanwhile is not None:
+            while after is not None and not after.wait(0.05) and not future.done():
+                pass  # short waits: a Ctrl-C gets through
+            try:
+                meanwhile()
+            except Exception as exc:  # the run's own frame building meets any real problem and reports it
+                logger.debug("while waiting: %s", exc)
         return wait_for(future)
     except KeyboardInterrupt:
         cancel.cancel()

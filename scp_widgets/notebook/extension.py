@@ -29,9 +29,11 @@ warm_up_thread: threading.Thread | None = None
 def warm_up() -> None:
     """Import what the first run needs and start the shared loop thread; never a reason for anything to fail."""
     try:
-        from scp_widgets import api  # noqa: F401  (pandas, httpx, aiohttp, the engine and its transport)
+        from scp_widgets import api  # noqa: F401  (httpx, aiohttp, the engine and its transport)
         from scp_widgets.client.loop_thread import background_loop
-        from scp_widgets.views import results_view  # noqa: F401
+        from scp_widgets.engine import history, listing, rerun  # noqa: F401  (the API imports these where used)
+        from scp_widgets.fleet import plan  # noqa: F401
+        from scp_widgets.views import accessor, results_view  # noqa: F401  (pandas)
 
         background_loop()
     except Exception as exc:  # the first magic imports the same and reports any real problem itself

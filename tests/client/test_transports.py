@@ -20,7 +20,7 @@ import trustme
 import scp_widgets
 from scp_widgets.client.aio_transport import AiohttpTransport
 from scp_widgets.client.errors import ScpNetworkError
-from scp_widgets.client.pools import ShardedTransport
+from scp_widgets.client.pools import ShardedTransport, tls_context
 from scp_widgets.client.retry import RetryPolicy
 from scp_widgets.client.scp_client import AsyncScpClient
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
@@ -267,13 +267,22 @@ def test_https_is_verified_against_the_given_trust_and_refused_otherwise() -> No
         try:
             async with httpx.AsyncClient(transport=AiohttpTransport(verify=trusted)) as http:
                 assert (await http.post(url)).status_code == 202
+            tls_context.cache_clear()
             async with httpx.AsyncClient(transport=AiohttpTransport()) as http:  # the system's CAs only
                 with pytest.raises(httpx.ConnectError):
                     await http.post(url)
+            assert tls_context.cache_info().currsize == 1  # the certifi context, made for the https request
         finally:
             server.close()
 
     asyncio.run(scenario())
+
+
+def test_an_http_endpoint_loads_no_ca_bundle(emulator: Emulator, live_emulator: EmulatorServer) -> None:
+    tls_context.cache_clear()
+    frame = scp_widgets.lock(emulator.own_ids[:2], verify=False, journal=False)  # the default (aiohttp) transport
+    assert set(frame["outcome"]) == {"locked"}
+    assert tls_context.cache_info().currsize == 0  # a first call to an http:// endpoint pays no TLS setup
 
 
 def test_both_transports_put_the_same_request_on_the_wire() -> None:

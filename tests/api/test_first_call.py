@@ -1,0 +1,124 @@
+"""The first `lock()` in a fresh process sends before pandas is imported: the caller's thread imports it while
+the requests are in flight (`run_blocking(meanwhile=...)`), and the frame and its `.scp` accessor are whole."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from scp_widgets.emulator import EmulatorServer
+from scp_widgets.engine.bulk import CancelToken
+from scp_widgets.engine.runner import run_blocking
+
+# Holds pandas' import (from any thread) until the run's first POST has gone out, or 20 s: an import that began
+# before the sending (in the caller's thread before the run, or on the loop thread before its requests) waits
+# the whole 20 s for a POST that cannot come, and says so.
+CHILD = """
+import importlib.abc, json, sys, threading
+import httpx
+
+posted = threading.Event()
+seen = []
+
+
+class HoldPandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" and not seen:
+            seen.append({"thread": threading.current_thread().name, "after_first_post": posted.wait(20)})
+        return None
+
+
+class Watching(httpx.AsyncHTTPTransport):
+    async def handle_async_request(self, request):
+        if request.method == "POST":
+            posted.set()
+        return await super().handle_async_request(request)
+
+
+sys.meta_path.insert(0, HoldPandas())
+import scp_widgets
+
+lock = scp_widgets.lock
+loaded_with_lock = "pandas" in sys.modules
+frame = lock(sys.argv[1].split(","), verify=False, journal=False, transport=Watching())
+print(json.dumps({
+    "loaded_with_lock": loaded_with_lock, "seen": seen, "outcomes": frame["outcome"].astype(str).tolist(),
+    "ids": frame["server_id"].tolist(), "accessor": hasattr(frame, "scp"),
+    "dtypes": {"outcome": str(frame["outcome"].dtype), "sent_at": str(frame["sent_at"].dtype)},
+}))
+"""
+
+
+def test_a_first_lock_sends_before_pandas_is_imported(live_emulator: EmulatorServer) -> None:
+    ids = live_emulator.emulator.own_ids[:3]
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, ",".join(ids)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["loaded_with_lock"] is False  # `scp_widgets.lock` and the sending path need no pandas
+    assert len(got["seen"]) == 1
+    assert got["seen"][0]["after_first_post"] is True, got["seen"]
+    assert got["ids"] == ids
+    assert got["outcomes"] == ["locked"] * 3
+    assert got["accessor"] is True  # `frame.scp` registered by the first call, as by any use of the package
+    assert got["dtypes"] == {"outcome": "category", "sent_at": "datetime64[ns, UTC]"}
+
+
+def test_meanwhile_runs_once_the_run_says_it_is_sending() -> None:
+    sending = threading.Event()
+    order: list[str] = []
+
+    async def run() -> str:
+        await asyncio.sleep(0.05)
+        order.append("sending")
+        sending.set()
+        await asyncio.sleep(0.05)
+        return "rows"
+
+    assert run_blocking(run(), CancelToken(), meanwhile=lambda: order.append("meanwhile"), after=sending) == "rows"
+    assert order == ["sending", "meanwhile"]
+
+
+def test_meanwhile_still_runs_when_the_run_ends_without_sending() -> None:
+    ran: list[bool] = []
+
+    async def run() -> str:
+        return "nothing sent"
+
+    never = threading.Event()
+    assert run_blocking(run(), CancelToken(), meanwhile=lambda: ran.append(True), after=never) == "nothing sent"
+    assert ran == [True]
+
+
+def test_a_failing_meanwhile_is_logged_and_the_run_still_returns(caplog: pytest.LogCaptureFixture) -> None:
+    async def run() -> str:
+        await asyncio.sleep(0.01)
+        return "rows"
+
+    def broken() -> None:
+        raise ImportError("no pandas here")
+
+    with caplog.at_level(logging.DEBUG, logger="scp_widgets.engine.runner"):
+        assert run_blocking(run(), CancelToken(), meanwhile=broken) == "rows"
+    assert "no pandas here" in caplog.text
+
+
+def test_ctrl_c_during_meanwhile_cancels_the_run_and_returns_its_rows() -> None:
+    token = CancelToken()
+
+    async def run() -> str:
+        await token.bind(asyncio.get_running_loop()).wait()
+        return "cancelled rows"
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    assert run_blocking(run(), token, meanwhile=interrupted) == "cancelled rows"
+    assert token.cancelled
