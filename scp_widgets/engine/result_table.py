@@ -17,21 +17,21 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, overload
 
 from scp_widgets.engine.results import (
-    ACTION_DTYPE,
     ACTIONS,
     COLUMNS,
     NOT_SENT_CODE,
-    OUTCOME_DTYPE,
     Outcome,
     ServerResult,
+    category_dtypes,
     ordered_counts,
 )
+
+if TYPE_CHECKING:  # pandas is imported when the frame is built, never on the sending path (results.py)
+    import numpy as np
+    import pandas as pd
 
 _OUTCOMES = list(Outcome)
 _OUTCOME_CODE = {outcome: code for code, outcome in enumerate(_OUTCOMES)}
@@ -127,6 +127,10 @@ class ResultTable(Sequence[ServerResult]):
         """The run's DataFrame: the same columns, dtypes and values `to_frame` gives for these rows."""
         if not self.complete:
             raise LookupError(f"{self._size - self._filled} rows have no result yet")
+        import numpy as np
+        import pandas as pd
+
+        action_dtype, outcome_dtype = category_dtypes()
         text, times = self._text, self._times
         seconds = {name: np.frombuffer(times[name], dtype="float64") for name in _TIMES}
         status = np.frombuffer(self._status, dtype="uint16").astype("int64")
@@ -135,8 +139,8 @@ class ResultTable(Sequence[ServerResult]):
         frame = pd.DataFrame(
             {
                 "server_id": pd.array(text["server_id"], dtype="string"),
-                "action": _categorical(text["action"], ACTIONS, ACTION_DTYPE),
-                "outcome": pd.Categorical.from_codes(np.frombuffer(self._outcome, dtype="uint8"), dtype=OUTCOME_DTYPE),
+                "action": _categorical(text["action"], ACTIONS, action_dtype),
+                "outcome": pd.Categorical.from_codes(np.frombuffer(self._outcome, dtype="uint8"), dtype=outcome_dtype),
                 "http_status": pd.arrays.IntegerArray(status, status == _NO_STATUS),
                 "locked": pd.arrays.BooleanArray(locked == 1, locked == 2),
                 "attempts": np.frombuffer(self._attempts, dtype=f"int{8 * self._attempts.itemsize}").astype("int64"),
@@ -154,12 +158,15 @@ class ResultTable(Sequence[ServerResult]):
 
 
 def _times(seconds: np.ndarray[Any, np.dtype[np.float64]]) -> pd.DatetimeIndex:
+    import pandas as pd
+
     return pd.to_datetime(seconds * 1e9, unit="ns", utc=True).as_unit("ns")
 
 
 def _categorical(values: list[str | None], names: Sequence[str], dtype: pd.CategoricalDtype) -> pd.Categorical:
     """A categorical of few distinct values (the action), by codes rather than a lookup per row."""
     import numpy as np
+    import pandas as pd
 
     column, codes = np.array(values, dtype=object), np.full(len(values), -1, dtype="int8")
     for code, name in enumerate(names):

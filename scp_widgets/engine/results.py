@@ -195,6 +195,13 @@ def _times(values: list[float | None]) -> pd.DatetimeIndex:
     return pd.to_datetime(seconds * 1e9, unit="ns", utc=True).as_unit("ns")
 
 
+def category_dtypes() -> tuple[pd.CategoricalDtype, pd.CategoricalDtype]:
+    """The `action` and `outcome` columns' dtypes (pandas imported on use)."""
+    import pandas as pd
+
+    return pd.CategoricalDtype(list(ACTIONS)), pd.CategoricalDtype([str(o) for o in Outcome])
+
+
 def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """One row per result, in the given order, with the contract's columns and dtypes.
 
@@ -203,7 +210,7 @@ def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = 
     import numpy as np
     import pandas as pd
 
-    actions, outcomes = pd.CategoricalDtype(list(ACTIONS)), pd.CategoricalDtype([str(o) for o in Outcome])
+    actions, outcomes = category_dtypes()
     started = _times([r.started_at for r in results])
     finished = _times([r.finished_at for r in results])
     elapsed = (finished - started).total_seconds().to_numpy(dtype="float64") * 1000.0
