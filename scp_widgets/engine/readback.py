@@ -228,8 +228,10 @@ class StateReader:
                 async with self._slots:
                     server = await self._client.show(server_id, **self._call)
             except ScpRequestError as exc:
+                del batch[server_id]  # answered: a cancel of the rest (`_flush`) must not answer it again
                 _fail_all({server_id: waiters}, exc)
             else:
+                del batch[server_id]
                 self.objects_read += 1
                 _resolve(server_id, waiters, server)
 

@@ -293,3 +293,45 @@ def test_closing_the_reader_ends_a_listing_under_way() -> None:
 
     error = asyncio.run(main())
     assert isinstance(error, asyncio.CancelledError)  # told, not left waiting
+
+
+def test_a_reader_closed_mid_batch_answers_each_watcher_once() -> None:
+    # Found under a slow run whose guard ended it: a batch read one by one was cut off by `close`, and every
+    # server of the batch was answered again with the cancel, those already answered too (a KeyError each).
+    emulator = Emulator(EmulatorConfig(servers=40))
+    quick, stuck = emulator.own_ids[:16], emulator.own_ids[16:20]
+    stuck_reads, never = asyncio.Event(), asyncio.Event()
+
+    class StuckShows(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self._inner = NoListing(emulator)
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if any(request.url.path.endswith(i) for i in stuck):
+                stuck_reads.set()
+                await never.wait()
+            return await self._inner.handle_async_request(request)
+
+    async def main() -> list[tuple[str, str]]:
+        calls: list[tuple[str, str]] = []
+        async with AsyncScpClient(
+            endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=StuckShows(),
+        ) as client:  # fmt: skip
+            reader = StateReader(client, await client.version(), RetryBudget(), batch_min=64)
+            quick_answered = asyncio.Event()
+
+            def watcher(server_id: str, answer: object) -> None:
+                calls.append((server_id, type(answer).__name__))
+                if len(calls) == len(quick):
+                    quick_answered.set()
+
+            for server_id in [*quick, *stuck]:
+                reader.watch(server_id, watcher)
+            await stuck_reads.wait()
+            await quick_answered.wait()
+            await reader.close()
+        return calls
+
+    calls = asyncio.run(main())
+    assert sorted(calls) == sorted([*((i, "dict") for i in quick), *((i, "CancelledError") for i in stuck)])
