@@ -14,6 +14,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,7 @@ def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.
 
 def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
     rows = run.row_values()
-    counts = count_outcomes(r[_OUTCOME] for r in rows)
+    counts = count_outcomes(map(itemgetter(_OUTCOME), rows))
     attrs = {k: v for k, v in run.header.items() if k not in ("ids", "format", "type", "settings")}
     attrs.update(run.footer or {})
     if run.footer is not None and "retries" in run.footer:  # journals before 0.2 put the retries spent there
@@ -160,21 +161,14 @@ def read_runs(file: Path) -> list[JournalRun]:
     runs: dict[str, JournalRun] = {}
     current: JournalRun | None = None
     sent, accepted, result = _SENT.fullmatch, _ACCEPTED.fullmatch, _RESULT.fullmatch
-    try:  # the whole file at once; a line that is not UTF-8 text (a torn character) makes it line by line
-        texts: list[str] | None = data.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        texts = None
     raws = data.split(b"\n")
-    for number, raw in enumerate(raws, 1):
+    try:  # the whole file at once; a line that is not UTF-8 text (a torn character) makes it line by line
+        texts = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        texts = [_text(raw) for raw in raws]
+    for number, text in enumerate(texts, 1):
         # The lines the writer writes per server, in its exact shape (no escapes, no blanks), are taken apart
         # by a pattern that only matches valid JSON; every other line goes through json and its checks.
-        if texts is not None:
-            text = texts[number - 1]
-        else:
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = ""
         kind = text[9:12]
         if kind == "res" and (match := result(text)):
             (server_id, action, name, status, locked, attempts, error_code, message, request_id, api_version,
@@ -205,7 +199,7 @@ def read_runs(file: Path) -> list[JournalRun]:
                 "attempts": None if attempts is None else int(attempts), "request_id": request_id, "at": float(at),
             }  # fmt: skip
             continue
-        record = _parse_line(file, number, raw)
+        record = _parse_line(file, number, raws[number - 1])
         if record is None:
             continue
         where = f"{file} line {number}"
@@ -219,6 +213,13 @@ def read_runs(file: Path) -> list[JournalRun]:
             raise JournalError(f"{where} belongs to no run started before it: not an scp-widgets journal.")
         _apply(where, run, kind, record)
     return list(runs.values())
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""  # not the writer's shape: _parse_line says what it is
 
 
 def _orphan(file: Path, number: int) -> JournalError:

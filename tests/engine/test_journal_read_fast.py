@@ -175,3 +175,16 @@ def test_a_line_before_its_runs_header_belongs_to_no_run_either_way(tmp_path: Pa
     every_kind_of_row(path)
     fast, slow = error_both(path)
     assert fast == slow and fast.endswith("line 1 belongs to no run started before it: not an scp-widgets journal.")
+
+
+def test_a_character_cut_in_half_reads_the_other_lines_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    every_kind_of_row(path, "r1")
+    with path.open("ab") as file:
+        file.write('{"type":"result","server_id":"é'.encode()[:-1])  # killed inside a two-byte character
+    every_kind_of_row(path, "r2")  # the next run ends the torn line first
+    for run_id in ("r1", "r2"):
+        fast, slow, said_fast, said_slow = read_both(path, run_id)
+        pd.testing.assert_frame_equal(fast, slow)
+        assert fast.attrs == slow.attrs and said_fast == said_slow
+        assert len(said_fast) == 1 and "was cut short" in said_fast[0]
