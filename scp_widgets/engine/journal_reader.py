@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,20 @@ import pandas as pd
 
 from scp_widgets.client.errors import JournalError, ScpUsageError
 from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
-from scp_widgets.engine.results import Outcome, ServerResult, count_outcomes, summary_line, to_frame
+from scp_widgets.engine.results import (
+    OUTCOME_BY_NAME,
+    RESULT_FIELDS,
+    Outcome,
+    ServerResult,
+    count_outcomes,
+    frame_from_rows,
+    summary_line,
+)
 from scp_widgets.engine.settings import settings_from_record
 
 _SENT_MESSAGE = "sent, but the run ended before an answer was recorded; read the server's state before sending again"
+#: A result row: the values of a `ServerResult`'s fields in order (`RESULT_FIELDS`), the outcome by name.
+Row = tuple[Any, ...]
 
 
 @dataclass
@@ -34,7 +46,8 @@ class JournalRun:
     footer: dict[str, Any] | None = None
     sent: dict[str, float | None] = field(default_factory=dict)
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
-    results: dict[str, ServerResult] = field(default_factory=dict)
+    #: The final result of each server, as a row of values (an object per server made reading 3x slower).
+    results: dict[str, Row] = field(default_factory=dict)
     #: The `stopped` record: the journal could not be written past this point (a full disk), so what the run
     #: did after it is unknown, not "never sent".
     stopped: dict[str, Any] | None = None
@@ -53,9 +66,14 @@ class JournalRun:
 
     def rows(self) -> list[ServerResult]:
         """A row per server the run touched, in request order: final results, else sent / accepted."""
-        rows: list[ServerResult] = []
-        for server_id in dict.fromkeys([*self.ids, *self.results]):
-            row = self.results.get(server_id) or self._in_doubt(server_id)
+        return [_server_result(row) for row in self.row_values()]
+
+    def row_values(self) -> list[Row]:
+        """`rows()` as rows of values (`frame_from_rows` makes the frame of them)."""
+        rows: list[Row] = []
+        results = self.results
+        for server_id in dict.fromkeys([*self.ids, *results]):
+            row = results.get(server_id) or self._in_doubt(server_id)
             if row is not None:
                 rows.append(row)
         return rows
@@ -69,7 +87,7 @@ class JournalRun:
         touched = self.results.keys() | self.sent.keys() | self.accepted.keys()
         return [i for i in self.ids if i not in touched]
 
-    def _in_doubt(self, server_id: str) -> ServerResult | None:
+    def _in_doubt(self, server_id: str) -> Row | None:
         header = self.header
         row = ServerResult(
             server_id, str(header.get("action")), Outcome.SENT, api_version=header.get("api_version"),
@@ -82,7 +100,7 @@ class JournalRun:
             row.message = f"accepted ({row.http_status}), but the run ended before the read-back confirmed it"
         elif server_id not in self.sent:
             return None
-        return row
+        return _values(row)
 
 
 def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.DataFrame:
@@ -106,8 +124,8 @@ def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.
 
 
 def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
-    rows = run.rows()
-    counts = count_outcomes(r.outcome for r in rows)
+    rows = run.row_values()
+    counts = count_outcomes(map(itemgetter(_OUTCOME), rows))
     attrs = {k: v for k, v in run.header.items() if k not in ("ids", "format", "type", "settings")}
     attrs.update(run.footer or {})
     if run.footer is not None and "retries" in run.footer:  # journals before 0.2 put the retries spent there
@@ -127,7 +145,7 @@ def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
         )
     elif not run.complete:
         attrs["summary"] = f"{summary_line(counts)}; {len(never_sent)} never sent; the run did not finish"
-    return to_frame(rows, attrs)
+    return frame_from_rows(rows, attrs)
 
 
 def read_runs(file: Path) -> list[JournalRun]:
@@ -142,8 +160,46 @@ def read_runs(file: Path) -> list[JournalRun]:
         raise ScpUsageError(f"Cannot read the journal {file}: {exc.strerror or exc}.") from None
     runs: dict[str, JournalRun] = {}
     current: JournalRun | None = None
-    for number, raw in enumerate(data.split(b"\n"), 1):
-        record = _parse_line(file, number, raw)
+    sent, accepted, result = _SENT.fullmatch, _ACCEPTED.fullmatch, _RESULT.fullmatch
+    raws = data.split(b"\n")
+    try:  # the whole file at once; a line that is not UTF-8 text (a torn character) makes it line by line
+        texts = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        texts = [_text(raw) for raw in raws]
+    for number, text in enumerate(texts, 1):
+        # The lines the writer writes per server, in its exact shape (no escapes, no blanks), are taken apart
+        # by a pattern that only matches valid JSON; every other line goes through json and its checks.
+        kind = text[9:12]
+        if kind == "res" and (match := result(text)):
+            (server_id, action, name, status, locked, attempts, error_code, message, request_id, api_version,
+             endpoint, started, finished, sent_at, answered, owner) = match.groups()  # fmt: skip
+            if (taker := runs.get(owner)) is None:
+                raise _orphan(file, number)
+            if (outcome := OUTCOME_BY_NAME.get(name)) is None:
+                raise JournalError(f"{file} line {number} has an unknown outcome {name!r}: the journal is corrupt.")
+            taker.results[server_id] = (
+                server_id, action, outcome, None if status is None else int(status), _BOOLS[locked],
+                0 if attempts is None else int(attempts), error_code, message, request_id, api_version, endpoint,
+                None if started is None else float(started), None if finished is None else float(finished),
+                None if sent_at is None else float(sent_at), None if answered is None else float(answered),
+            )  # fmt: skip
+            continue
+        if kind == "sen" and (match := sent(text)):
+            server_id, at, owner = match.groups()
+            if (taker := runs.get(owner)) is None:
+                raise _orphan(file, number)
+            taker.sent[server_id] = float(at)
+            continue
+        if kind == "acc" and (match := accepted(text)):
+            server_id, status, attempts, request_id, at, owner = match.groups()
+            if (taker := runs.get(owner)) is None:
+                raise _orphan(file, number)
+            taker.accepted[server_id] = {
+                "id": server_id, "http_status": None if status is None else int(status),
+                "attempts": None if attempts is None else int(attempts), "request_id": request_id, "at": float(at),
+            }  # fmt: skip
+            continue
+        record = _parse_line(file, number, raws[number - 1])
         if record is None:
             continue
         where = f"{file} line {number}"
@@ -157,6 +213,48 @@ def read_runs(file: Path) -> list[JournalRun]:
             raise JournalError(f"{where} belongs to no run started before it: not an scp-widgets journal.")
         _apply(where, run, kind, record)
     return list(runs.values())
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""  # not the writer's shape: _parse_line says what it is
+
+
+def _orphan(file: Path, number: int) -> JournalError:
+    return JournalError(f"{file} line {number} belongs to no run started before it: not an scp-widgets journal.")
+
+
+# The per-server lines exactly as `Journal` writes them (json.dumps, compact, ASCII): strings without escapes,
+# numbers in the forms json reads as int (INT) and float (FLOAT). A line these match is valid JSON, and the
+# values taken from the groups are the ones json.loads gives; anything else (escapes, blanks, other key
+# orders, NaN, a newer writer's keys) does not match and is read by json, with its checks and sentences.
+_STR = r'"([^"\\\x00-\x1f]*)"'
+_STR_OR_NULL = r'(?:"([^"\\\x00-\x1f]*)"|null)'
+_INT_OR_NULL = r"(?:(-?(?:0|[1-9][0-9]{0,17}))|null)"
+_FLOAT = r"(-?(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+]?[0-9]+)?)"
+_FLOAT_OR_NULL = rf"(?:{_FLOAT}|null)"
+_BOOLS = {"true": True, "false": False, "null": None}
+_SENT = re.compile(rf'\{{"type":"sent","id":{_STR},"at":{_FLOAT},"run":{_STR}\}}')
+_ACCEPTED = re.compile(
+    rf'\{{"type":"accepted","id":{_STR},"http_status":{_INT_OR_NULL},"attempts":{_INT_OR_NULL},'
+    rf'"request_id":{_STR_OR_NULL},"at":{_FLOAT},"run":{_STR}\}}'
+)
+_RESULT_SHAPE = {
+    "server_id": _STR, "action": _STR_OR_NULL, "outcome": _STR_OR_NULL, "http_status": _INT_OR_NULL,
+    "locked": "(true|false|null)", "attempts": _INT_OR_NULL, "error_code": _STR_OR_NULL, "message": _STR_OR_NULL,
+    "request_id": _STR_OR_NULL, "api_version": _STR_OR_NULL, "endpoint": _STR_OR_NULL, "started_at": _FLOAT_OR_NULL,
+    "finished_at": _FLOAT_OR_NULL, "sent_at": _FLOAT_OR_NULL, "answered_at": _FLOAT_OR_NULL,
+}  # fmt: skip
+# In `ServerResult`'s field order, as `to_record` writes them; were the fields to change, this matches nothing
+# (every result line then goes through json) until the shape and the row built from it are brought along.
+_RESULT = re.compile(
+    r'\{"type":"result",' + "".join(f'"{name}":{_RESULT_SHAPE[name]},' for name in RESULT_FIELDS)
+    + rf'"run":{_STR}\}}'
+    if tuple(_RESULT_SHAPE) == RESULT_FIELDS
+    else "(?!)"
+)  # fmt: skip
 
 
 def _parse_line(file: Path, number: int, raw: bytes) -> dict[str, Any] | None:
@@ -238,11 +336,22 @@ def _server_id(where: str, record: dict[str, Any], key: str) -> str:
 _OUTCOMES = frozenset(str(o) for o in Outcome)  # once: per result record it was a fifth of read_journal
 
 
-def _result(where: str, record: dict[str, Any]) -> ServerResult:
+def _result(where: str, record: dict[str, Any]) -> Row:
     outcome = record.get("outcome")
     if outcome not in _OUTCOMES:
         raise JournalError(f"{where} has an unknown outcome {outcome!r}: the journal is corrupt.")
     try:
-        return ServerResult.from_record(record)
+        return _values(ServerResult.from_record(record))
     except (TypeError, ValueError) as exc:
         raise JournalError(f"{where} is a corrupt result record ({exc}).") from None
+
+
+_OUTCOME = RESULT_FIELDS.index("outcome")
+
+
+def _values(result: ServerResult) -> Row:
+    return tuple(getattr(result, name) for name in RESULT_FIELDS)
+
+
+def _server_result(row: Row) -> ServerResult:
+    return ServerResult(*row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -232,6 +232,43 @@ def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = 
             "elapsed_ms": elapsed,
             "sent_at": _times([r.sent_at for r in results]),
             "answered_at": _times([r.answered_at for r in results]),
+        },
+        columns=list(COLUMNS),
+    )
+    frame.attrs.update(attrs or {})
+    return frame
+
+
+#: The fields of a `ServerResult`, in order (its constructor's): what each row of `frame_from_rows` holds.
+RESULT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ServerResult))
+
+
+def frame_from_rows(rows: Sequence[Sequence[Any]], attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The frame `to_frame` makes, from rows of plain values instead of `ServerResult`s: each row holds the
+    values of `RESULT_FIELDS` in that order (the outcome as an `Outcome` or its name). Reading a journal back
+    builds its rows this way, without an object per server."""
+    column = {name: [row[i] for row in rows] for i, name in enumerate(RESULT_FIELDS)}
+    started = _times(column["started_at"])
+    finished = _times(column["finished_at"])
+    elapsed = (finished - started).total_seconds().to_numpy(dtype="float64") * 1000.0
+    frame = pd.DataFrame(
+        {
+            "server_id": _strings(column["server_id"]),
+            "action": pd.Categorical(column["action"], dtype=ACTION_DTYPE),
+            "outcome": pd.Categorical([str(o) for o in column["outcome"]], dtype=OUTCOME_DTYPE),
+            "http_status": pd.array(column["http_status"], dtype="Int64"),
+            "locked": pd.array(column["locked"], dtype="boolean"),
+            "attempts": np.array(column["attempts"], dtype="int64"),
+            "error_code": _strings(column["error_code"]),
+            "message": _strings(column["message"]),
+            "request_id": _strings(column["request_id"]),
+            "api_version": _strings(column["api_version"]),
+            "endpoint": _strings(column["endpoint"]),
+            "started_at": started,
+            "finished_at": finished,
+            "elapsed_ms": elapsed,
+            "sent_at": _times(column["sent_at"]),
+            "answered_at": _times(column["answered_at"]),
         },
         columns=list(COLUMNS),
     )
