@@ -16,9 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from scp_widgets.client.errors import JournalError, ScpUsageError
 from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
@@ -32,6 +30,9 @@ from scp_widgets.engine.results import (
     summary_line,
 )
 from scp_widgets.engine.settings import settings_from_record
+
+if TYPE_CHECKING:  # pandas is imported when a frame is built (results.result_frame), never on the sending path
+    import pandas as pd
 
 _SENT_MESSAGE = "sent, but the run ended before an answer was recorded; read the server's state before sending again"
 #: A result row: the values of a `ServerResult`'s fields in order (`RESULT_FIELDS`), the outcome by name.

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from scp_widgets.client.errors import (
@@ -181,20 +182,6 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _strings(values: list[str | None]) -> pd.api.extensions.ExtensionArray:
-    import pandas as pd
-
-    return pd.array(values, dtype="string")
-
-
-def _times(values: list[float | None]) -> pd.DatetimeIndex:
-    import numpy as np
-    import pandas as pd
-
-    seconds = np.array([np.nan if v is None else v for v in values], dtype="float64")
-    return pd.to_datetime(seconds * 1e9, unit="ns", utc=True).as_unit("ns")
-
-
 def category_dtypes() -> tuple[pd.CategoricalDtype, pd.CategoricalDtype]:
     """The `action` and `outcome` columns' dtypes (pandas imported on use)."""
     import pandas as pd
@@ -202,8 +189,17 @@ def category_dtypes() -> tuple[pd.CategoricalDtype, pd.CategoricalDtype]:
     return pd.CategoricalDtype(list(ACTIONS)), pd.CategoricalDtype([str(o) for o in Outcome])
 
 
-def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """One row per result, in the given order, with the contract's columns and dtypes.
+#: The fields of a `ServerResult`, in order (its constructor's): the columns `result_frame` takes.
+RESULT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ServerResult))
+_TEXT_FIELDS = ("server_id", "error_code", "message", "request_id", "api_version", "endpoint")
+_TIME_FIELDS = ("started_at", "finished_at", "sent_at", "answered_at")
+
+
+def result_frame(columns: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The result DataFrame (the contract's columns and dtypes) from one sequence per `RESULT_FIELDS` name:
+    lists of the fields' values (the outcome as an `Outcome` or its name, times as epoch seconds or None),
+    or, where a caller has them, arrays already of the column's type (a pandas array, a `Categorical`, a
+    float array of seconds with NaN for none), used as they are. Every frame of results is built here.
 
     pandas is imported here, not with the module: a run's sending path needs none of it (the caller's thread
     imports it while the first run sends, `api.lock`)."""
@@ -211,27 +207,35 @@ def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = 
     import pandas as pd
 
     actions, outcomes = category_dtypes()
-    started = _times([r.started_at for r in results])
-    finished = _times([r.finished_at for r in results])
-    elapsed = (finished - started).total_seconds().to_numpy(dtype="float64") * 1000.0
+
+    def strings(values: Any) -> Any:
+        return values if isinstance(values, pd.api.extensions.ExtensionArray) else pd.array(values, dtype="string")
+
+    def times(values: Any) -> pd.DatetimeIndex:
+        if not isinstance(values, np.ndarray):
+            values = np.array([np.nan if v is None else v for v in values], dtype="float64")
+        stamps: pd.DatetimeIndex = pd.to_datetime(values * 1e9, unit="ns", utc=True).as_unit("ns")
+        return stamps
+
+    def categorical(values: Any, dtype: pd.CategoricalDtype) -> pd.Categorical:
+        if isinstance(values, pd.Categorical):
+            return values
+        return pd.Categorical([None if v is None else str(v) for v in values], dtype=dtype)
+
+    def typed(values: Any, dtype: str) -> Any:
+        return values if isinstance(values, pd.api.extensions.ExtensionArray) else pd.array(values, dtype=dtype)
+
+    at = {name: times(columns[name]) for name in _TIME_FIELDS}
     frame = pd.DataFrame(
         {
-            "server_id": _strings([r.server_id for r in results]),
-            "action": pd.Categorical([r.action for r in results], dtype=actions),
-            "outcome": pd.Categorical([str(r.outcome) for r in results], dtype=outcomes),
-            "http_status": pd.array([r.http_status for r in results], dtype="Int64"),
-            "locked": pd.array([r.locked for r in results], dtype="boolean"),
-            "attempts": np.array([r.attempts for r in results], dtype="int64"),
-            "error_code": _strings([r.error_code for r in results]),
-            "message": _strings([r.message for r in results]),
-            "request_id": _strings([r.request_id for r in results]),
-            "api_version": _strings([r.api_version for r in results]),
-            "endpoint": _strings([r.endpoint for r in results]),
-            "started_at": started,
-            "finished_at": finished,
-            "elapsed_ms": elapsed,
-            "sent_at": _times([r.sent_at for r in results]),
-            "answered_at": _times([r.answered_at for r in results]),
+            **{name: strings(columns[name]) for name in _TEXT_FIELDS},
+            "action": categorical(columns["action"], actions),
+            "outcome": categorical(columns["outcome"], outcomes),
+            "http_status": typed(columns["http_status"], "Int64"),
+            "locked": typed(columns["locked"], "boolean"),
+            "attempts": np.asarray(columns["attempts"], dtype="int64"),
+            **at,
+            "elapsed_ms": (at["finished_at"] - at["started_at"]).total_seconds().to_numpy(dtype="float64") * 1000.0,
         },
         columns=list(COLUMNS),
     )
@@ -239,41 +243,16 @@ def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = 
     return frame
 
 
-#: The fields of a `ServerResult`, in order (its constructor's): what each row of `frame_from_rows` holds.
-RESULT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ServerResult))
+def to_frame(results: Sequence[ServerResult], attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per result, in the given order, with the contract's columns and dtypes."""
+    return result_frame({name: list(map(attrgetter(name), results)) for name in RESULT_FIELDS}, attrs)
 
 
 def frame_from_rows(rows: Sequence[Sequence[Any]], attrs: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The frame `to_frame` makes, from rows of plain values instead of `ServerResult`s: each row holds the
-    values of `RESULT_FIELDS` in that order (the outcome as an `Outcome` or its name). Reading a journal back
-    builds its rows this way, without an object per server."""
-    column = {name: [row[i] for row in rows] for i, name in enumerate(RESULT_FIELDS)}
-    started = _times(column["started_at"])
-    finished = _times(column["finished_at"])
-    elapsed = (finished - started).total_seconds().to_numpy(dtype="float64") * 1000.0
-    frame = pd.DataFrame(
-        {
-            "server_id": _strings(column["server_id"]),
-            "action": pd.Categorical(column["action"], dtype=ACTION_DTYPE),
-            "outcome": pd.Categorical([str(o) for o in column["outcome"]], dtype=OUTCOME_DTYPE),
-            "http_status": pd.array(column["http_status"], dtype="Int64"),
-            "locked": pd.array(column["locked"], dtype="boolean"),
-            "attempts": np.array(column["attempts"], dtype="int64"),
-            "error_code": _strings(column["error_code"]),
-            "message": _strings(column["message"]),
-            "request_id": _strings(column["request_id"]),
-            "api_version": _strings(column["api_version"]),
-            "endpoint": _strings(column["endpoint"]),
-            "started_at": started,
-            "finished_at": finished,
-            "elapsed_ms": elapsed,
-            "sent_at": _times(column["sent_at"]),
-            "answered_at": _times(column["answered_at"]),
-        },
-        columns=list(COLUMNS),
-    )
-    frame.attrs.update(attrs or {})
-    return frame
+    values of `RESULT_FIELDS` in that order. Reading a journal back builds its rows this way, without an
+    object per server."""
+    return result_frame({name: [row[i] for row in rows] for i, name in enumerate(RESULT_FIELDS)}, attrs)
 
 
 _RANK = {str(o): rank for rank, o in enumerate(Outcome)}
