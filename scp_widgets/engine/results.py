@@ -212,6 +212,8 @@ def result_frame(columns: Mapping[str, Any], attrs: Mapping[str, Any] | None = N
         return values if isinstance(values, pd.api.extensions.ExtensionArray) else pd.array(values, dtype="string")
 
     def times(values: Any) -> pd.DatetimeIndex:
+        if isinstance(values, pd.DatetimeIndex):
+            return values
         if not isinstance(values, np.ndarray):
             values = np.array([np.nan if v is None else v for v in values], dtype="float64")
         stamps: pd.DatetimeIndex = pd.to_datetime(values * 1e9, unit="ns", utc=True).as_unit("ns")

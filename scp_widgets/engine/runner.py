@@ -175,7 +175,7 @@ async def _arun(
         attrs.update(settings=options, outcome=outcome)  # the typed pair: what was asked, what happened
         if journal_file is not None and journal_file.error:  # the run is whole; only its record on disk is not
             attrs.update(journal_error=journal_file.error, summary=f"{attrs['summary']}; {journal_file.error}")
-        return results.frame(attrs)
+        return results.frame(attrs, release=True)
     finally:
         if owned:
             await client.aclose()

@@ -55,8 +55,10 @@ def filed(results: list[ServerResult]) -> ResultTable:
 def test_the_frame_is_to_frames_frame() -> None:
     results = varied_results(400)
     attrs = {"action": "lock", "summary": "x"}
-    got = filed(results).frame(attrs)
+    table = filed(results)
+    got = table.frame(attrs)
     pd.testing.assert_frame_equal(got, to_frame(results, attrs))
+    pd.testing.assert_frame_equal(table.frame(attrs), got)  # and again: the table is still whole
     assert got.attrs == attrs
 
 
@@ -98,3 +100,10 @@ def test_filing_keeps_no_object_per_row() -> None:
 
 def test_an_empty_run_makes_an_empty_frame() -> None:
     pd.testing.assert_frame_equal(ResultTable(0).frame(), to_frame([]))
+
+
+def test_a_released_table_gives_the_same_frame_and_keeps_nothing() -> None:
+    results = varied_results(300)
+    table = filed(results)
+    pd.testing.assert_frame_equal(table.frame({"a": 1}, release=True), to_frame(results, {"a": 1}))
+    assert len(table) == 0 and list(table) == []
