@@ -155,7 +155,7 @@ class ResultTable(Sequence[ServerResult]):
             outcome=pd.Categorical.from_codes(np.frombuffer(self._outcome, dtype="uint8"), dtype=outcome_dtype),
             http_status=pd.arrays.IntegerArray(status, status == _NO_STATUS),
             locked=pd.arrays.BooleanArray(locked == 1, locked == 2),
-            attempts=np.frombuffer(self._attempts, dtype=f"int{8 * self._attempts.itemsize}"),
+            attempts=np.frombuffer(self._attempts, dtype=f"int{8 * self._attempts.itemsize}").astype("int64"),
         )
         return result_frame(columns, attrs)
 

@@ -240,6 +240,7 @@ def result_frame(columns: Mapping[str, Any], attrs: Mapping[str, Any] | None = N
             "elapsed_ms": (at["finished_at"] - at["started_at"]).total_seconds().to_numpy(dtype="float64") * 1000.0,
         },
         columns=list(COLUMNS),
+        copy=False,  # the columns are new arrays: copying them (pandas' default for a dict) doubled the peak
     )
     frame.attrs.update(attrs or {})
     return frame
