@@ -25,7 +25,7 @@ _EXPORTS = {
     "read_journal": "engine.journal_reader",
     "history": "engine.history",
     "read_history_row": "engine.history",
-    "CancelToken": "engine.bulk",
+    "CancelToken": "engine.cancel",
     "Progress": "engine.bulk",
     "ScpClient": "client.scp_client",
     "AsyncScpClient": "client.scp_client",
@@ -62,7 +62,8 @@ if TYPE_CHECKING:
     )
     from scp_widgets.client.errors import JournalError, ScpApiError, ScpError, ScpNetworkError, ScpUsageError
     from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
-    from scp_widgets.engine.bulk import CancelToken, Progress
+    from scp_widgets.engine.bulk import Progress
+    from scp_widgets.engine.cancel import CancelToken
     from scp_widgets.engine.history import history, read_history_row
     from scp_widgets.engine.journal import JournalWarning
     from scp_widgets.engine.journal_reader import read_journal

@@ -25,7 +25,8 @@ from scp_widgets.client.errors import ScpError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient, precheck_version
 from scp_widgets.client.versions import BUILTIN_CATALOG, ScpDeprecationWarning
-from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
+from scp_widgets.engine.bulk import Action, ProgressCallback
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.journal import JournalWarning
 from scp_widgets.engine.read_only import refuse_change

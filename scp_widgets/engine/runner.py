@@ -23,7 +23,8 @@ from scp_widgets.client.loop_thread import background_loop, wait_for
 from scp_widgets.client.retry import RetryBudget
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
 from scp_widgets.client.versions import BUILTIN_CATALOG, VersionChoice, choose_version
-from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback, run_bulk
+from scp_widgets.engine.bulk import Action, ProgressCallback, run_bulk
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.journal import Journal
 from scp_widgets.engine.results import ServerResult, count_outcomes, summary_line, utc_iso

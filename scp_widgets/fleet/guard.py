@@ -31,7 +31,7 @@ import pandas as pd
 
 from scp_widgets.client.errors import ScpRequestError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
-from scp_widgets.engine.bulk import CancelToken
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.read_only import refuse_change
 from scp_widgets.engine.results import Outcome, message_for_error
 from scp_widgets.engine.runner import journal_name

@@ -23,7 +23,8 @@ from scp_widgets.client.credentials import resolve_credentials
 from scp_widgets.client.errors import ScpError, ScpRequestError, ScpUsageError
 from scp_widgets.client.ids import is_valid_id
 from scp_widgets.client.regions import resolve_region_endpoints
-from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
+from scp_widgets.engine.bulk import Action, ProgressCallback
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.connection import CONNECTION_KEYS, Connection
 from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.results import (

@@ -33,7 +33,7 @@ from scp_widgets.client.credentials import wrap_secret
 from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.client.ids import is_valid_id, split_ids
 from scp_widgets.client.loop_thread import background_loop, wait_for
-from scp_widgets.engine.bulk import CancelToken
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.journal import private_folder
 from scp_widgets.engine.read_only import refuse_change
 from scp_widgets.engine.results import Outcome

@@ -80,7 +80,7 @@ class ScpLockMagics(Magics):
     # -- the pipeline ---------------------------------------------------------------------------------------
 
     def _run(self, action: str, func: Callable[..., Any], line: str, cell: str | None) -> pd.DataFrame:
-        from scp_widgets.engine.bulk import CancelToken
+        from scp_widgets.engine.cancel import CancelToken
         from scp_widgets.notebook.magic_view import chart_after_cell, remember
         from scp_widgets.views import charts
         from scp_widgets.views.progress import progress_display

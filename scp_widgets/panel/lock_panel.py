@@ -23,7 +23,8 @@ from scp_widgets.client.credentials import Secret, as_secret
 from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.versions import BUILTIN_CATALOG, ApiVersion
-from scp_widgets.engine.bulk import CancelToken, Progress
+from scp_widgets.engine.bulk import Progress
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.settings import CONFIRM_ABOVE, JournalOption, RunOptions, whole_number
 from scp_widgets.fleet.windows import pending_notice

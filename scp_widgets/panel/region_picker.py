@@ -16,7 +16,8 @@ import pandas as pd
 from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.client.regions import region_names
 from scp_widgets.client.versions import BUILTIN_CATALOG, ApiVersion
-from scp_widgets.engine.bulk import Action, CancelToken, ProgressCallback
+from scp_widgets.engine.bulk import Action, ProgressCallback
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.settings import RunOptions
 from scp_widgets.fleet import plan as fleet
 

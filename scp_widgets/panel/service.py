@@ -11,7 +11,8 @@ import pandas as pd
 from scp_widgets.api import alist_servers
 from scp_widgets.client.versions import ApiVersion
 from scp_widgets.engine import rerun
-from scp_widgets.engine.bulk import CancelToken, ProgressCallback
+from scp_widgets.engine.bulk import ProgressCallback
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.read_only import refuse_change
 from scp_widgets.engine.runner import arun

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from scp_widgets.emulator import EmulatorServer
-from scp_widgets.engine.bulk import CancelToken
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.runner import run_blocking
 
 # Holds pandas' import (from any thread) until the run's first POST has gone out, or 20 s: an import that began

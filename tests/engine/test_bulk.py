@@ -16,7 +16,8 @@ import pytest
 import scp_widgets
 from scp_widgets.client.errors import ScpUsageError, UnsupportedVersionError
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
-from scp_widgets.engine.bulk import CancelToken, Progress
+from scp_widgets.engine.bulk import Progress
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.results import COLUMNS
 
 CONTRACT_DTYPES = {

@@ -7,7 +7,8 @@ from __future__ import annotations
 import scp_widgets
 from scp_widgets.client.errors import RetryCancelled, ScpApiError
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, Faults
-from scp_widgets.engine.bulk import CancelToken, Progress
+from scp_widgets.engine.bulk import Progress
+from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.results import message_for_error, sections
 
 

@@ -22,7 +22,8 @@ from scp_widgets.client.errors import ScpApiError
 from scp_widgets.client.retry import RetryPolicy
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
 from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorConfig, EmulatorServer, Faults
-from scp_widgets.engine.bulk import CancelToken, Progress
+from scp_widgets.engine.bulk import Progress
+from scp_widgets.engine.cancel import CancelToken
 
 ID = "2a9be312-5d4b-4bc8-b2ae-35100fa9241f"
 NOT_SENT_DEAD = (
