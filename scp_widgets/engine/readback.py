@@ -132,9 +132,10 @@ class StateReader:
                 moving = moving or (len(digests) < len(before) and before[len(digests)] != digest)
                 digests.append(digest)
                 self._moving = moving
-                if not wanted:
+                if not wanted:  # what it read is a floor of the fleet: a listing costs at least that much
                     self.objects_read += fleet
                     self._digests = digests + before[len(digests) :]  # the pages not read stay as they were
+                    self._fleet, self._pages = max(self._fleet, fleet), max(self._pages, fleet // PAGE + 1)
                     return
         self.objects_read += fleet
         self._fleet, self._pages, self._digests = fleet, fleet // PAGE + 1, digests

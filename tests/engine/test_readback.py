@@ -335,3 +335,26 @@ def test_a_reader_closed_mid_batch_answers_each_watcher_once() -> None:
 
     calls = asyncio.run(main())
     assert sorted(calls) == sorted([*((i, "dict") for i in quick), *((i, "CancelledError") for i in stuck)])
+
+
+def test_a_listing_cut_short_still_teaches_what_a_listing_costs() -> None:
+    # Stopping after the last server read for must not leave the reader believing the fleet is one page:
+    # a few readers would then start a listing of many pages each, where one GET each is cheaper.
+    emulator = Emulator(EmulatorConfig(servers=3000, locked_fraction=0.0))
+
+    async def main() -> tuple[int, int]:
+        async with AsyncScpClient(
+            endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=emulator.transport(),
+        ) as client:  # fmt: skip
+            pages = client.list_pages(page_size=1000)
+            await anext(pages)
+            second_page = [str(s["id"]) for s in await anext(pages)]
+            await pages.aclose()
+            reader = StateReader(client, await client.version(), RetryBudget(), batch_min=2)
+            await asyncio.gather(*(reader.read(i) for i in second_page[:20]))  # a listing, stopped at page 2
+            emulator.record.clear()
+            await asyncio.gather(*(reader.read(i) for i in second_page[20:25]))  # 5 readers: not worth 2+ pages
+            return actions(emulator)["list"], actions(emulator)["show"]
+
+    assert asyncio.run(main()) == (0, 5)
