@@ -358,3 +358,23 @@ def test_a_listing_cut_short_still_teaches_what_a_listing_costs() -> None:
             return actions(emulator)["list"], actions(emulator)["show"]
 
     assert asyncio.run(main()) == (0, 5)
+
+
+def test_a_few_readers_in_a_large_fleet_are_read_one_by_one() -> None:
+    # A listing parses the whole fleet: for a few servers of a large one, a GET each costs less (300 servers of
+    # 50,000 were answered by two 50-page listings, twice the time of one listing and GETs for the rest).
+    emulator = Emulator(EmulatorConfig(servers=3000, locked_fraction=0.0))
+    ids = emulator.own_ids
+
+    async def main() -> tuple[int, int]:
+        async with AsyncScpClient(
+            endpoint="http://127.0.0.1:9", access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY,
+            transport=emulator.transport(),
+        ) as client:  # fmt: skip
+            reader = StateReader(client, await client.version(), RetryBudget(), batch_min=2)
+            await asyncio.gather(*(reader.read(i) for i in ids[:2000]))  # worth a listing: it learns the fleet
+            emulator.record.clear()
+            await asyncio.gather(*(reader.read(i) for i in ids[2000:2010]))  # 10 of 3,000: 300 objects each
+            return actions(emulator)["list"], actions(emulator)["show"]
+
+    assert asyncio.run(main()) == (0, 10)
