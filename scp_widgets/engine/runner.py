@@ -54,7 +54,7 @@ def open_journal(option: JournalOption, header: dict[str, Any], *, fsync: bool) 
     if isinstance(option, str | PathLike):
         path = Path(option)
     else:
-        from scp_widgets.engine.history import prune_quietly  # reads journals with pandas: not when journal=False
+        from scp_widgets.engine.retention import prune_quietly  # not imported when journal=False
 
         folder = default_journal_dir()
         prune_quietly(folder)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
+import scp_widgets
 from scp_widgets.emulator import EmulatorServer
 from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.runner import run_blocking
@@ -46,7 +49,7 @@ import scp_widgets
 
 lock = scp_widgets.lock
 loaded_with_lock = "pandas" in sys.modules
-frame = lock(sys.argv[1].split(","), verify=False, journal=False, transport=Watching())
+frame = lock(sys.argv[1].split(","), verify=False, journal=sys.argv[2] == "default", transport=Watching())
 print(json.dumps({
     "loaded_with_lock": loaded_with_lock, "seen": seen, "outcomes": frame["outcome"].astype(str).tolist(),
     "ids": frame["server_id"].tolist(), "accessor": hasattr(frame, "scp"),
@@ -55,11 +58,20 @@ print(json.dumps({
 """
 
 
-def test_a_first_lock_sends_before_pandas_is_imported(live_emulator: EmulatorServer) -> None:
+@pytest.mark.parametrize("journal", ["off", "default"])
+def test_a_first_lock_sends_before_pandas_is_imported(
+    live_emulator: EmulatorServer, journal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the default journal the run first prunes the journal folder, reading its old files: that must not
+    # import pandas either (it did, through history.py, before retention had a module of its own).
     ids = live_emulator.emulator.own_ids[:3]
+    monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DIR", str(tmp_path))
+    scp_widgets.lock(ids, endpoint=live_emulator.url, journal=str(tmp_path / "old.jsonl"))
+    os.utime(tmp_path / "old.jsonl", (1e9, 1e9))  # old enough to be read by the retention
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, ",".join(ids)], capture_output=True, text=True, timeout=120, check=False
-    )
+        [sys.executable, "-c", CHILD, ",".join(ids), journal], capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
     assert got["loaded_with_lock"] is False  # `scp_widgets.lock` and the sending path need no pandas
