@@ -34,47 +34,55 @@ MAX_OTHERS = 64
 
 @dataclass
 class ShapedLines:
-    """The group strings of every `sent`, `accepted` and `result` line (null numbers as "", optional strings
-    quoted or 'null'), and every other line as (line number, text), in file order."""
+    """Every `sent` and `accepted` line's values as one string ('"id":"x","at":1.5'), every `result` line's
+    group strings (null numbers as "", optional strings quoted or 'null'), and every other line as
+    (line number, text), in file order."""
 
-    sent: list[tuple[str, ...]]
-    accepted: list[tuple[str, ...]]
+    sent: list[str]
+    accepted: list[str]
     results: list[tuple[str, ...]]
     others: list[tuple[int, str]]
-
-    def owned_by(self, run_id: str) -> bool:
-        """Every per-server line names `run_id` as its run (the run id is each pattern's last group)."""
-        return all({row[-1] for row in rows} <= {run_id} for rows in (self.sent, self.accepted, self.results))
 
     def known_outcomes(self) -> bool:
         return {row[_OUTCOME] for row in self.results} <= _OUTCOME_CODES.keys()
 
 
-def whole_text(line: re.Pattern[str]) -> re.Pattern[str]:
-    """A line's pattern (its full shape) matched at the start of any line after the first, up to its end."""
-    return re.compile(r"\n(?:" + line.pattern.replace(STR_OR_NULL, _QUOTED_OR_NULL) + r")(?=\n|\Z)")
+_STR = r'"([^"\\\x00-\x1f]*)"'
+_RUN = rf',"run":{_STR}\}}'
+_NO_ESCAPES = re.compile(r'[^"\\\x00-\x1f]*')
 
 
-def shaped_lines(text: str, lines: Sequence[re.Pattern[str]]) -> ShapedLines | None:
-    """The lines of `text` taken apart by the line patterns `lines` (sent, accepted, result), or None when a
-    line starting like one of them does not match it (but a torn last line) or other lines are many."""
+def whole_text(line: re.Pattern[str], run_id: str, *, values: bool = False) -> re.Pattern[str] | None:
+    """A line's pattern (its full shape, ending in its run's id) matched at the start of any line after the
+    first, up to its end, for `run_id`'s lines only; `values`: all its values as one group. None when the
+    pattern is not of that form."""
+    pattern = line.pattern
+    if not pattern.endswith(_RUN) or not _NO_ESCAPES.fullmatch(run_id):
+        return None
+    pattern = pattern[: -len(_RUN)].replace(STR_OR_NULL, _QUOTED_OR_NULL)
+    if values:
+        head, _, rest = pattern.partition(",")
+        pattern = head + ",(" + re.sub(r"\((?!\?)", "(?:", rest) + ")"
+    return re.compile(r"\n(?:" + pattern + ',"run":"' + re.escape(run_id) + r'"\})(?=\n|\Z)')
+
+
+def shaped_lines(text: str, lines: Sequence[re.Pattern[str]], run_id: str) -> ShapedLines | None:
+    """The lines of `text` taken apart by the line patterns `lines` (sent, accepted, result) of `run_id`,
+    or None when a line starting like one of them does not match it (but a torn last line) or other lines
+    are many."""
     if text.startswith(PREFIXES):
         return None  # a per-server line before any header: refused line by line
     tail_start = text.rfind("\n") + 1
     tail = text[tail_start:]
-    found: list[list[tuple[str, ...]]] = []
-    misfit = False
+    found: list[list[Any]] = []
     for prefix, line in zip(PREFIXES, lines, strict=True):
-        rows = whole_text(line).findall(text)
-        expected = text.count("\n" + prefix)
-        if tail_start and tail.startswith(prefix) and not line.fullmatch(tail):
-            expected, misfit = expected - 1, True  # cut short, most likely: the json path says what it is
-        if len(rows) != expected:
+        pattern = whole_text(line, run_id, values=prefix != PREFIXES[-1])
+        if pattern is None or pattern.groups != (1 if prefix != PREFIXES[-1] else len(RESULT_FIELDS)):
             return None
-        found.append(rows)
+        found.append(pattern.findall(text))
     starts = [0, *(m.end() for m in _OTHER_LINE.finditer(text))]
-    if misfit:
-        starts.append(tail_start)
+    if tail_start and tail.startswith(PREFIXES) and not any(line.fullmatch(tail) for line in lines):
+        starts.append(tail_start)  # cut short, most likely: the json path says what it is
     if len(starts) > MAX_OTHERS:
         return None
     others, number, previous = [], 1, 0
@@ -83,6 +91,10 @@ def shaped_lines(text: str, lines: Sequence[re.Pattern[str]]) -> ShapedLines | N
         previous = start
         end = text.find("\n", start)
         others.append((number, text[start : len(text) if end < 0 else end]))
+    # Every line is another line or a match (a match is a line, each of its own): if they add up, every
+    # line starting like a per-server line matched its pattern whole.
+    if number + text.count("\n", previous) != len(others) + sum(map(len, found)):
+        return None
     return ShapedLines(found[0], found[1], found[2], others)
 
 
@@ -102,7 +114,7 @@ def result_columns_frame(
 
     from scp_widgets.engine.results import category_dtypes
 
-    raws = list(zip(*results, strict=True)) if results else [()] * (len(RESULT_FIELDS) + 1)
+    raws = list(zip(*results, strict=True)) if results else [()] * len(RESULT_FIELDS)
     take = np.asarray(order, dtype=np.intp)
     dtypes = dict(zip(("action", "outcome"), category_dtypes(), strict=True))
     typed: dict[str, Any] = {}
@@ -118,8 +130,9 @@ def result_columns_frame(
             typed[name] = pd.Categorical.from_codes(every[take], dtype=dtypes[name])
         elif name == "server_id":
             typed[name] = pd.array(_objects([*raw, *more])[take], dtype="string")
-        elif name in _QUOTED:
-            plain = [None if v == "null" else v[1:-1] for v in raw]
+        elif name in _QUOTED:  # each value once (most repeat: the endpoint, the version, no error code)
+            unquoted = {v: None if v == "null" else v[1:-1] for v in set(raw)}
+            plain = list(map(unquoted.__getitem__, raw))
             typed[name] = pd.array(_objects([*plain, *more])[take], dtype="string")
         elif name == "locked":
             flags = np.array([v == "true" for v in raw] + [v is True for v in more], dtype=bool)

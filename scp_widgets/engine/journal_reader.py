@@ -164,16 +164,20 @@ def _whole_file_frame(file: Path, data: bytes) -> pd.DataFrame | None:
     """The frame of a file holding one run, its per-server lines all in the writer's shape, read by column;
     None (having said nothing) when the file is anything else: the line-by-line reading then says it all."""
     try:
-        shaped = shaped_lines(data.decode("utf-8"), (_SENT, _ACCEPTED, _RESULT))
-    except UnicodeDecodeError:
+        text = data.decode("utf-8")
+        header = _record(file, 1, text[: text.find("\n") % (len(text) + 1)].encode())
+        if header is None or header.pop("type") != "run":
+            return None
+        run = _header(f"{file} line 1", header, header.pop("run", None))
+    except (UnicodeDecodeError, _Torn, JournalError):
         return None
-    if shaped is None:
+    shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT), run.run_id)
+    if shaped is None or not shaped.known_outcomes():
         return None
-    run: JournalRun | None = None
     torn: list[int] = []
-    for number, text in shaped.others:
+    for number, line in shaped.others[1:]:  # the first is the header
         try:
-            record = _record(file, number, text.encode())
+            record = _record(file, number, line.encode())
         except _Torn:
             torn.append(number)
             continue
@@ -181,28 +185,27 @@ def _whole_file_frame(file: Path, data: bytes) -> pd.DataFrame | None:
             return None
         if record is None:
             continue
-        kind, owner, where = record.pop("type"), record.pop("run", None), f"{file} line {number}"
-        if kind == "run" and run is None and number == 1:
-            try:
-                run = _header(where, record, owner)
-            except JournalError:
-                return None
-        elif kind == "end" and run is not None and (owner is None or str(owner) == run.run_id):
-            run.footer = record
-        else:
-            return None  # another run, a per-server record json had to read, a line before the header
-    if run is None or not shaped.owned_by(run.run_id) or not shaped.known_outcomes():
-        return None
+        kind, owner = record.pop("type"), record.pop("run", None)
+        if kind != "end" or (owner is not None and str(owner) != run.run_id):
+            return None  # another run, a per-server record json had to read
+        run.footer = record
     for number in torn:
         _torn(file, number, stacklevel=4)
-    run.sent = {server_id: float(at) for server_id, at, _ in shaped.sent}
     last = {row[0]: index for index, row in enumerate(shaped.results)}  # a server's last result, first place
-    for server_id, status, attempts, request_id, at, _ in shaped.accepted:
-        if server_id not in last:  # only an in-doubt row reads its accepted record
+    # Only the requested ids with no result read their sent and accepted lines (an in-doubt row, or never
+    # sent): the others are in `last`, and were touched whatever else they have.
+    pending = {server_id for server_id in run.ids if server_id not in last}
+    for values in shaped.sent if pending else ():  # '"id":"x","at":1.5'
+        if (server_id := values[6 : values.index('"', 6)]) in pending:
+            run.sent[server_id] = float(values[values.rindex(":") + 1 :])
+    for values in shaped.accepted if pending else ():
+        if (server_id := values[6 : values.index('"', 6)]) in pending:
+            match = _ACCEPTED.fullmatch('{"type":"accepted",' + values + f',"run":"{run.run_id}"}}')
+            assert match is not None  # the line matched it whole
+            _, status, attempts, request_id, at, _ = match.groups()
             run.accepted[server_id] = {
-                "id": server_id, "http_status": int(status) if status else None,
-                "attempts": int(attempts) if attempts else None,
-                "request_id": None if request_id == "null" else request_id[1:-1], "at": float(at),
+                "id": server_id, "http_status": None if status is None else int(status),
+                "attempts": None if attempts is None else int(attempts), "request_id": request_id, "at": float(at),
             }  # fmt: skip
     order: list[int] = []
     extra: list[Row] = []
