@@ -117,7 +117,7 @@ def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.
     """
     file = Path(path)
     data = _read(file)
-    if run_id is None and (frame := _whole_file_frame(file, data)) is not None:
+    if (frame := _whole_file_frame(file, data, run_id)) is not None:
         return frame
     runs = runs_of(file, data)
     if not runs:
@@ -160,7 +160,7 @@ def _attrs(run: JournalRun, file: Path, outcomes: Iterable[Outcome | str], final
     return attrs
 
 
-def _whole_file_frame(file: Path, data: bytes) -> pd.DataFrame | None:
+def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.DataFrame | None:
     """The frame of a file holding one run, its per-server lines all in the writer's shape, read by column;
     None (having said nothing) when the file is anything else: the line-by-line reading then says it all."""
     try:
@@ -171,6 +171,8 @@ def _whole_file_frame(file: Path, data: bytes) -> pd.DataFrame | None:
         run = _header(f"{file} line 1", header, header.pop("run", None))
     except (UnicodeDecodeError, _Torn, JournalError):
         return None
+    if run_id is not None and run.run_id != run_id:
+        return None  # the line-by-line reading says the file has no such run
     shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT), run.run_id)
     if shaped is None or not shaped.known_outcomes():
         return None

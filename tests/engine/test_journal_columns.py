@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import scp_widgets
-from scp_widgets.client.errors import JournalError
+from scp_widgets.client.errors import JournalError, ScpUsageError
 from scp_widgets.engine import journal_reader
 from scp_widgets.engine.journal import JournalWarning
 from tests.engine.test_journal_read_fast import NEVER, every_kind_of_row
@@ -21,25 +21,25 @@ WAYS = ("by column", "line by line", "json only")
 
 def _way(patch: pytest.MonkeyPatch, way: str) -> None:
     if way != "by column":
-        patch.setattr(journal_reader, "_whole_file_frame", lambda file, data: None)
+        patch.setattr(journal_reader, "_whole_file_frame", lambda file, data, run_id=None: None)
     if way == "json only":
         for name in ("_SENT", "_ACCEPTED", "_RESULT"):
             patch.setattr(journal_reader, name, NEVER)
 
 
-def read_every_way(path: Path) -> list[tuple[pd.DataFrame, list[str]]]:
+def read_every_way(path: Path, run_id: str | None = None) -> list[tuple[pd.DataFrame, list[str]]]:
     read = []
     for way in WAYS:
         with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _way(patch, way)
-            frame = scp_widgets.read_journal(path)
+            frame = scp_widgets.read_journal(path, run_id)
         read.append((frame, [str(w.message) for w in caught if issubclass(w.category, JournalWarning)]))
     return read
 
 
-def assert_same_every_way(path: Path) -> pd.DataFrame:
-    (first, said), *others = read_every_way(path)
+def assert_same_every_way(path: Path, run_id: str | None = None) -> pd.DataFrame:
+    (first, said), *others = read_every_way(path, run_id)
     for frame, also_said in others:
         pd.testing.assert_frame_equal(first, frame, check_exact=True)
         assert first.attrs == frame.attrs and said == also_said
@@ -79,6 +79,9 @@ def test_a_writers_file_is_read_by_column_the_same(tmp_path: Path) -> None:
     assert frame.attrs["complete"] and frame.server_id.iloc[-1] == "extra-id"
     assert frame.outcome.iloc[0] == "server_error"  # a server's last result, in its first place
     assert set(frame.outcome.astype(str)) >= {"sent", "accepted", "locked", "cancelled"}
+    pd.testing.assert_frame_equal(assert_same_every_way(plain, "r1"), frame)  # the file's run, by its id
+    with pytest.raises(ScpUsageError, match="has no run 'r2'; it holds r1"):
+        scp_widgets.read_journal(plain, "r2")
     assert by_column(path) is None  # an escaped message: json reads that line, so all of them are
     assert_same_every_way(path)
 
