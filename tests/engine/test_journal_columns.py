@@ -14,7 +14,7 @@ import scp_widgets
 from scp_widgets.client.errors import JournalError, ScpUsageError
 from scp_widgets.engine import journal_reader
 from scp_widgets.engine.journal import JournalWarning
-from tests.engine.test_journal_read_fast import NEVER, every_kind_of_row
+from tests.engine.test_journal_read_fast import BAD_PER_SERVER_LINES, NEVER, every_kind_of_row
 
 WAYS = ("by column", "line by line", "json only")
 
@@ -146,33 +146,19 @@ def test_a_header_after_its_first_line_or_another_run_is_read_line_by_line(tmp_p
 @pytest.mark.parametrize(
     "bad",
     [
-        # in the writer's shape, but refused: an unknown outcome, a null one, another run's line
-        '{"type":"result","server_id":"s1","action":"lock","outcome":"melted","http_status":null,"locked":null,'
-        '"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
-        '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
-        '{"type":"result","server_id":"s1","action":"lock","outcome":null,"http_status":null,"locked":null,'
-        '"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
-        '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
+        *BAD_PER_SERVER_LINES,
         '{"type":"result","server_id":"s1","action":"lock","outcome":"\\"locked\\"","http_status":null,'
         '"locked":null,"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,'
         '"endpoint":null,"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
-        '{"type":"sent","id":"s1","at":1.5,"run":"nobody"}',
-        '{"type":"accepted","id":"s1","http_status":202,"attempts":1,"request_id":null,"at":1.5,"run":"nobody"}',
         '{"type":"end","finished_at":"x","run":"nobody"}',
         # almost in shape
-        '{"type":"sent","id":"s1","at":1.5,"run":"r1"}}',
-        '{"type":"sent","id":"s1","at":01.5,"run":"r1"}',
         '{"type":"sent","id":"s1","at":1.5,"run":"r1"} {"type":"sent","id":"s2","at":1.5,"run":"r1"}',
-        '{"type":"sent","id":"s1\x01","at":1.5,"run":"r1"}',
         '[{"type":"sent","id":"s1","at":1.5,"run":"r1"}]',
         '{"type":"stopped","id":"s1","at":1.5,"run":"r1"}',
         '{"type":"run","format":99,"run_id":"r1","run":"r1"}',
         '{"type":"run","format":2,"run_id":"r1","ids":[1],"run":"r1"}',
         '"just a string"',
         "not json at all",
-        '{"type":"result","server_id":"s1","action":"lock","outcome":"locked","http_status":null,"locked":null,'
-        '"attempts":"many","error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
-        '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
     ],
 )
 def test_a_bad_line_is_refused_in_the_same_sentence_every_way(tmp_path: Path, bad: str) -> None:
