@@ -72,6 +72,11 @@ def shaped_lines(text: str, lines: Sequence[re.Pattern[str]], run_id: str) -> Sh
     are many."""
     if text.startswith(PREFIXES):
         return None  # a per-server line before any header: refused line by line
+    # What sends a file line by line anyway, found before the patterns' time is spent (a fallback would pay
+    # it on top): another run's header, or text json escaped in a per-server line (the first backslash).
+    backslash = text.find("\\", text.find("\n") + 1 or len(text))
+    if '\n{"type":"run",' in text or (backslash > 0 and text.startswith(PREFIXES, text.rfind("\n", 0, backslash) + 1)):
+        return None
     tail_start = text.rfind("\n") + 1
     tail = text[tail_start:]
     found: list[list[Any]] = []
