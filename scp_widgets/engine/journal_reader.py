@@ -13,6 +13,7 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from scp_widgets.client.errors import JournalError, ScpUsageError
 from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
+from scp_widgets.engine.journal_columns import STR_OR_NULL, result_columns_frame, shaped_lines
 from scp_widgets.engine.results import (
     OUTCOME_BY_NAME,
     RESULT_FIELDS,
@@ -84,8 +86,9 @@ class JournalRun:
         when the journal itself stopped, since the run went on sending without it."""
         return [] if self.stopped is not None else self.unrecorded()
 
-    def unrecorded(self) -> list[str]:
-        touched = self.results.keys() | self.sent.keys() | self.accepted.keys()
+    def unrecorded(self, finals: Collection[str] | None = None) -> list[str]:
+        """Ids with no line at all; `finals`: the ids with a result, when `results` is not filled in."""
+        touched = (self.results.keys() if finals is None else finals) | self.sent.keys() | self.accepted.keys()
         return [i for i in self.ids if i not in touched]
 
     def _in_doubt(self, server_id: str) -> Row | None:
@@ -113,7 +116,10 @@ def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.
     were never sent: rows + never_sent cover every requested id, with no overlap.
     """
     file = Path(path)
-    runs = read_runs(file)
+    data = _read(file)
+    if (frame := _whole_file_frame(file, data, run_id)) is not None:
+        return frame
+    runs = runs_of(file, data)
     if not runs:
         raise JournalError(f"{file} is empty: it is not an scp-widgets journal.")
     if run_id is None:
@@ -126,18 +132,23 @@ def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.
 
 def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
     rows = run.row_values()
-    counts = count_outcomes(map(itemgetter(_OUTCOME), rows))
+    return frame_from_rows(rows, _attrs(run, file, map(itemgetter(_OUTCOME), rows), run.results.keys()))
+
+
+def _attrs(run: JournalRun, file: Path, outcomes: Iterable[Outcome | str], finals: Collection[str]) -> dict[str, Any]:
+    """The frame's attrs: `outcomes` of its rows, `finals` the ids with a result."""
+    counts = count_outcomes(outcomes)
     attrs = {k: v for k, v in run.header.items() if k not in ("ids", "format", "type", "settings")}
     attrs.update(run.footer or {})
     if run.footer is not None and "retries" in run.footer:  # journals before 0.2 put the retries spent there
         attrs["retries_spent"] = run.footer["retries"]
         attrs["retries"] = run.header.get("retries")
     attrs["settings"] = settings_from_record(run.header.get("settings") or run.header)
-    never_sent = run.never_sent()
+    never_sent = [] if run.stopped is not None else run.unrecorded(finals)  # run.never_sent()
     attrs.update(counts=counts, complete=run.complete, journal=str(file), never_sent=never_sent)
-    attrs["missing"] = [i for i in run.ids if i not in run.results]  # no final outcome (sent, accepted, never sent)
+    attrs["missing"] = [i for i in run.ids if i not in finals]  # no final outcome (sent, accepted, never sent)
     if run.stopped is not None:
-        unknown = run.unrecorded()
+        unknown = run.unrecorded(finals)
         attrs.update(complete=False, unrecorded=unknown, journal_error=run.stopped.get("reason"))
         attrs["summary"] = (
             f"{summary_line(counts)}; the journal stopped after {run.stopped.get('after')} records "
@@ -146,19 +157,91 @@ def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
         )
     elif not run.complete:
         attrs["summary"] = f"{summary_line(counts)}; {len(never_sent)} never sent; the run did not finish"
-    return frame_from_rows(rows, attrs)
+    return attrs
 
 
-def read_runs(file: Path) -> list[JournalRun]:
-    """Every run in the file, in the order their headers were written."""
+def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.DataFrame | None:
+    """The frame of a file holding one run, its per-server lines all in the writer's shape, read by column;
+    None (having said nothing) when the file is anything else: the line-by-line reading then says it all."""
     try:
-        data = file.read_bytes()
+        text = data.decode("utf-8")
+        header = _record(file, 1, text[: text.find("\n") % (len(text) + 1)].encode())
+        if header is None or header.pop("type") != "run":
+            return None
+        run = _header(f"{file} line 1", header, header.pop("run", None))
+    except (UnicodeDecodeError, _Torn, JournalError):
+        return None
+    if run_id is not None and run.run_id != run_id:
+        return None  # the line-by-line reading says the file has no such run
+    shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT), run.run_id)
+    if shaped is None or not shaped.known_outcomes():
+        return None
+    torn: list[int] = []
+    for number, line in shaped.others[1:]:  # the first is the header
+        try:
+            record = _record(file, number, line.encode())
+        except _Torn:
+            torn.append(number)
+            continue
+        except JournalError:
+            return None
+        if record is None:
+            continue
+        kind, owner = record.pop("type"), record.pop("run", None)
+        if kind != "end" or (owner is not None and str(owner) != run.run_id):
+            return None  # another run, a per-server record json had to read
+        run.footer = record
+    for number in torn:
+        _torn(file, number, stacklevel=4)
+    last = {row[0]: index for index, row in enumerate(shaped.results)}  # a server's last result, first place
+    # Only the requested ids with no result read their sent and accepted lines (an in-doubt row, or never
+    # sent): the others are in `last`, and were touched whatever else they have.
+    pending = {server_id for server_id in run.ids if server_id not in last}
+    for values in shaped.sent if pending else ():  # '"id":"x","at":1.5'
+        if (server_id := values[6 : values.index('"', 6)]) in pending:
+            run.sent[server_id] = float(values[values.rindex(":") + 1 :])
+    for values in shaped.accepted if pending else ():
+        if (server_id := values[6 : values.index('"', 6)]) in pending:
+            match = _ACCEPTED.fullmatch('{"type":"accepted",' + values + f',"run":"{run.run_id}"}}')
+            assert match is not None  # the line matched it whole
+            _, status, attempts, request_id, at, _ = match.groups()
+            run.accepted[server_id] = {
+                "id": server_id, "http_status": None if status is None else int(status),
+                "attempts": None if attempts is None else int(attempts), "request_id": request_id, "at": float(at),
+            }  # fmt: skip
+    order: list[int] = []
+    extra: list[Row] = []
+    for server_id in dict.fromkeys([*run.ids, *last]):
+        index = last.get(server_id)
+        if index is None:
+            if (row := run._in_doubt(server_id)) is None:
+                continue
+            index = len(shaped.results) + len(extra)
+            extra.append(row)
+        order.append(index)
+    names = [row[_OUTCOME] for row in shaped.results] + [str(row[_OUTCOME]) for row in extra]
+    outcomes = [names[index].strip('"') for index in order]
+    return result_columns_frame(shaped.results, order, extra, _attrs(run, file, outcomes, last.keys()))
+
+
+def _read(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
     except FileNotFoundError:
         raise ScpUsageError(f"No journal at {file}.") from None
     except IsADirectoryError:
         raise ScpUsageError(f"{file} is a folder, not a journal.") from None
     except OSError as exc:
         raise ScpUsageError(f"Cannot read the journal {file}: {exc.strerror or exc}.") from None
+
+
+def read_runs(file: Path) -> list[JournalRun]:
+    """Every run in the file, in the order their headers were written."""
+    return runs_of(file, _read(file))
+
+
+def runs_of(file: Path, data: bytes) -> list[JournalRun]:
+    """Every run in `data`, the file's bytes, in the order their headers were written."""
     runs: dict[str, JournalRun] = {}
     current: JournalRun | None = None
     sent, accepted, result = _SENT.fullmatch, _ACCEPTED.fullmatch, _RESULT.fullmatch
@@ -232,7 +315,7 @@ def _orphan(file: Path, number: int) -> JournalError:
 # values taken from the groups are the ones json.loads gives; anything else (escapes, blanks, other key
 # orders, NaN, a newer writer's keys) does not match and is read by json, with its checks and sentences.
 _STR = r'"([^"\\\x00-\x1f]*)"'
-_STR_OR_NULL = r'(?:"([^"\\\x00-\x1f]*)"|null)'
+_STR_OR_NULL = STR_OR_NULL  # (also how journal_columns finds it in the patterns to take them whole)
 _INT_OR_NULL = r"(?:(-?(?:0|[1-9][0-9]{0,17}))|null)"
 _FLOAT = r"(-?(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+]?[0-9]+)?)"
 _FLOAT_OR_NULL = rf"(?:{_FLOAT}|null)"
@@ -258,17 +341,29 @@ _RESULT = re.compile(
 )  # fmt: skip
 
 
+class _Torn(Exception):
+    """A line cut short: skipped, with a warning."""
+
+
 def _parse_line(file: Path, number: int, raw: bytes) -> dict[str, Any] | None:
+    try:
+        return _record(file, number, raw)
+    except _Torn:
+        _torn(file, number)
+        return None
+
+
+def _record(file: Path, number: int, raw: bytes) -> dict[str, Any] | None:
+    """The record on a line; None for a blank line; `_Torn` for one cut short; `JournalError` for the rest."""
     if not raw.strip(b" \t\r\x00"):
         if raw.strip(b" \t\r"):
-            _torn(file, number)
+            raise _Torn
         return None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.reason == "unexpected end of data" and exc.end == len(raw):
-            _torn(file, number)  # a character cut in half at the end of a torn line
-            return None
+            raise _Torn from None  # a character cut in half at the end of a torn line
         raise JournalError(f"{file} line {number} has a byte that is not UTF-8 text: the journal is corrupt.") from None
     text = text.strip()
     try:
@@ -279,8 +374,7 @@ def _parse_line(file: Path, number: int, raw: bytes) -> dict[str, Any] | None:
         ) from None
     except ValueError as exc:
         if text.startswith('{"') and (not text.endswith("}") or getattr(exc, "pos", 0) >= len(text)):
-            _torn(file, number)
-            return None
+            raise _Torn from None
         raise JournalError(f"{file} line {number} is not JSON: it is not an scp-widgets journal.") from None
     if not isinstance(record, dict):
         kind = {list: "array", str: "string", int: "number", float: "number"}.get(type(record), "value")
@@ -290,9 +384,9 @@ def _parse_line(file: Path, number: int, raw: bytes) -> dict[str, Any] | None:
     return record
 
 
-def _torn(file: Path, number: int) -> None:
+def _torn(file: Path, number: int, stacklevel: int = 5) -> None:
     warning = f"{file} line {number} was cut short (a run was killed while writing it); skipped."
-    warnings.warn(warning, JournalWarning, stacklevel=5)
+    warnings.warn(warning, JournalWarning, stacklevel=stacklevel)  # the frame that called read_journal
 
 
 def _header(where: str, record: dict[str, Any], owner: Any) -> JournalRun:

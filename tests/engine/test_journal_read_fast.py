@@ -21,6 +21,27 @@ from scp_widgets.engine.results import Outcome, ServerResult, frame_from_rows, t
 
 NEVER = re.compile("(?!)")
 
+#: Per-server lines refused however they are read (their shape, or what is in it).
+BAD_PER_SERVER_LINES = [
+    '{"type":"result","server_id":"s1","action":"lock","outcome":"melted","http_status":null,"locked":null,'
+    '"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
+    '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
+    '{"type":"result","server_id":"s1","action":"lock","outcome":null,"http_status":null,"locked":null,'
+    '"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
+    '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
+    '{"type":"result","server_id":"s1","action":"lock","outcome":"locked","http_status":null,"locked":null,'
+    '"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
+    '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"nobody"}',
+    '{"type":"sent","id":"s1","at":1.5,"run":"nobody"}',
+    '{"type":"accepted","id":"s1","http_status":202,"attempts":1,"request_id":null,"at":1.5,"run":"nobody"}',
+    '{"type":"sent","id":"s1","at":1.5,"run":"r1"}}',
+    '{"type":"sent","id":"s1","at":01.5,"run":"r1"}',
+    '{"type":"sent","id":"s1\x01","at":1.5,"run":"r1"}',
+    '{"type":"result","server_id":"s1","action":"lock","outcome":"locked","http_status":null,"locked":null,'
+    '"attempts":"many","error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
+    '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
+]
+
 
 def ids(n: int) -> list[str]:
     return [f"00000000-0000-4000-8000-{i:012d}" for i in range(n)]
@@ -137,28 +158,7 @@ def test_the_writers_lines_take_the_fast_way(tmp_path: Path) -> None:
             assert (patterns[line["type"]].fullmatch(line["line"]) is None) == escaped, line["line"]
 
 
-@pytest.mark.parametrize(
-    "line",
-    [
-        '{"type":"result","server_id":"s1","action":"lock","outcome":"melted","http_status":null,"locked":null,'
-        '"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
-        '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
-        '{"type":"result","server_id":"s1","action":"lock","outcome":null,"http_status":null,"locked":null,'
-        '"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
-        '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
-        '{"type":"result","server_id":"s1","action":"lock","outcome":"locked","http_status":null,"locked":null,'
-        '"attempts":0,"error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
-        '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"nobody"}',
-        '{"type":"sent","id":"s1","at":1.5,"run":"nobody"}',
-        '{"type":"accepted","id":"s1","http_status":202,"attempts":1,"request_id":null,"at":1.5,"run":"nobody"}',
-        '{"type":"sent","id":"s1","at":1.5,"run":"r1"}}',
-        '{"type":"sent","id":"s1","at":01.5,"run":"r1"}',
-        '{"type":"sent","id":"s1\x01","at":1.5,"run":"r1"}',
-        '{"type":"result","server_id":"s1","action":"lock","outcome":"locked","http_status":null,"locked":null,'
-        '"attempts":"many","error_code":null,"message":null,"request_id":null,"api_version":null,"endpoint":null,'
-        '"started_at":null,"finished_at":null,"sent_at":null,"answered_at":null,"run":"r1"}',
-    ],
-)
+@pytest.mark.parametrize("line", BAD_PER_SERVER_LINES)
 def test_a_bad_per_server_line_is_refused_in_the_same_sentence(tmp_path: Path, line: str) -> None:
     path = tmp_path / "j.jsonl"
     every_kind_of_row(path)
