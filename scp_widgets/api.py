@@ -25,6 +25,7 @@ from scp_widgets.client.errors import ScpError, ScpUsageError
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient, precheck_version
 from scp_widgets.client.versions import BUILTIN_CATALOG, ScpDeprecationWarning
+from scp_widgets.engine import retention
 from scp_widgets.engine.bulk import Action, ProgressCallback
 from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.connection import Connection
@@ -265,9 +266,7 @@ def prune_journals(days: float | None = None, *, dry_run: bool = False) -> list[
     Runs do this by themselves when they start; `history()` and `read_journal` never delete anything."""
     if days is not None and (isinstance(days, bool) or not isinstance(days, int | float) or days < 0):
         raise ScpUsageError(f"days must be a number of days, 0 or more, not {days!r}.")
-    from scp_widgets.engine import history as history_module
-
-    return history_module.prune_journals(default_journal_dir(), days=days, dry_run=dry_run)
+    return retention.prune_journals(default_journal_dir(), days=days, dry_run=dry_run)
 
 
 def api_versions(*, today: dt.date | None = None) -> pd.DataFrame:

@@ -273,9 +273,6 @@ class _ReadBacks:
         self._settled.clear()
 
     def _first_read(self, server_id: str, answer: dict[str, Any] | BaseException) -> None:
-        if server_id not in self._waiting:  # answered already (a reader must answer once; never fail here)
-            logger.warning("a second answer for %s's first read-back was ignored", server_id)
-            return
         result, index, since = self._waiting.pop(server_id), self._rows.pop(server_id), self._since.pop(server_id)
         self._answered(index, result, since, answer)
 

@@ -136,13 +136,16 @@ class StateReader:
                 moving = moving or (len(digests) < len(before) and before[len(digests)] != digest)
                 digests.append(digest)
                 self._moving = moving
-                if not wanted:  # what it read is a floor of the fleet: a listing costs at least that much
-                    self.objects_read += fleet
-                    self._digests = digests + before[len(digests) :]  # the pages not read stay as they were
-                    self._fleet, self._pages = max(self._fleet, fleet), max(self._pages, fleet // PAGE + 1)
-                    return
+                if not wanted:
+                    break
+            else:  # the whole fleet: what a listing costs, and every page's digest
+                self.objects_read += fleet
+                self._fleet, self._pages, self._digests = fleet, fleet // PAGE + 1, digests
+                return
+        # Cut short: what it read is a floor of the fleet, and the pages not read stay as they were.
         self.objects_read += fleet
-        self._fleet, self._pages, self._digests = fleet, fleet // PAGE + 1, digests
+        self._fleet, self._pages = max(self._fleet, fleet), max(self._pages, fleet // PAGE + 1)
+        self._digests = digests + before[len(digests) :]
 
     async def read(self, server_id: str, *, patient: bool = False) -> dict[str, Any]:
         """The server object as read after this call began (raises the per-server error, e.g. 404).
@@ -229,16 +232,15 @@ class StateReader:
 
     async def _one_by_one(self, batch: Waiters) -> None:
         async def one(server_id: str, waiters: Waiter | list[Waiter]) -> None:
+            answer: dict[str, Any] | BaseException
             try:
                 async with self._slots:
-                    server = await self._client.show(server_id, **self._call)
-            except ScpRequestError as exc:
-                del batch[server_id]  # answered: a cancel of the rest (`_flush`) must not answer it again
-                _fail_all({server_id: waiters}, exc)
-            else:
-                del batch[server_id]
+                    answer = await self._client.show(server_id, **self._call)
                 self.objects_read += 1
-                _resolve(server_id, waiters, server)
+            except ScpRequestError as exc:
+                answer = exc
+            del batch[server_id]  # answered: a cancel of the rest (`_flush`) must not answer it again
+            _resolve(server_id, waiters, answer)
 
         await asyncio.gather(*(one(server_id, waiters) for server_id, waiters in batch.items()))
 
