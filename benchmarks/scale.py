@@ -144,9 +144,9 @@ shell = InteractiveShell.instance()
 t = time.perf_counter()
 shell.run_line_magic("load_ext", "scp_widgets")
 loaded = time.perf_counter() - t
-from scp_widgets.notebook import extension
+from scp_widgets.notebook import warm_up
 if mode == "typed":
-    extension.warm_up_thread.join()
+    warm_up.started().join()
 warmed = time.perf_counter() - t
 shell.run_line_magic("config", "ScpLockMagics.journal = False")
 shell.user_ns["ids"] = ids

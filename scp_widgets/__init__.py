@@ -4,11 +4,13 @@
     df = scp_widgets.lock(["31f1160f-bd1e-40e8-b2ef-84f4ed22c330"])   # one row per server (web-052 of the demo fleet)
 
 In a notebook: `%load_ext scp_widgets`, then `%scp_lock ID ...`, or `scp_widgets.LockPanel()`.
-Imports are lazy so that `%load_ext` stays fast.
+Imports are lazy so that `%load_ext` stays fast; in an IPython shell a background thread then makes them
+(notebook/warm_up.py), so the first run there costs what the tenth does.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from scp_widgets.client.version import __version__ as __version__
@@ -86,6 +88,17 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
         return getattr(module, name)
     raise AttributeError(f"module 'scp_widgets' has no attribute {name!r}")
+
+
+def _warm_up_in_a_shell() -> None:
+    if "IPython" in sys.modules:  # never in a script or the command line, which import no IPython
+        from scp_widgets.notebook import warm_up
+
+        if warm_up.in_a_shell():
+            warm_up.start()
+
+
+_warm_up_in_a_shell()
 
 
 def load_ipython_extension(ipython: Any) -> None:

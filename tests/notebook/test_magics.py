@@ -502,13 +502,51 @@ def test_load_ext_imports_no_pandas_httpx_aiohttp_or_widgets(tmp_path: Path) -> 
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+WARM_UP_PROBE = (
+    "import sys, threading\n{setup}import scp_widgets\nfrom scp_widgets.notebook import warm_up\n"
+    "thread = warm_up.started()\nthread is None or thread.join(60)\n"
+    "print(thread is not None, 'pandas' in sys.modules, 'scp_widgets.api' in sys.modules)\n"
+    "print(warm_up.start() is thread)"
+)
+
+
+@pytest.mark.parametrize(
+    ("setup", "warm"),
+    [
+        ("from IPython.core.interactiveshell import InteractiveShell\nInteractiveShell.instance()\n", True),
+        ("import IPython\n", False),  # IPython imported, but no shell running: a script
+        ("", False),
+    ],
+    ids=["ipython-shell", "ipython-imported-no-shell", "script"],
+)
+def test_import_in_a_shell_warms_up_and_a_script_does_not(tmp_path: Path, setup: str, warm: bool) -> None:
+    """`import scp_widgets` in a kernel starts the warm-up (a notebook that calls `lock()` or `LockPanel()`
+    without the magics); a script or the command line imports nothing more than it uses; a second start
+    (`%load_ext` after the import) reuses the thread."""
+    env = {**os.environ, "SCP_WIDGETS_JOURNAL_DIR": str(tmp_path)}
+    env.pop("SCP_WIDGETS_WARM_UP", None)
+    code = WARM_UP_PROBE.format(setup=setup)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[-2] == f"{warm} {warm} {warm}"
+    assert lines[-1] == str(warm)
+
+
+def test_warm_up_off_in_a_shell(tmp_path: Path) -> None:
+    env = {**os.environ, "SCP_WIDGETS_JOURNAL_DIR": str(tmp_path), "SCP_WIDGETS_WARM_UP": "0"}
+    setup = "from IPython.core.interactiveshell import InteractiveShell\nInteractiveShell.instance()\n"
+    code = WARM_UP_PROBE.format(setup=setup)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-2:] == ["False False False", "True"]
+
+
 def test_load_ext_warms_up_the_first_run_in_the_background(tmp_path: Path) -> None:
     """The imports a first run pays (about a second) happen on a background thread after `%load_ext`
     returns, so a notebook's first %scp_lock is as fast as its tenth."""
     code = (
         "import sys, threading\nfrom IPython.core.interactiveshell import InteractiveShell\n"
         "sh = InteractiveShell.instance()\nsh.run_line_magic('load_ext', 'scp_widgets')\n"
-        "from scp_widgets.notebook import extension\nthread = extension.warm_up_thread\n"
+        "from scp_widgets.notebook import warm_up\nthread = warm_up.started()\n"
         "print(thread is not None and thread is not threading.current_thread() and thread.daemon)\n"
         "thread.join(60)\n"
         "print(sorted(m for m in WARMED if m in sys.modules))"
