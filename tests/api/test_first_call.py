@@ -23,7 +23,7 @@ from scp_widgets.engine.runner import run_blocking
 # before the sending (in the caller's thread before the run, or on the loop thread before its requests) waits
 # the whole 20 s for a POST that cannot come, and says so.
 CHILD = """
-import importlib.abc, json, sys, threading
+import importlib.abc, importlib.util, json, sys, threading
 import httpx
 
 posted = threading.Event()
@@ -32,9 +32,26 @@ seen = []
 
 class HoldPandas(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "pandas" and not seen:
-            seen.append({"thread": threading.current_thread().name, "after_first_post": posted.wait(20)})
-        return None
+        if name != "pandas":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        spec.loader = Holding(spec.loader)
+        return spec
+
+
+# Waits in the module's execution, holding pandas' own lock only: a finder runs under the global import lock,
+# so waiting there would hold every import of every thread, which no real import does.
+class Holding(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        seen.append({"thread": threading.current_thread().name, "after_first_post": posted.wait(20)})
+        self.loader.exec_module(module)
 
 
 class Watching(httpx.AsyncHTTPTransport):
@@ -45,7 +62,11 @@ class Watching(httpx.AsyncHTTPTransport):
 
 
 sys.meta_path.insert(0, HoldPandas())
+if sys.argv[3] == "shell":  # a kernel: importing scp_widgets starts the warm-up thread, which imports pandas too
+    from IPython.core.interactiveshell import InteractiveShell
+    InteractiveShell.instance()
 import scp_widgets
+from scp_widgets.notebook import warm_up
 
 lock = scp_widgets.lock
 loaded_with_lock = "pandas" in sys.modules
@@ -54,14 +75,18 @@ print(json.dumps({
     "loaded_with_lock": loaded_with_lock, "seen": seen, "outcomes": frame["outcome"].astype(str).tolist(),
     "ids": frame["server_id"].tolist(), "accessor": hasattr(frame, "scp"),
     "dtypes": {"outcome": str(frame["outcome"].dtype), "sent_at": str(frame["sent_at"].dtype)},
+    "warm_up": warm_up.started() is not None,
 }))
 """
 
 
-@pytest.mark.parametrize("journal", ["off", "default"])
+@pytest.mark.parametrize(("journal", "where"), [("off", "script"), ("default", "script"), ("off", "shell")])
 def test_a_first_lock_sends_before_pandas_is_imported(
-    live_emulator: EmulatorServer, journal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_emulator: EmulatorServer, journal: str, where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # In a shell the warm-up thread imports pandas while the first lock() sends: whichever thread imports it
+    # first holds the others until the first POST; the run must neither wait for it nor fail on a module
+    # another thread is still importing.
     # With the default journal the run first prunes the journal folder, reading its old files: that must not
     # import pandas either (it did, through history.py, before retention had a module of its own).
     ids = live_emulator.emulator.own_ids[:3]
@@ -69,7 +94,7 @@ def test_a_first_lock_sends_before_pandas_is_imported(
     scp_widgets.lock(ids, endpoint=live_emulator.url, journal=str(tmp_path / "old.jsonl"))
     os.utime(tmp_path / "old.jsonl", (1e9, 1e9))  # old enough to be read by the retention
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, ",".join(ids), journal], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", CHILD, ",".join(ids), journal, where], capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -81,6 +106,7 @@ def test_a_first_lock_sends_before_pandas_is_imported(
     assert got["outcomes"] == ["locked"] * 3
     assert got["accessor"] is True  # `frame.scp` registered by the first call, as by any use of the package
     assert got["dtypes"] == {"outcome": "category", "sent_at": "datetime64[ns, UTC]"}
+    assert got["warm_up"] is (where == "shell")
 
 
 def test_meanwhile_runs_once_the_run_says_it_is_sending() -> None:
