@@ -95,6 +95,8 @@ class ScpLockMagics(Magics):
         else:
             ids, options = rerun[0], {**self.run_options(args), **rerun[1]}
         quiet = bool(args.quiet or self.quiet)
+        if args.chart and args.dry_run:
+            print("--chart: a dry run sends nothing, so it has no timeline to draw.", file=sys.stderr)
         cancel = CancelToken()
         display = progress_display(self.shell, action, quiet=quiet)
         try:
@@ -105,7 +107,7 @@ class ScpLockMagics(Magics):
         if rerun is not None:
             frame.attrs["rerun_of"] = rerun[2]
         display.close(self._report(frame, quiet=quiet, interrupted=cancel.cancelled))
-        if args.chart:
+        if args.chart and not args.dry_run:
             chart_after_cell(self.shell, frame, lambda: charts.timeline(frame))
         return self.store(remember(frame, summarised=not quiet), args.output)
 

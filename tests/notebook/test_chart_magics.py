@@ -84,6 +84,16 @@ def test_an_empty_frame_draws_nothing(ip: InteractiveShell) -> None:
     assert charts_in(captured) == []
 
 
+def test_a_dry_run_draws_no_timeline_and_says_why(ip: InteractiveShell, emulator: Emulator) -> None:
+    """A dry run sends nothing: an empty timeline would look like a run that did nothing, so one sentence."""
+    with capture_output() as captured:
+        ip.run_cell(f"%scp_lock --dry-run --chart --quiet -o plan {unlocked(emulator, 2)[0]}")
+        ip.run_cell("pass")
+    assert charts_in(captured) == []
+    assert "a dry run sends nothing, so it has no timeline to draw" in captured.stderr
+    assert list(ip.user_ns["plan"]["outcome"].astype(str)) == ["planned"]
+
+
 def test_unloading_drops_a_chart_not_shown_yet(ip: InteractiveShell, emulator: Emulator) -> None:
     ip.run_line_magic("scp_lock", f"--chart --quiet {unlocked(emulator, 1)[0]}")
     ip.run_line_magic("unload_ext", "scp_widgets")
