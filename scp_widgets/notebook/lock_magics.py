@@ -95,8 +95,6 @@ class ScpLockMagics(Magics):
         else:
             ids, options = rerun[0], {**self.run_options(args), **rerun[1]}
         quiet = bool(args.quiet or self.quiet)
-        if args.chart and args.dry_run:
-            print("--chart: a dry run sends nothing, so it has no timeline to draw.", file=sys.stderr)
         cancel = CancelToken()
         display = progress_display(self.shell, action, quiet=quiet)
         try:
@@ -107,7 +105,9 @@ class ScpLockMagics(Magics):
         if rerun is not None:
             frame.attrs["rerun_of"] = rerun[2]
         display.close(self._report(frame, quiet=quiet, interrupted=cancel.cancelled))
-        if args.chart and not args.dry_run:
+        if args.chart and frame.attrs.get("dry_run"):  # --dry-run, or a rerun of a dry run's frame
+            print("--chart: a dry run sends nothing, so it has no timeline to draw.", file=sys.stderr)
+        elif args.chart:
             chart_after_cell(self.shell, frame, lambda: charts.timeline(frame))
         return self.store(remember(frame, summarised=not quiet), args.output)
 

@@ -94,6 +94,18 @@ def test_a_dry_run_draws_no_timeline_and_says_why(ip: InteractiveShell, emulator
     assert list(ip.user_ns["plan"]["outcome"].astype(str)) == ["planned"]
 
 
+def test_a_rerun_of_a_dry_run_draws_no_timeline_either(ip: InteractiveShell, emulator: Emulator) -> None:
+    """A rerun takes its frame's settings, so --retry-failed of a dry run's frame is a dry run again."""
+    missing = "00000000-0000-4000-8000-000000000001"  # not_found: a failed row to rerun
+    ip.run_cell(f"%scp_lock --dry-run --quiet -o plan {unlocked(emulator, 1)[0]} {missing}")
+    with capture_output() as captured:
+        ip.run_cell("%scp_lock --retry-failed plan --chart --quiet -o again")
+        ip.run_cell("pass")
+    assert ip.user_ns["again"].attrs["dry_run"] is True
+    assert charts_in(captured) == []
+    assert "a dry run sends nothing, so it has no timeline to draw" in captured.stderr
+
+
 def test_unloading_drops_a_chart_not_shown_yet(ip: InteractiveShell, emulator: Emulator) -> None:
     ip.run_line_magic("scp_lock", f"--chart --quiet {unlocked(emulator, 1)[0]}")
     ip.run_line_magic("unload_ext", "scp_widgets")
