@@ -323,9 +323,9 @@ class AsyncScpClient:
         post = self._poster.prepare(url, choice.header) if fast and self._poster is not None else None
 
         def send() -> Awaitable[httpx.Response | Answer]:
-            if post is not None:
-                return post.send()
             return self._http.send(self._http.build_request(method, url, headers=headers), stream=True)
+
+        sender = send if post is None else post.send  # the bulk POST's own coroutine: no frame around it
 
         budget = budget or self.budget
         cancel = cancel or (guard.cancel if guard is not None else None)
@@ -347,7 +347,7 @@ class AsyncScpClient:
             counted += 1
             try:
                 response = await transfer.attempt_with(
-                    send, seconds=self.deadline, need_body=need_body, deadline=deadline, body_cap=body_cap
+                    sender, seconds=self.deadline, need_body=need_body, deadline=deadline, body_cap=body_cap
                 )
             except (httpx.TransportError, TimeoutError) as exc:
                 if cancel is not None and cancel.is_set():
