@@ -17,6 +17,7 @@ from scp_widgets.client.answers import Answer
 from scp_widgets.client.errors import ScpRequestError
 from scp_widgets.client.retry import RetryPolicy
 from scp_widgets.client.scp_client import AsyncScpClient
+from scp_widgets.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator, EmulatorServer
 
 SERVER = "2a9be312-5d4b-4bc8-b2ae-35100fa9241f"
 HANG = b"hang"  # read the request, never answer
@@ -169,3 +170,29 @@ def test_the_bulk_timeout_leaves_out_only_what_the_deadline_covers(
     made = AiohttpTransport().client_timeout(timeout, within=within)
     assert (made.sock_connect, made.sock_read, made.connect) == expected
     assert made.total is None
+
+
+def test_accepted_locks_make_no_httpx_response(
+    emulator: Emulator, live_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[int] = []
+    original = httpx.Response.__init__
+
+    def counting(self: httpx.Response, status_code: int, *args: object, **kwargs: object) -> None:
+        made.append(status_code)
+        original(self, status_code, *args, **kwargs)  # type: ignore[arg-type]
+
+    ids = emulator.own_ids[:10]
+
+    async def scenario() -> list[str | None]:
+        async with AsyncScpClient(
+            endpoint=live_emulator.url, access_key=DEMO_ACCESS_KEY, secret_key=DEMO_SECRET_KEY
+        ) as client:
+            await client.version()  # discovery's GET makes its own response
+            monkeypatch.setattr(httpx.Response, "__init__", counting)
+            return [(await client.lock(server_id)).request_id for server_id in ids]
+
+    request_ids = asyncio.run(scenario())
+    assert made == []
+    assert all(emulator.server(i)["locked"] for i in ids)
+    assert all(request_ids) and len(set(request_ids)) == len(ids)
