@@ -31,6 +31,7 @@ import aiohttp
 import httpx
 import yarl
 
+from scp_widgets.client.answers import Answer, as_response
 from scp_widgets.client.pools import tls_context
 
 #: aiohttp exception -> the httpx exception with the same meaning; the first match wins (most specific first).
@@ -104,6 +105,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
         self._proxies: dict[tuple[str, str, int | None], str | None] = {}
+        self._covered: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running loop that owns it (aiohttp binds a session to its loop).
@@ -149,10 +151,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         skip = _NO_CONTENT_TYPE if request.method in _BODY_METHODS and "content-type" not in request.headers else None
         # encoded=True: the exact URL httpx built and the auth flow signed, not re-quoted by yarl.
         url = yarl.URL(str(request.url), encoded=True)
-        return await self.open(
+        answer = await self.open(
             request.method, url, headers, timeout=self._timeout(request), proxy=self._proxy(request.url),
             body=body or None, skip_headers=skip, request=request,
         )  # fmt: skip
+        return as_response(answer)  # whole_up_to=0: always the streamed response
 
     async def open(
         self,
@@ -166,12 +169,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         skip_headers: tuple[str, ...] | None = None,
         request: httpx.Request | None = None,
         whole_up_to: int = 0,
-    ) -> httpx.Response:
+    ) -> Answer | httpx.Response:
         """The transport's lowest public level: one request as given (`headers` as aiohttp takes them), its
-        answer as a streamed `httpx.Response`, aiohttp's errors as httpx's. The bulk path sends its signed
-        POSTs here with headers built once, without an `httpx.Request` per call (`request` may be None).
-        An answer whose whole body has already arrived and is at most `whole_up_to` bytes (a 202's) comes
-        read, with its connection back in the pool: no stream to drive for it."""
+        answer as a streamed `httpx.Response`, aiohttp's errors as httpx's. An answer whose whole body has
+        already arrived and is at most `whole_up_to` bytes (a 202's) comes as an `Answer`: read, its
+        connection back in the pool, no httpx model made for it. The bulk path sends its signed POSTs here,
+        with headers built once and no `httpx.Request` (`request` may be None)."""
         session = self._session
         if session is None or session.closed:
             session = self._open()
@@ -182,23 +185,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )  # fmt: skip
         except aiohttp.ClientError as exc:
             raise to_httpx_error(exc, request) from exc
-        extensions = {
-            "http_version": b"HTTP/1.1",
-            "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
-        }
         arrived = response.content
         if arrived.is_eof() and arrived.exception() is None and arrived.total_bytes <= whole_up_to:
             content = await response.read()  # in memory already: this read cannot wait or fail
-            return httpx.Response(
-                response.status, headers=response.raw_headers, stream=httpx.ByteStream(content), request=request,
-                extensions=extensions,
-            )  # fmt: skip
+            return Answer(response.status, response.headers, response.raw_headers, content, response.reason)
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
             stream=_Body(response, request),
             request=request,
-            extensions=extensions,
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+            },
         )
 
     def _tls(self, url: yarl.URL, proxy: str | None) -> ssl.SSLContext | bool:
@@ -207,9 +206,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return self._ssl
         return tls_context()
 
-    def client_timeout(self, timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
-        """httpx's timeouts as aiohttp's, for `open` (made once per distinct setting)."""
-        return self._timeout_of((timeout.connect, timeout.read, timeout.pool))
+    def client_timeout(self, timeout: httpx.Timeout, *, within: float | None = None) -> aiohttp.ClientTimeout:
+        """httpx's timeouts as aiohttp's, for `open` (made once per distinct setting). `within`: the attempt
+        runs under a deadline of this many seconds, set before the request starts, so a part of at least as
+        many seconds (timed from later, and rounded up by aiohttp) could only fire after it: such a part is
+        left out, and with it a timer per request (the bulk path's sock_read, 15 s under a 15 s deadline)."""
+        parts = (timeout.connect, timeout.read, timeout.pool)
+        if within is None:
+            return self._timeout_of(parts)
+        key = (*parts, within)
+        made = self._covered.get(key)
+        if made is None:
+            full = self._timeout_of(parts)
+            made = self._covered[key] = aiohttp.ClientTimeout(
+                total=None, sock_connect=_below(full.sock_connect, within), sock_read=_below(full.sock_read, within),
+                connect=_below(full.connect, within),
+            )  # fmt: skip
+        return made
 
     def proxy_for(self, url: httpx.URL) -> str | None:
         """The proxy `open` should use for this URL (None: none), as `handle_async_request` chooses it."""
@@ -219,6 +232,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _below(seconds: float | None, deadline: float) -> float | None:
+    return seconds if seconds is not None and seconds < deadline else None
 
 
 def environment_proxy(scheme: str, host: str) -> str | None:

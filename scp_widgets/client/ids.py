@@ -26,6 +26,8 @@ def is_valid_id(server_id: str) -> bool:
 
 def check_id(raw: object) -> str:
     """The normalised id, or `InvalidServerIdError` before anything is sent."""
+    if type(raw) is str and _UUID.match(raw):  # already in shape (every id of a bulk run): as it is
+        return raw
     server_id = normalise_id(raw)
     if not is_valid_id(server_id):
         raise InvalidServerIdError(f"{str(raw)!r} is not a server id; expected a UUID like 2a9be312-5d4b-...")

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from scp_widgets.client.answers import Answer
 from scp_widgets.client.errors import ScpApiError
 from scp_widgets.client.retry import parse_retry_after
 
@@ -29,10 +30,12 @@ def _first_line(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
 
 
-def request_id_of(response: httpx.Response) -> str | None:
+def request_id_of(response: httpx.Response | Answer) -> str | None:
+    read = response.header if isinstance(response, Answer) else response.headers.get
     for name in _REQUEST_ID_HEADERS:
-        if name in response.headers:
-            return response.headers[name]
+        value = read(name)
+        if value is not None:
+            return value
     return None
 
 

@@ -23,6 +23,7 @@ import httpx
 
 from scp_widgets.client import transfer
 from scp_widgets.client.aio_transport import AiohttpTransport
+from scp_widgets.client.answers import Answer, as_response
 from scp_widgets.client.auth import ScpAuth
 from scp_widgets.client.credentials import Credentials, Secret, as_secret, resolve_credentials
 from scp_widgets.client.endpoints import resolve_endpoint
@@ -277,10 +278,15 @@ class AsyncScpClient:
 
     async def _change(self, server_id: str, action: str, **call: Any) -> Accepted:
         path = f"/v1/servers/{check_id(server_id)}/{action}"
-        response, attempts = await self.request("POST", path, need_body=False, bulk=True, **call)
+        response, attempts = await self._exchange("POST", path, need_body=False, bulk=True, **call)
         return Accepted(response.status_code, request_id_of(response), attempts)
 
-    async def request(
+    async def request(self, method: str, path: str, **call: Any) -> tuple[httpx.Response, int]:
+        """Send one call with retries; return the 2xx response and the attempts it took (`_exchange`)."""
+        response, attempts = await self._exchange(method, path, **call)
+        return as_response(response), attempts
+
+    async def _exchange(
         self,
         method: str,
         path: str,
@@ -293,8 +299,8 @@ class AsyncScpClient:
         need_body: bool = True,
         body_cap: int = transfer.SUCCESS_BODY_CAP,
         bulk: bool = False,
-    ) -> tuple[httpx.Response, int]:
-        """Send one call with retries; return the 2xx response and the attempts it took.
+    ) -> tuple[httpx.Response | Answer, int]:
+        """Send one call with retries; return the 2xx answer and the attempts it took.
 
         `version` overrides the client's own API version for this call; `cancel` ends a wait between
         attempts (raising `RetryCancelled`); `budget` is a retry budget shared with other calls; `guard` (a
@@ -306,7 +312,8 @@ class AsyncScpClient:
         as retries, for up to `retry.max_throttled` s; with `retries=0` nothing is retried.
 
         `bulk=True` (a bodiless POST: lock, unlock): over the client's own transport each attempt is signed and
-        sent without an `httpx.Request` (signed_posts.py), so the response it returns has no `.request`.
+        sent without an `httpx.Request` (signed_posts.py), and a whole small 2xx answer comes as an `Answer`
+        (no httpx model; `request` turns it into the `httpx.Response`, which then has no `.request`).
         """
         choice = version or await self.version()
         qs = build_query(query) if query else ""
@@ -315,10 +322,10 @@ class AsyncScpClient:
         fast = bulk and method == "POST" and not qs and self._poster is not None
         post = self._poster.prepare(url, choice.header) if fast and self._poster is not None else None
 
-        def send() -> Awaitable[httpx.Response]:
-            if post is not None:
-                return post.send()
+        def send() -> Awaitable[httpx.Response | Answer]:
             return self._http.send(self._http.build_request(method, url, headers=headers), stream=True)
+
+        sender = send if post is None else post.send  # the bulk POST's own coroutine: no frame around it
 
         budget = budget or self.budget
         cancel = cancel or (guard.cancel if guard is not None else None)
@@ -340,7 +347,7 @@ class AsyncScpClient:
             counted += 1
             try:
                 response = await transfer.attempt_with(
-                    send, seconds=self.deadline, need_body=need_body, deadline=deadline, body_cap=body_cap
+                    sender, seconds=self.deadline, need_body=need_body, deadline=deadline, body_cap=body_cap
                 )
             except (httpx.TransportError, TimeoutError) as exc:
                 if cancel is not None and cancel.is_set():
@@ -361,7 +368,7 @@ class AsyncScpClient:
                     if guard is not None:
                         guard.on_success()
                     return response, attempt
-                failure = error_from_response(response, attempts=attempt)
+                failure = error_from_response(as_response(response), attempts=attempt)
                 retry_after = failure.retry_after
                 if failure.status in THROTTLE_STATUS:
                     self.limiter.on_throttle(sent_at)

@@ -5,8 +5,12 @@ Through httpx each POST parsed its URL, built and merged header models, ran the 
 about half the client's CPU (issue 21's profile). Here, once per client, method and API version, httpx builds
 one request and its headers are kept (so the wire request is the one httpx would send), the URL prefix is
 checked against httpx's own rendering, and the HMAC key state is computed once (`Signer`). Each attempt
-then only signs with a fresh timestamp and hands the request to `AiohttpTransport.open`, the transport's
-lowest public level; its answer is the same streamed `httpx.Response` the httpx path gets.
+then only signs with a fresh timestamp and hands the request to `AiohttpTransport.open`, the
+transport's lowest public level. A whole small answer (a 202) comes back as an `Answer` (answers.py): status,
+headers and body as aiohttp parsed them, no httpx model; any other answer is the streamed `httpx.Response` the
+httpx path gets. The attempt runs under the client's whole-attempt deadline (transfer.py), so aiohttp is
+given only the timeout parts shorter than it (`AiohttpTransport.client_timeout(within=)`): under the default
+timeout, one timer per request (the deadline's) where there were two.
 
 Only for the client's own `AiohttpTransport`: with any other transport (`transport=`), every call keeps the
 httpx path. httpx stays the client's public face: auth, requests and responses of every other call.
@@ -16,10 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import aiohttp
 import httpx
 import yarl
 
+from scp_widgets.client import transfer
 from scp_widgets.client.aio_transport import AiohttpTransport
+from scp_widgets.client.answers import Answer
 from scp_widgets.client.auth import (
     ACCESS_KEY_HEADER,
     CLIENT_TYPE,
@@ -50,9 +57,11 @@ class SignedPoster:
         clock: Callable[[], float],
     ) -> None:
         self._http = http
-        self._transport = transport
-        self._signer = Signer(credentials)
-        self._clock = clock
+        self.transport = transport
+        self.signer = Signer(credentials)
+        self.clock = clock
+        self._timeout_of: object = None
+        self._timeout = aiohttp.ClientTimeout()
         self._templates: dict[tuple[str, str], tuple[dict[str, str], str | None] | None] = {}
 
     def __repr__(self) -> str:
@@ -77,20 +86,17 @@ class SignedPoster:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
         headers = {k: v for k, v in headers.items() if k.lower() not in _OWN}
         # In the order the auth flow adds them; the signature and timestamp are filled in per attempt.
-        headers.update({ACCESS_KEY_HEADER: self._signer.access_key, SIGNATURE_HEADER: "", TIMESTAMP_HEADER: ""})
+        headers.update({ACCESS_KEY_HEADER: self.signer.access_key, SIGNATURE_HEADER: "", TIMESTAMP_HEADER: ""})
         headers[CLIENT_TYPE_HEADER] = CLIENT_TYPE
-        return headers, self._transport.proxy_for(request.url)
+        return headers, self.transport.proxy_for(request.url)
 
-    async def send(self, post: PreparedPost) -> httpx.Response:
-        """One attempt: signed now (every attempt gets a fresh timestamp), sent, its answer streamed."""
-        stamp = str(epoch_ms(self._clock))
-        headers = post.headers.copy()
-        headers[SIGNATURE_HEADER] = self._signer.sign("POST", post.url, stamp)
-        headers[TIMESTAMP_HEADER] = stamp
-        timeout = self._transport.client_timeout(self._http.timeout)
-        return await self._transport.open(
-            "POST", post.target, headers, timeout=timeout, proxy=post.proxy, skip_headers=_SKIP, whole_up_to=WHOLE
-        )
+    def timeout(self) -> aiohttp.ClientTimeout:
+        """The aiohttp timeout of one attempt: the client's, less the parts its whole-attempt deadline covers."""
+        timeout = self._http.timeout
+        if timeout is not self._timeout_of:
+            self._timeout = self.transport.client_timeout(timeout, within=transfer.attempt_deadline(timeout))
+            self._timeout_of = timeout
+        return self._timeout
 
 
 class PreparedPost:
@@ -106,5 +112,15 @@ class PreparedPost:
     def __repr__(self) -> str:
         return f"PreparedPost({self.url!r})"
 
-    async def send(self) -> httpx.Response:
-        return await self.poster.send(self)
+    async def send(self) -> Answer | httpx.Response:
+        """One attempt: signed now (every attempt gets a fresh timestamp), sent; a whole small answer (a 202)
+        comes as an `Answer`, any other streamed as an `httpx.Response`."""
+        poster = self.poster
+        stamp = str(epoch_ms(poster.clock))
+        headers = self.headers.copy()
+        headers[SIGNATURE_HEADER] = poster.signer.sign("POST", self.url, stamp)
+        headers[TIMESTAMP_HEADER] = stamp
+        return await poster.transport.open(
+            "POST", self.target, headers, timeout=poster.timeout(), proxy=self.proxy, skip_headers=_SKIP,
+            whole_up_to=WHOLE,
+        )  # fmt: skip

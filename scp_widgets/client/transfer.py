@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+from scp_widgets.client.answers import Answer
 
 #: Enough for any error envelope or error page's title; the rest of a 280 KB page is never read.
 ERROR_BODY_CAP = 64 * 1024
@@ -30,6 +32,8 @@ OBJECT_BODY_CAP = 1024 * 1024
 #: Headers that no longer describe the body once it is decoded (and maybe cut short).
 _STALE = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
+#: What one attempt's `send` gives: always an `httpx.Response`, or (the bulk path's POSTs) maybe an `Answer`.
+R = TypeVar("R", httpx.Response, Answer | httpx.Response)
 #: Makes the attempt's one deadline scope for an absolute loop time (None: none); yields the asyncio.Timeout.
 Deadline = Callable[[float | None], AbstractAsyncContextManager[asyncio.Timeout]]
 
@@ -67,14 +71,15 @@ async def attempt(
 
 
 async def attempt_with(
-    send: Callable[[], Awaitable[httpx.Response]],
+    send: Callable[[], Awaitable[R]],
     *,
     seconds: float | None,
     need_body: bool = True,
     deadline: Deadline = plain_deadline,
     body_cap: int = SUCCESS_BODY_CAP,
-) -> httpx.Response:
-    """`attempt` for any `send` that returns a streamed `httpx.Response` (the bulk path's signed POSTs)."""
+) -> R | httpx.Response:
+    """`attempt` for any `send` that returns a streamed `httpx.Response`, or an `Answer` (the bulk path's
+    signed POSTs): a 2xx `Answer` is whole and returned as it is; any other becomes its `httpx.Response`."""
     loop = asyncio.get_running_loop()
     end = None if seconds is None else loop.time() + seconds
     response: httpx.Response | None = None
@@ -84,7 +89,12 @@ async def attempt_with(
     size = 0
     try:
         async with deadline(end):
-            response = await send()
+            sent = await send()
+            if isinstance(sent, Answer):
+                if sent.is_success:
+                    return sent  # whole, read and released: nothing to read or close
+                sent = sent.response()
+            response = sent
             if response.is_success and not need_body and isinstance(response.stream, httpx.ByteStream):
                 return response  # whole in memory already (a 202 on the bulk path): nothing to read or hand back
             required = need_body and response.is_success
