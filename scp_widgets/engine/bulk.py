@@ -445,10 +445,15 @@ async def _read_back(run: _Run, result: ServerResult, since: float | None = None
         pause = run.reader.next_pause(result.server_id, pause)
         if time.monotonic() + pause <= deadline:
             await asyncio.sleep(pause)
+    # The first poll gets one whole attempt even past the deadline (its own timeout says why it failed, 1 s sooner).
+    budget, cut = run.options.timeout + 1.0, False
     while True:
         after_cancel = run.cancel.is_set()  # a read begun after the cancel still gets a moment (RunGuard)
         try:
-            result.locked = _locked_of(await run.reader.read(result.server_id, patient=True), result.server_id)
+            # A read throttled or retried past the deadline (Retry-After: 20 against verify_timeout=3) ends there.
+            async with asyncio.timeout(max(budget, deadline - time.monotonic())):
+                answer = await run.reader.read(result.server_id, patient=True)
+            result.locked, last_error = _locked_of(answer, result.server_id), None
             if result.locked is wanted:
                 result.outcome = _DONE[run.action]
                 return
@@ -456,6 +461,12 @@ async def _read_back(run: _Run, result: ServerResult, since: float | None = None
             last_error = message_for_error(exc)
         except ValueError as exc:
             last_error = str(exc)
+        except TimeoutError:  # no new answer: what was read before stands
+            cut = True
+            last_error = last_error or (None if result.locked is not None else "no read finished in time")
+        else:
+            cut = False
+        budget = 0.0
         if run.cancel.is_set() and not after_cancel:
             continue
         pause = run.reader.next_pause(result.server_id, pause)
@@ -470,9 +481,19 @@ async def _read_back(run: _Run, result: ServerResult, since: float | None = None
             f"accepted ({result.http_status}), not yet verified: the read-back was cancelled before it confirmed "
             "the change"
         )
-    elif result.locked is not None:
+    elif result.locked is not None and last_error is None and not cut:
         result.message = (
             f"accepted ({result.http_status}), but locked still read {str(result.locked).lower()} after {waited}"
+        )
+    elif result.locked is not None and last_error is None:  # the next read (maybe retrying) never answered
+        result.message = (
+            f"accepted ({result.http_status}), but not confirmed in {waited}: locked read "
+            f"{str(result.locked).lower()}, and the read after it had no answer yet when the time was up"
+        )
+    elif result.locked is not None:  # the reads after the last answer failed: it never read false "after" it
+        result.message = (
+            f"accepted ({result.http_status}), but the state could not be read back in {waited} (locked read "
+            f"{str(result.locked).lower()}, then: {last_error})"
         )
     else:  # one sentence, the read-back's own reason last (it was two messages run together)
         result.message = (

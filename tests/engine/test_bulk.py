@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -149,7 +150,55 @@ def test_read_back_waits_for_the_flip_and_reports_unverified_when_it_does_not_co
     never = Emulator(EmulatorConfig(servers=4, lock_delay=60))
     df = scp_widgets.lock(never.own_ids[:2], verify_timeout=0.2, **options_for(never))
     assert set(df.outcome) == {"unverified"}
-    assert df.message[0].startswith("accepted (202), but locked still read false after 0.2 s")
+    # The last read answered false, or a read after it was still waiting at the deadline: each says which.
+    last_read = "accepted (202), but locked still read false after 0.2 s"
+    cut_short = "accepted (202), but not confirmed in 0.2 s: locked read false, and the read after it had no answer"
+    assert all(m == last_read or m.startswith(cut_short) for m in df.message), list(df.message)
+
+
+class ReadsFailAfterTheFirst(httpx.AsyncBaseTransport):
+    """The emulator, except that every GET after the first of its URL gets `answer` (a 503, or a 429 saying
+    come back in 20 s): the read-back reads `locked: false` once, then never again."""
+
+    def __init__(self, emulator: Emulator, answer: httpx.Response) -> None:
+        self.inner, self.answer, self.seen = emulator.transport(), answer, Counter[str]()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            self.seen[str(request.url)] += 1
+            if self.seen[str(request.url)] > 1:
+                return httpx.Response(self.answer.status_code, headers=self.answer.headers, content=b"{}")
+        return await self.inner.handle_async_request(request)
+
+
+def test_unverified_after_failed_reads_does_not_claim_a_read_it_never_made() -> None:
+    """Found by review: "locked still read false after 0.5 s" when false was read once, early, and every read
+    after it failed. The sentence says what happened: read false, then the read-back's last error."""
+    never = Emulator(EmulatorConfig(servers=4, lock_delay=60))
+    failing = ReadsFailAfterTheFirst(never, httpx.Response(503))
+    options = {**options_for(never), "transport": failing}
+    df = scp_widgets.lock(never.own_ids[:3], verify_timeout=0.5, retries=0, **options)
+    assert set(df.outcome) == {"unverified"}
+    assert max(failing.seen.values()) > 1  # reads did fail after the first
+    for message in df.message:
+        assert "still read false" not in message
+        assert message.startswith("accepted (202), but the state could not be read back in 0.5 s (locked read false")
+        assert "then: service error (503)" in message
+
+
+def test_a_throttled_read_back_ends_at_its_verify_timeout() -> None:
+    """Found by review: reads throttled with Retry-After: 20 kept a run with verify_timeout=3 going for two
+    minutes (the guard's throttling limit). A read still waiting when the time is up ends there."""
+    never = Emulator(EmulatorConfig(servers=4, lock_delay=60))
+    throttled = ReadsFailAfterTheFirst(never, httpx.Response(429, headers={"Retry-After": "20"}))
+    options = {**options_for(never), "transport": throttled}
+    df = scp_widgets.lock(never.own_ids[:2], verify_timeout=0.5, timeout=1, **options)
+    assert set(df.outcome) == {"unverified"}
+    for message in df.message:
+        assert message == (
+            "accepted (202), but not confirmed in 0.5 s: locked read false, and the read after it had no answer yet "
+            "when the time was up"
+        )
 
 
 def test_dry_run_plans_and_sends_no_post(emulator: Emulator, emu_options: dict[str, Any]) -> None:
