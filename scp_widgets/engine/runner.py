@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import Future
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +27,7 @@ from scp_widgets.client.versions import BUILTIN_CATALOG, VersionChoice, choose_v
 from scp_widgets.engine.bulk import Action, ProgressCallback, run_bulk
 from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.connection import Connection
+from scp_widgets.engine.held_interrupt import held_interrupt
 from scp_widgets.engine.journal import Journal
 from scp_widgets.engine.results import ServerResult, count_outcomes, summary_line, utc_iso
 from scp_widgets.engine.settings import JournalOption, RunOptions, RunOutcome, settings_record
@@ -209,13 +211,21 @@ def run_blocking(
     `meanwhile` runs in the caller's thread while the run goes on, once `after` is set (or the run is over):
     a first call imports pandas there once its requests are in flight, not while the loop thread makes its
     client (both need the one GIL). Its failure is logged; the run still returns."""
-    future = background_loop().submit(coro)
+    future: Future[T] | None = None
+    try:
+        with held_interrupt():  # the loop thread (on a first call) and the run start whole
+            future = background_loop().submit(coro)
+    except KeyboardInterrupt:  # a Ctrl-C as the run starts: it runs cancelled, and every row says so
+        cancel.cancel()
+        if future is None:
+            future = background_loop().submit(coro)
     try:
         if meanwhile is not None:
             while after is not None and not after.wait(0.05) and not future.done():
                 pass  # short waits: a Ctrl-C gets through
             try:
-                meanwhile()
+                with held_interrupt():  # a Ctrl-C inside `import pandas` would break pandas for the process
+                    meanwhile()
             except Exception as exc:  # the run's own frame building meets any real problem and reports it
                 logger.debug("while waiting: %s", exc)
         return wait_for(future)

@@ -19,39 +19,22 @@ from scp_widgets.emulator import EmulatorServer
 from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.runner import run_blocking
 
+TESTS = str(Path(__file__).resolve().parents[1])  # for the child's `import_hooks`
 # Holds pandas' import (from any thread) until the run's first POST has gone out, or 20 s: an import that began
 # before the sending (in the caller's thread before the run, or on the loop thread before its requests) waits
 # the whole 20 s for a POST that cannot come, and says so.
 CHILD = """
-import importlib.abc, importlib.util, json, sys, threading
+import json, sys, threading
 import httpx
+sys.path.insert(0, sys.argv[4])
+from import_hooks import before_import
 
 posted = threading.Event()
 seen = []
 
 
-class HoldPandas(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name != "pandas":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        spec.loader = Holding(spec.loader)
-        return spec
-
-
-# Waits in the module's execution, holding pandas' own lock only: a finder runs under the global import lock,
-# so waiting there would hold every import of every thread, which no real import does.
-class Holding(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        seen.append({"thread": threading.current_thread().name, "after_first_post": posted.wait(20)})
-        self.loader.exec_module(module)
+def hold_pandas():
+    seen.append({"thread": threading.current_thread().name, "after_first_post": posted.wait(20)})
 
 
 class Watching(httpx.AsyncHTTPTransport):
@@ -61,7 +44,7 @@ class Watching(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
-sys.meta_path.insert(0, HoldPandas())
+before_import("pandas", hold_pandas)
 if sys.argv[3] == "shell":  # a kernel: importing scp_widgets starts the warm-up thread, which imports pandas too
     from IPython.core.interactiveshell import InteractiveShell
     InteractiveShell.instance()
@@ -94,8 +77,8 @@ def test_a_first_lock_sends_before_pandas_is_imported(
     scp_widgets.lock(ids, endpoint=live_emulator.url, journal=str(tmp_path / "old.jsonl"))
     os.utime(tmp_path / "old.jsonl", (1e9, 1e9))  # old enough to be read by the retention
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, ",".join(ids), journal, where], capture_output=True, text=True, timeout=120,
-        check=False,
+        [sys.executable, "-c", CHILD, ",".join(ids), journal, where, TESTS], capture_output=True, text=True,
+        timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
