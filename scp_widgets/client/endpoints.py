@@ -87,6 +87,8 @@ def validate_endpoint(url: str) -> str:
         raise EndpointError(f"{shown!r} is not an http(s) URL with a host; expected something like https://host.")
     if parsed.query or parsed.fragment:
         raise EndpointError(f"The endpoint {shown!r} must not have a query or fragment.")
+    if parsed.port is not None and not 0 < parsed.port < 65536:  # httpx takes it; aiohttp refuses it mid-run
+        raise EndpointError(f"The endpoint {shown!r} has port {parsed.port}; a port is 1 to 65535.")
     if parsed.scheme == "http" and not is_loopback(parsed.host):
         raise EndpointError(
             f"Refusing plain http:// to {parsed.host}: signed requests must use https:// "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from scp_widgets.client.errors import InvalidServerIdError, ScpUsageError
@@ -57,6 +57,11 @@ def ids_from(value: Any) -> list[str]:
             value = value[columns[0]]
         else:
             raise ScpUsageError("A DataFrame of ids needs an 'id' or 'server_id' column (or a single column).")
+    if isinstance(value, Mapping):  # iterating would send its keys, which are rarely the ids
+        raise ScpUsageError(
+            f"Cannot tell whether the ids are the keys or the values of this {type(value).__name__}; pass "
+            "list(d) for its keys or list(d.values()) for its values."
+        )
     if isinstance(value, Iterable):
         out: list[str] = []
         for item in value:

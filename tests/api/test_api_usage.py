@@ -53,6 +53,8 @@ def usage_error(call: Any) -> ScpUsageError:
         ({"journal": 3}, "journal must be"),
         ({"endpoint": 8080}, "endpoint must be a string"),
         ({"endpoint": "http://scp.example.com"}, "Refusing plain http://"),
+        ({"endpoint": "http://127.0.0.1:99999"}, "has port 99999; a port is 1 to 65535"),
+        ({"endpoint": "http://127.0.0.1:0"}, "has port 0; a port is 1 to 65535"),
     ],
 )
 def test_a_bad_option_is_one_sentence_from_the_caller(
@@ -60,6 +62,14 @@ def test_a_bad_option_is_one_sentence_from_the_caller(
 ) -> None:
     error = usage_error(lambda: scp_widgets.lock(emulator.own_ids[:1], **{**emu_options, **options}))
     assert words in str(error)
+    assert sent(emulator) == []
+
+
+@pytest.mark.parametrize("ids", [{"31f1160f-bd1e-40e8-b2ef-84f4ed22c330": "web-052"}, {"id": "x"}])
+def test_a_dict_of_ids_is_one_sentence(emulator: Emulator, emu_options: dict[str, Any], ids: dict[str, str]) -> None:
+    """Iterating a dict gives its keys: {"id": uuid} sent "id" (an invalid_id row) and nothing else."""
+    error = usage_error(lambda: scp_widgets.lock(ids, **emu_options))
+    assert "keys or the values" in str(error) and "list(d.values())" in str(error)
     assert sent(emulator) == []
 
 
