@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from . import bodies, gate, introspection, responses, routes, signing, versions
@@ -207,7 +207,9 @@ class Emulator:
             await asyncio.sleep(delay)
         with self._lock:
             answer = self._answer_v1(request, arrival, route, faulted)
-            body = self._injector.body() if faulted and not isinstance(answer.response, DropResponse) else None
+            # A body fault reshapes a whole answer; a streamed one (a hostile 503 page) is a body fault already.
+            whole = not isinstance(answer.response, (DropResponse, StreamingResponse))
+            body = self._injector.body() if faulted and whole else None
         if body == "trickle":
             answer.response = bodies.trickled(answer.response, self.faults.trickle_bytes_per_second)
         elif body == "huge":

@@ -273,6 +273,21 @@ def test_html_503_page_has_the_asked_size_and_no_closing_tag(size: int) -> None:
 
 
 @pytest.mark.parametrize(
+    "body_fault",
+    [{"huge_body_rate": 1.0, "huge_body_bytes": 1000}, {"trickle_rate": 1.0, "trickle_bytes_per_second": 1e6}],
+)
+def test_a_body_fault_leaves_a_hostile_503_page_as_it_is(body_fault: dict[str, float]) -> None:
+    """Found by review: a huge or trickled body over the streamed 503 page raised in the handler, and the
+    client saw a 500 that no fault asked for."""
+    emulator = _emulator(Faults(html_503_rate=1.0, html_503_bytes=2000, **body_fault))  # type: ignore[arg-type]
+    with in_process(emulator, emulator.config.clock) as api:
+        response = api.call("GET", "/v1/servers")
+    assert response.status_code == 503
+    assert len(response.content) == 2000 and response.text.startswith("<title>")
+    assert emulator.record[-1].fault == "html503"
+
+
+@pytest.mark.parametrize(
     "kwargs",
     [{"rate_limit_bare_rate": 2}, {"trickle_rate": -1}, {"trickle_bytes_per_second": 0}, {"huge_body_bytes": -1},
      {"html_503_rate": 1.5}, {"rate_limit_retry_after": -1}],
