@@ -3,7 +3,9 @@
 One JSON line per event, appended (one buffered write, flushed to the OS) the moment it happens: a `run`
 header, then per server a `sent` line just before its change request goes out, an `accepted` line when the
 service answers 2xx (before the read-back), and a `result` line with the final outcome; an `end` line
-closes the run. A kernel killed with `kill -9` loses nothing already written, so `read_journal` can tell
+closes the run. Format 3's `result` line is short, to be quick to read back (`compact_result`): a field
+equal to its run's value (the header's action, api_version, endpoint; None for the rest) is left out, and
+times are whole nanoseconds. A kernel killed with `kill -9` loses nothing already written, so `read_journal` can tell
 *never sent* from *sent, answer unknown*, *accepted, not confirmed* and final outcomes.
 
 One run, one owner: every line carries its run's id, and the writer holds an exclusive `flock` on the
@@ -18,6 +20,7 @@ import contextlib
 import errno
 import fcntl  # POSIX (Linux, macOS): the notebook servers this package runs on
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -28,7 +31,7 @@ from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.engine.results import ServerResult
 from scp_widgets.engine.state_dirs import default_journal_dir
 
-FORMAT = 2
+FORMAT = 3
 RECORD_TYPES = frozenset({"run", "sent", "accepted", "result", "end"})
 #: Blanks after each run's header, inside its line (JSON allows trailing whitespace): when the journal later
 #: cannot grow (the disk is full), a `"stopped"` member is written over them in place, needing no new space,
@@ -51,6 +54,7 @@ class Journal:
         self._file: IO[str] | None = file
         self._fsync = fsync
         self._slot: int | None = None  # where the blank slot for a `stopped` record starts
+        self._defaults: dict[str, Any] = {}  # the header's values a result line leaves out (format 3)
 
     @classmethod
     def open(cls, path: Path, header: dict[str, Any], *, fsync: bool = False) -> Journal:
@@ -67,6 +71,7 @@ class Journal:
         try:
             _take(file, path)
             journal = cls(path, run_id, file, fsync=fsync)
+            journal._defaults = {name: header.get(name) for name in RUN_DEFAULTS}
             journal._write({"type": "run", "format": FORMAT, **header}, after_torn_line=_ends_torn(file), slot=True)
         except OSError as exc:
             _close_quietly(file)
@@ -86,7 +91,7 @@ class Journal:
         })  # fmt: skip
 
     def result(self, result: ServerResult) -> None:
-        self._record({"type": "result", **result.to_record()})
+        self._record(compact_result(result.to_record(), self._defaults))
 
     def end(self, footer: dict[str, Any]) -> None:
         self._record({"type": "end", **footer})
@@ -158,6 +163,44 @@ class Journal:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+#: The fields of a format 3 `result` line that default to the run header's value when left out.
+RUN_DEFAULTS = ("action", "api_version", "endpoint")
+#: A result's times, and their keys in a format 3 `result` line (whole nanoseconds since the epoch).
+NS_KEYS = {"started_at": "started_ns", "finished_at": "finished_ns", "sent_at": "sent_ns", "answered_at": "answered_ns"}
+
+
+def compact_result(record: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A result's format 3 line: `record` (`ServerResult.to_record`) without the fields equal to their run's
+    value (`defaults`, the header's; None for the others), `server_id` as `id`, times in whole nanoseconds.
+    A time nanoseconds cannot give back exactly (none from a clock) keeps the whole record, as format 2."""
+    line: dict[str, Any] = {"type": "result", "id": record["server_id"]}
+    for name, value in record.items():
+        if name in NS_KEYS:
+            if value is not None:
+                ns = seconds_to_ns(value)
+                if ns is None:
+                    return {"type": "result", **record}
+                line[NS_KEYS[name]] = ns
+        elif name != "server_id" and value != defaults.get(name):
+            line[name] = value
+    return line
+
+
+def seconds_to_ns(seconds: float) -> int | None:
+    """Whole nanoseconds that `ns_to_seconds` turns back into exactly `seconds`, or None."""
+    if not isinstance(seconds, float | int) or not math.isfinite(seconds):
+        return None
+    whole = math.floor(seconds)
+    ns = whole * 1_000_000_000 + round((seconds - whole) * 1e9)
+    return ns if ns_to_seconds(ns) == seconds else None
+
+
+def ns_to_seconds(ns: int) -> float:
+    """Epoch seconds of whole nanoseconds, as numpy computes them by column (journal_columns): the same float."""
+    whole, part = divmod(ns, 1_000_000_000)
+    return float(whole) + part / 1e9
 
 
 def private_folder(folder: Path) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scp_widgets.client.errors import JournalError, ScpUsageError
-from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
-from scp_widgets.engine.journal_columns import STR_OR_NULL, result_columns_frame, shaped_lines
+from scp_widgets.engine.journal import FORMAT, NS_KEYS, RECORD_TYPES, RUN_DEFAULTS, JournalWarning, ns_to_seconds
+from scp_widgets.engine.journal_columns import STR_OR_NULL, ShapedLines, result_columns_frame, shaped_lines
 from scp_widgets.engine.results import (
     OUTCOME_BY_NAME,
     RESULT_FIELDS,
@@ -163,6 +163,48 @@ def _attrs(run: JournalRun, file: Path, outcomes: Iterable[Outcome | str], final
 def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.DataFrame | None:
     """The frame of a file holding one run, its per-server lines all in the writer's shape, read by column;
     None (having said nothing) when the file is anything else: the line-by-line reading then says it all."""
+    read = _whole_file_columns(file, data, run_id)
+    if read is None:
+        return None
+    run, shaped, order, extra, outcomes, finals, torn = read
+    defaults = {name: run.header.get(name) for name in RUN_DEFAULTS} if _compact(run) else None
+    try:
+        frame = result_columns_frame(shaped.results, order, extra, _attrs(run, file, outcomes, finals), defaults)
+    except OverflowError:  # nanoseconds beyond int64: the line-by-line reading takes them
+        return None
+    for number in torn:
+        _torn(file, number, stacklevel=4)
+    return frame
+
+
+def run_counts(file: Path) -> list[tuple[JournalRun, dict[str, int], int]]:
+    """Each run in `file` with its rows' outcome counts and how many ids it never sent (`history()`'s row),
+    by column when the file holds one run (no frame is made), else line by line. Says nothing of torn lines."""
+    data = _read(file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", JournalWarning)
+        read = _whole_file_columns(file, data)
+        if read is not None:
+            run, _, _, _, outcomes, finals, _ = read
+            return [(run, count_outcomes(outcomes), 0 if run.stopped is not None else len(run.unrecorded(finals)))]
+        runs = runs_of(file, data)
+    return [(run, count_outcomes(map(itemgetter(_OUTCOME), run.row_values())), len(run.never_sent())) for run in runs]
+
+
+def _compact(run: JournalRun) -> bool:
+    """Whether the run's result lines are format 3's (`journal.compact_result`)."""
+    fmt = run.header.get("format")
+    return isinstance(fmt, int) and fmt >= 3
+
+
+#: What `_whole_file_columns` reads: the run, its lines, the frame's row order and in-doubt rows, the rows'
+#: outcomes, the ids with a result, and the numbers of torn lines (not yet warned of).
+_Columns = tuple[JournalRun, ShapedLines, list[int], list[Row], list[str], Collection[str], list[int]]
+
+
+def _whole_file_columns(file: Path, data: bytes, run_id: str | None = None) -> _Columns | None:
+    """A file of one run, its per-server lines all in the writer's shape, taken apart by column; None (having
+    said nothing) when the file is anything else."""
     try:
         text = data.decode("utf-8")
         header = _record(file, 1, text[: text.find("\n") % (len(text) + 1)].encode())
@@ -173,7 +215,10 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
         return None
     if run_id is not None and run.run_id != run_id:
         return None  # the line-by-line reading says the file has no such run
-    shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT), run.run_id)
+    compact = _compact(run)
+    if compact and not all(isinstance(run.header.get(name), str | None) for name in RUN_DEFAULTS):
+        return None
+    shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT3 if compact else _RESULT), run.run_id)
     if shaped is None or not shaped.known_outcomes():
         return None
     torn: list[int] = []
@@ -191,8 +236,6 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
         if kind != "end" or (owner is not None and str(owner) != run.run_id):
             return None  # another run, a per-server record json had to read
         run.footer = record
-    for number in torn:
-        _torn(file, number, stacklevel=4)
     last = {row[0]: index for index, row in enumerate(shaped.results)}  # a server's last result, first place
     # Only the requested ids with no result read their sent and accepted lines (an in-doubt row, or never
     # sent): the others are in `last`, and were touched whatever else they have.
@@ -221,7 +264,7 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
         order.append(index)
     names = [row[_OUTCOME] for row in shaped.results] + [str(row[_OUTCOME]) for row in extra]
     outcomes = [names[index].strip('"') for index in order]
-    return result_columns_frame(shaped.results, order, extra, _attrs(run, file, outcomes, last.keys()))
+    return run, shaped, order, extra, outcomes, last.keys(), torn
 
 
 def _read(file: Path) -> bytes:
@@ -341,6 +384,20 @@ _RESULT = re.compile(
 )  # fmt: skip
 
 
+# A format 3 `result` line (`journal.compact_result`): the same fields in the same order, each left out when it
+# is its run's value; the server's id as `id`, times in whole nanoseconds (at most 19 digits: int64 or not, the
+# column reading finds out). One group per field, in `RESULT_FIELDS` order, as `_RESULT`.
+_NS = r"(-?(?:0|[1-9][0-9]{0,18}))"
+_RESULT3_SHAPE = {**_RESULT_SHAPE, **{NS_KEYS[name]: _NS for name in NS_KEYS}}
+_RESULT3 = re.compile(
+    rf'\{{"type":"result","id":{_STR}'
+    + "".join(
+        f'(?:,"{NS_KEYS.get(name, name)}":{_RESULT3_SHAPE[NS_KEYS.get(name, name)]})?' for name in RESULT_FIELDS[1:]
+    )
+    + rf',"run":{_STR}\}}'
+)
+
+
 class _Torn(Exception):
     """A line cut short: skipped, with a warning."""
 
@@ -411,6 +468,8 @@ def _apply(where: str, run: JournalRun, kind: str, record: dict[str, Any]) -> No
         run.footer = record
         return
     if kind == "result":
+        if "server_id" not in record and _compact(run):
+            record = _full_record(where, record, run.header)
         run.results[_server_id(where, record, "server_id")] = _result(where, record)
         return
     server_id = _server_id(where, record, "id")
@@ -419,6 +478,18 @@ def _apply(where: str, run: JournalRun, kind: str, record: dict[str, Any]) -> No
         run.sent[server_id] = float(at) if isinstance(at, int | float) else None
     else:
         run.accepted[server_id] = record
+
+
+def _full_record(where: str, record: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """The result record a format 3 line stands for (`journal.compact_result` undone)."""
+    full = {name: header.get(name) for name in RUN_DEFAULTS} | record
+    full["server_id"] = _server_id(where, record, "id")
+    for name, key in NS_KEYS.items():
+        ns = record.get(key)
+        if ns is not None and (type(ns) is not int or not -(2**63) <= ns < 2**63):
+            raise JournalError(f"{where} is a corrupt result record ({key} is not whole nanoseconds).")
+        full[name] = None if ns is None else ns_to_seconds(ns)
+    return full
 
 
 def _server_id(where: str, record: dict[str, Any], key: str) -> str:
