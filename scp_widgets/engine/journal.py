@@ -3,10 +3,10 @@
 One JSON line per event, appended (one buffered write, flushed to the OS) the moment it happens: a `run`
 header, then per server a `sent` line just before its change request goes out, an `accepted` line when the
 service answers 2xx (before the read-back), and a `result` line with the final outcome; an `end` line
-closes the run. Format 3's `result` line is short, to be quick to read back (`compact_result`): a field
-equal to its run's value (the header's action, api_version, endpoint; None for the rest) is left out, and
-times are whole nanoseconds. A kernel killed with `kill -9` loses nothing already written, so `read_journal` can tell
-*never sent* from *sent, answer unknown*, *accepted, not confirmed* and final outcomes.
+closes the run. Format 3's `result` line is short, to be quick to read back (`compact_result`): short keys
+(`COMPACT_KEYS`), a field equal to its run's value (the header's action, api_version, endpoint; None for the
+rest) left out, times in whole nanoseconds. A kernel killed with `kill -9` loses nothing already written,
+so `read_journal` can tell *never sent* from *sent, answer unknown*, *accepted, not confirmed* and final outcomes.
 
 One run, one owner: every line carries its run's id, and the writer holds an exclusive `flock` on the
 file for the whole run, so a second run on the same path is refused before it sends anything. A journal
@@ -167,24 +167,30 @@ class Journal:
 
 #: The fields of a format 3 `result` line that default to the run header's value when left out.
 RUN_DEFAULTS = ("action", "api_version", "endpoint")
-#: A result's times, and their keys in a format 3 `result` line (whole nanoseconds since the epoch).
-NS_KEYS = {"started_at": "started_ns", "finished_at": "finished_ns", "sent_at": "sent_ns", "answered_at": "answered_ns"}
+#: A result's fields and their keys in a format 3 `result` line, in the order written; t0 (started), ts (sent),
+#: ta (answered) and t1 (finished) are whole nanoseconds since the epoch.
+COMPACT_KEYS = {
+    "server_id": "id", "action": "a", "outcome": "o", "http_status": "s", "locked": "l", "attempts": "n",
+    "error_code": "e", "message": "m", "request_id": "q", "api_version": "v", "endpoint": "u",
+    "started_at": "t0", "finished_at": "t1", "sent_at": "ts", "answered_at": "ta",
+}  # fmt: skip
+TIME_FIELDS = frozenset({"started_at", "finished_at", "sent_at", "answered_at"})
 
 
 def compact_result(record: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """A result's format 3 line: `record` (`ServerResult.to_record`) without the fields equal to their run's
-    value (`defaults`, the header's; None for the others), `server_id` as `id`, times in whole nanoseconds.
+    """A result's format 3 line: `record` (`ServerResult.to_record`) under `COMPACT_KEYS`, without the fields
+    equal to their run's value (`defaults`, the header's; None for the others), times in whole nanoseconds.
     A time nanoseconds cannot give back exactly (none from a clock) keeps the whole record, as format 2."""
     line: dict[str, Any] = {"type": "result", "id": record["server_id"]}
     for name, value in record.items():
-        if name in NS_KEYS:
+        if name in TIME_FIELDS:
             if value is not None:
                 ns = seconds_to_ns(value)
                 if ns is None:
                     return {"type": "result", **record}
-                line[NS_KEYS[name]] = ns
+                line[COMPACT_KEYS[name]] = ns
         elif name != "server_id" and value != defaults.get(name):
-            line[name] = value
+            line[COMPACT_KEYS[name]] = value
     return line
 
 

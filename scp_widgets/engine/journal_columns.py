@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from scp_widgets.engine.results import ACTIONS, RESULT_FIELDS, Outcome, result_frame
@@ -85,22 +86,42 @@ def shaped_lines(text: str, lines: Sequence[re.Pattern[str]], run_id: str) -> Sh
         if pattern is None or pattern.groups != (1 if prefix != PREFIXES[-1] else len(RESULT_FIELDS)):
             return None
         found.append(pattern.findall(text))
-    starts = [0, *(m.end() for m in _OTHER_LINE.finditer(text))]
-    if tail_start and tail.startswith(PREFIXES) and not any(line.fullmatch(tail) for line in lines):
-        starts.append(tail_start)  # cut short, most likely: the json path says what it is
-    if len(starts) > MAX_OTHERS:
-        return None
-    others, number, previous = [], 1, 0
-    for start in starts:
-        number += text.count("\n", previous, start)
-        previous = start
-        end = text.find("\n", start)
-        others.append((number, text[start : len(text) if end < 0 else end]))
-    # Every line is another line or a match (a match is a line, each of its own): if they add up, every
-    # line starting like a per-server line matched its pattern whole.
-    if number + text.count("\n", previous) != len(others) + sum(map(len, found)):
-        return None
-    return ShapedLines(found[0], found[1], found[2], others)
+    torn = bool(tail_start) and tail.startswith(PREFIXES) and not any(line.fullmatch(tail) for line in lines)
+    # The usual file's other lines are the header and the few after the last per-server line (the footer,
+    # a torn line, the empty one after the last newline): found from the end; when they do not add up (other
+    # lines in between), every line's start is looked at.
+    for starts in (_last_others(text, torn), None):
+        if starts is None:
+            starts = [0, *(m.end() for m in _OTHER_LINE.finditer(text))]
+            if torn:
+                starts.append(tail_start)  # cut short, most likely: the json path says what it is
+        if len(starts) > MAX_OTHERS:
+            return None
+        others, number, previous = [], 1, 0
+        for start in starts:
+            number += text.count("\n", previous, start)
+            previous = start
+            end = text.find("\n", start)
+            others.append((number, text[start : len(text) if end < 0 else end]))
+        # Every line is another line or a match (a match is a line, each of its own): if they add up, every
+        # line starting like a per-server line matched its pattern whole.
+        if number + text.count("\n", previous) == len(others) + sum(map(len, found)):
+            return ShapedLines(found[0], found[1], found[2], others)
+    return None
+
+
+def _last_others(text: str, torn: bool) -> list[int]:
+    """The starts of the first line and of the lines after the last one starting like a per-server line
+    (or after the torn last line)."""
+    starts: list[int] = []
+    end = len(text)
+    while len(starts) < MAX_OTHERS:
+        start = text.rfind("\n", 0, end) + 1
+        if start == 0 or (text.startswith(PREFIXES, start) and not (torn and end == len(text))):
+            break
+        starts.append(start)
+        end = start - 1
+    return [0, *reversed(starts)]
 
 
 _OUTCOME = RESULT_FIELDS.index("outcome")
@@ -126,12 +147,11 @@ def result_columns_frame(
 
     from scp_widgets.engine.results import category_dtypes
 
-    raws = list(zip(*results, strict=True)) if results else [()] * len(RESULT_FIELDS)
     take = np.asarray(order, dtype=np.intp)
     dtypes = dict(zip(("action", "outcome"), category_dtypes(), strict=True))
     typed: dict[str, Any] = {}
     for i, name in enumerate(RESULT_FIELDS):
-        raw: tuple[str, ...] = raws[i]
+        raw = list(map(itemgetter(i), results))  # a column at a time: 0.6x the time of zip(*results)
         more = [row[i] for row in extra]
         default = (defaults or {}).get(name)
         if name in dtypes:  # the codes of the quoted names ('null' or an unknown action: -1, missing)
@@ -144,10 +164,13 @@ def result_columns_frame(
             typed[name] = pd.Categorical.from_codes(every[take], dtype=dtypes[name])
         elif name == "server_id":
             typed[name] = pd.array(_objects([*raw, *more])[take], dtype="string")
-        elif name in _QUOTED:  # each value once (most repeat: the endpoint, the version, no error code)
-            unquoted = {v: None if v == "null" else v[1:-1] for v in set(raw)}
-            unquoted[""] = default
-            plain = list(map(unquoted.__getitem__, raw))
+        elif name in _QUOTED:  # each value once where most repeat
+            if len(set(raw[:1000])) < 100:  # the endpoint, the version, no error code
+                unquoted = {v: None if v == "null" else v[1:-1] for v in set(raw)}
+                unquoted[""] = default
+                plain = list(map(unquoted.__getitem__, raw))
+            else:  # a request id: a set of 100,000 would cost 5x this
+                plain = [None if v == "null" else default if v == "" else v[1:-1] for v in raw]
             typed[name] = pd.array(_objects([*plain, *more])[take], dtype="string")
         elif name == "locked":
             flags = np.array([v == "true" for v in raw] + [v is True for v in more], dtype=bool)
