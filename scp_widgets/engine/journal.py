@@ -182,25 +182,31 @@ def compact_result(record: dict[str, Any], defaults: dict[str, Any]) -> dict[str
     equal to their run's value (`defaults`, the header's; None for the others), times in whole nanoseconds.
     A time nanoseconds cannot give back exactly (none from a clock) keeps the whole record, as format 2."""
     line: dict[str, Any] = {"type": "result", "id": record["server_id"]}
-    for name, value in record.items():
-        if name in TIME_FIELDS:
-            if value is not None:
-                ns = seconds_to_ns(value)
-                if ns is None:
-                    return {"type": "result", **record}
-                line[COMPACT_KEYS[name]] = ns
-        elif name != "server_id" and value != defaults.get(name):
-            line[COMPACT_KEYS[name]] = value
+    for name, key in _FIELD_KEYS:
+        if (value := record[name]) != defaults.get(name):
+            line[key] = value
+    for name, key in _TIME_KEYS:  # the last fields, in order
+        if (value := record[name]) is not None:
+            if (ns := seconds_to_ns(value)) is None:
+                return {"type": "result", **record}
+            line[key] = ns
     return line
 
 
+_FIELD_KEYS = tuple((name, key) for name, key in COMPACT_KEYS.items() if name not in TIME_FIELDS and key != "id")
+_TIME_KEYS = tuple((name, key) for name, key in COMPACT_KEYS.items() if name in TIME_FIELDS)
+
+
 def seconds_to_ns(seconds: float) -> int | None:
-    """Whole nanoseconds that `ns_to_seconds` turns back into exactly `seconds`, or None."""
-    if not isinstance(seconds, float | int) or not math.isfinite(seconds):
+    """Whole nanoseconds (int64) that `ns_to_seconds` turns back into exactly `seconds`, or None."""
+    if not isinstance(seconds, float | int) or not -9e9 < seconds < 9e9:  # NaN too
         return None
     whole = math.floor(seconds)
-    ns = whole * 1_000_000_000 + round((seconds - whole) * 1e9)
-    return ns if ns_to_seconds(ns) == seconds else None
+    part = round((seconds - whole) * 1e9)
+    if part == 1_000_000_000:
+        whole, part = whole + 1, 0
+    # ns_to_seconds(whole * 10**9 + part), without the divmod that gives (whole, part) back
+    return whole * 1_000_000_000 + part if float(whole) + part / 1e9 == seconds else None
 
 
 def ns_to_seconds(ns: int) -> float:
