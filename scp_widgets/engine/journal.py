@@ -197,6 +197,25 @@ _FIELD_KEYS = tuple((name, key) for name, key in COMPACT_KEYS.items() if name no
 _TIME_KEYS = tuple((name, key) for name, key in COMPACT_KEYS.items() if name in TIME_FIELDS)
 
 
+def compact(header: dict[str, Any]) -> bool:
+    """Whether a run's result lines are format 3's (`compact_result`), by its header."""
+    fmt = header.get("format")
+    return isinstance(fmt, int) and fmt >= 3
+
+
+def expand_result(line: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """The result record a format 3 line stands for (`compact_result` undone; `header`: its run's); ValueError
+    for a time that is not whole nanoseconds (int64). The server id is not checked."""
+    record = {name: header.get(name) for name in RUN_DEFAULTS}
+    record.update((name, line[key]) for name, key in COMPACT_KEYS.items() if key in line)
+    for name in TIME_FIELDS:
+        ns = record.get(name)
+        if ns is not None and (type(ns) is not int or not -(2**63) <= ns < 2**63):
+            raise ValueError(f"{COMPACT_KEYS[name]} is not whole nanoseconds")
+        record[name] = None if ns is None else ns_to_seconds(ns)
+    return record
+
+
 def seconds_to_ns(seconds: float) -> int | None:
     """Whole nanoseconds (int64) that `ns_to_seconds` turns back into exactly `seconds`, or None."""
     if not isinstance(seconds, float | int) or not -9e9 < seconds < 9e9:  # NaN too

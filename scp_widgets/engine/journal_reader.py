@@ -22,15 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scp_widgets.client.errors import JournalError, ScpUsageError
-from scp_widgets.engine.journal import (
-    COMPACT_KEYS,
-    FORMAT,
-    RECORD_TYPES,
-    RUN_DEFAULTS,
-    TIME_FIELDS,
-    JournalWarning,
-    ns_to_seconds,
-)
+from scp_widgets.engine import journal as writer  # format 3: its compact result lines
+from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
 from scp_widgets.engine.journal_columns import STR_OR_NULL, ShapedLines, result_columns_frame, shaped_lines
 from scp_widgets.engine.results import (
     OUTCOME_BY_NAME,
@@ -177,7 +170,7 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
     if read is None:
         return None
     run, shaped, order, extra, counts, finals, torn = read
-    defaults = {name: run.header.get(name) for name in RUN_DEFAULTS} if _compact(run) else None
+    defaults = {name: run.header.get(name) for name in writer.RUN_DEFAULTS} if writer.compact(run.header) else None
     try:
         frame = result_columns_frame(shaped.results, order, extra, _attrs(run, file, counts, finals), defaults)
     except OverflowError:  # nanoseconds beyond int64: the line-by-line reading takes them
@@ -201,12 +194,6 @@ def run_counts(file: Path) -> list[tuple[JournalRun, dict[str, int], int]]:
     return [(run, count_outcomes(map(itemgetter(_OUTCOME), run.row_values())), len(run.never_sent())) for run in runs]
 
 
-def _compact(run: JournalRun) -> bool:
-    """Whether the run's result lines are format 3's (`journal.compact_result`)."""
-    fmt = run.header.get("format")
-    return isinstance(fmt, int) and fmt >= 3
-
-
 #: What `_whole_file_columns` reads: the run, its lines, the frame's row order and in-doubt rows, the rows'
 #: outcome counts, the ids with a result, and the numbers of torn lines (not yet warned of).
 _Columns = tuple[JournalRun, ShapedLines, list[int], list[Row], dict[str, int], Collection[str], list[int]]
@@ -225,8 +212,8 @@ def _whole_file_columns(file: Path, data: bytes, run_id: str | None = None) -> _
         return None
     if run_id is not None and run.run_id != run_id:
         return None  # the line-by-line reading says the file has no such run
-    compact = _compact(run)
-    if compact and not all(isinstance(run.header.get(name), str | None) for name in RUN_DEFAULTS):
+    compact = writer.compact(run.header)
+    if compact and not all(isinstance(run.header.get(name), str | None) for name in writer.RUN_DEFAULTS):
         return None
     shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT3 if compact else _RESULT), run.run_id)
     if shaped is None or not shaped.known_outcomes():
@@ -406,7 +393,7 @@ _NS = r"(-?(?:0|[1-9][0-9]{0,18}))"
 _RESULT3 = re.compile(
     rf'\{{"type":"result","id":{_STR}'
     + "".join(
-        f'(?:,"{COMPACT_KEYS[name]}":{_NS if name in TIME_FIELDS else _RESULT_SHAPE[name]})?'
+        f'(?:,"{writer.COMPACT_KEYS[name]}":{_NS if name in writer.TIME_FIELDS else _RESULT_SHAPE[name]})?'
         for name in RESULT_FIELDS[1:]
     )
     + rf',"run":{_STR}\}}'
@@ -483,8 +470,11 @@ def _apply(where: str, run: JournalRun, kind: str, record: dict[str, Any]) -> No
         run.footer = record
         return
     if kind == "result":
-        if "server_id" not in record and _compact(run):
-            record = _full_record(where, record, run.header)
+        if "server_id" not in record and writer.compact(run.header):
+            try:
+                record = writer.expand_result(record, run.header)
+            except ValueError as exc:
+                raise JournalError(f"{where} is a corrupt result record ({exc}).") from None
         run.results[_server_id(where, record, "server_id")] = _result(where, record)
         return
     server_id = _server_id(where, record, "id")
@@ -493,19 +483,6 @@ def _apply(where: str, run: JournalRun, kind: str, record: dict[str, Any]) -> No
         run.sent[server_id] = float(at) if isinstance(at, int | float) else None
     else:
         run.accepted[server_id] = record
-
-
-def _full_record(where: str, record: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
-    """The result record a format 3 line stands for (`journal.compact_result` undone)."""
-    full = {name: header.get(name) for name in RUN_DEFAULTS}
-    full.update((name, record[key]) for name, key in COMPACT_KEYS.items() if key in record)
-    full["server_id"] = _server_id(where, record, "id")
-    for name in TIME_FIELDS:
-        ns = full.get(name)
-        if ns is not None and (type(ns) is not int or not -(2**63) <= ns < 2**63):
-            raise JournalError(f"{where} is a corrupt result record ({COMPACT_KEYS[name]} is not whole nanoseconds).")
-        full[name] = None if ns is None else ns_to_seconds(ns)
-    return full
 
 
 def _server_id(where: str, record: dict[str, Any], key: str) -> str:
