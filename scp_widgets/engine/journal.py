@@ -206,12 +206,16 @@ def compact(header: dict[str, Any]) -> bool:
 def expand_result(line: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
     """The result record a format 3 line stands for (`compact_result` undone; `header`: its run's); ValueError
     for a time that is not whole nanoseconds (int64). The server id is not checked."""
-    record = {name: header.get(name) for name in RUN_DEFAULTS}
-    record.update((name, line[key]) for name, key in COMPACT_KEYS.items() if key in line)
-    for name in TIME_FIELDS:
-        ns = record.get(name)
+    get = line.get
+    record = {name: get(key) for name, key in _FIELD_KEYS}
+    for name in RUN_DEFAULTS:
+        if COMPACT_KEYS[name] not in line:
+            record[name] = header.get(name)
+    record["server_id"] = get("id")
+    for name, key in _TIME_KEYS:
+        ns = get(key)
         if ns is not None and (type(ns) is not int or not -(2**63) <= ns < 2**63):
-            raise ValueError(f"{COMPACT_KEYS[name]} is not whole nanoseconds")
+            raise ValueError(f"{key} is not whole nanoseconds")
         record[name] = None if ns is None else ns_to_seconds(ns)
     return record
 
