@@ -388,12 +388,13 @@ _RESULT = re.compile(
 
 # A format 3 `result` line (`journal.compact_result`): the same fields in the same order under short keys, each
 # left out when it is its run's value, times in whole nanoseconds (at most 19 digits: int64 or not, the column
-# reading finds out). One group per field, in `RESULT_FIELDS` order, as `_RESULT`.
+# reading finds out). One group per field, in `RESULT_FIELDS` order, as `_RESULT`. `(?:x|)`, not `(?:x)?`: the
+# same, and sre's branch is cheaper than its repeat (the findall over 100,000 lines: 360 -> 293 ms cpu).
 _NS = r"(-?(?:0|[1-9][0-9]{0,18}))"
 _RESULT3 = re.compile(
     rf'\{{"type":"result","id":{_STR}'
     + "".join(
-        f'(?:,"{writer.COMPACT_KEYS[name]}":{_NS if name in writer.TIME_FIELDS else _RESULT_SHAPE[name]})?'
+        f'(?:,"{writer.COMPACT_KEYS[name]}":{_NS if name in writer.TIME_FIELDS else _RESULT_SHAPE[name]}|)'
         for name in RESULT_FIELDS[1:]
     )
     + rf',"run":{_STR}\}}'
