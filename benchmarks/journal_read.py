@@ -33,6 +33,14 @@ is still missed. Of a 1.6 s read: the three findalls 0.55-0.63 s (sre's per-char
 tuples of the 100,000 result lines and the collector's passes over them), float() of the four time
 columns 0.2 s (about 500 ns per 13-digit string, which a correctly rounded parse costs), transposing
 and converting the columns 0.15 s, pandas' frame 0.15 s, reading and decoding 0.1 s.
+
+Format 3 (branch journal3, against main; 2 cores, shared and loaded, medians of 3): the journal 713 -> 539
+bytes/server; read_journal of the finished run 1.62 -> 1.06 s (0.65x; main's reader on the format 2 file,
+this one on the format 3 file), of the killed run 1.16 -> 0.91 s; the new reader on the format 2 file 1.46 s;
+history() of the killed run 0.59 s (by column, no frame made; it was line by line, about 1.5 s). In
+scale.py (r), a fresh process after the 100,000-server lock: read_journal 1.71 / 1.82 / 1.99 s on main,
+1.19 / 1.22 / 1.25 s here (medians 1.82 -> 1.22 s). Still above 1 s: the three findalls (about 0.45 s, the
+result lines' 0.3 s of it), the columns' conversion (0.35 s), reading and decoding (0.09 s).
 """
 
 from __future__ import annotations
