@@ -11,9 +11,12 @@ writes it: the header (with the settings), then per server a `sent`, an `accepte
 two thirds (its last line torn): `read_journal` rebuilds its in-doubt rows, and `history()` reads it whole
 (a finished run's history row comes from its first and last lines alone).
 
-The reader of `--against` (default: `main`) is loaded from git into a module of its own, so old and new run
-interleaved in the same process on the same files; each round checks the two frames are equal. Times are
-medians of `time.perf_counter` (wall) and `time.process_time` (CPU: the machine is shared and noisy).
+The reader of `--against` (default: `main`) is loaded from git into a module of its own (with that commit's
+`journal_columns`), so old and new run interleaved in the same process. The writer writes format 3; the same
+run is also written in format 2 (every field of every result, as before format 3), which the old reader
+reads: each round checks that the new reader's frame of the format 3 file, its frame of the format 2 file and
+the old reader's frame are equal. Times are medians of `time.perf_counter` (wall) and `time.process_time`
+(CPU: the machine is shared and noisy).
 
 At 9a1ea21 against main (2 cores, load average 1.3-1.6, 5 rounds): read_journal of the finished run 3.29 s ->
 2.25 s (cpu 3.28 -> 2.24), of the run killed at 2/3 2.18 -> 1.56 s; history() 0.093 s on the finished run
@@ -30,11 +33,20 @@ is still missed. Of a 1.6 s read: the three findalls 0.55-0.63 s (sre's per-char
 tuples of the 100,000 result lines and the collector's passes over them), float() of the four time
 columns 0.2 s (about 500 ns per 13-digit string, which a correctly rounded parse costs), transposing
 and converting the columns 0.15 s, pandas' frame 0.15 s, reading and decoding 0.1 s.
+
+Format 3 (branch journal3, against main; 2 cores, shared and loaded, medians of 3): the journal 713 -> 539
+bytes/server; read_journal of the finished run 1.62 -> 1.06 s (0.65x; main's reader on the format 2 file,
+this one on the format 3 file), of the killed run 1.16 -> 0.91 s; the new reader on the format 2 file 1.46 s;
+history() of the killed run 0.59 s (by column, no frame made; it was line by line, about 1.5 s). In
+scale.py (r), a fresh process after the 100,000-server lock: read_journal 1.71 / 1.82 / 1.99 s on main,
+1.19 / 1.22 / 1.25 s here (medians 1.82 -> 1.22 s). Still above 1 s: the three findalls (about 0.45 s, the
+result lines' 0.3 s of it), the columns' conversion (0.35 s), reading and decoding (0.09 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import importlib.util
 import os
@@ -46,19 +58,22 @@ import tempfile
 import time
 import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 import scp_widgets
+import scp_widgets.engine.journal_columns
+from scp_widgets.engine import journal as journal_module
 from scp_widgets.engine.journal import Journal, JournalWarning
 from scp_widgets.engine.results import Outcome, ServerResult, count_outcomes, summary_line, utc_iso
 from scp_widgets.engine.settings import RunOptions, RunOutcome, settings_record
 
 ROOT = Path(__file__).resolve().parent.parent
 READER = "scp_widgets/engine/journal_reader.py"
+COLUMNS = "scp_widgets/engine/journal_columns.py"
 IN_FLIGHT = 64
 
 
@@ -66,11 +81,24 @@ def server_ids(n: int) -> list[str]:
     return [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(n)]
 
 
-def write_run(path: Path, n: int, *, kill_at: int | None = None) -> None:
+def write_run(path: Path, n: int, *, kill_at: int | None = None, fmt: int = 3, started: float = 0.0) -> None:
     """A run of `n` servers as the engine journals it; `kill_at` stops it after that many servers finished,
-    with a torn last line, as `kill -9` during a write leaves it."""
+    with a torn last line, as `kill -9` during a write leaves it; `fmt` 2: as the writer wrote it before.
+    The writer's clock is a fake one from `started`: the same run written twice is the same run."""
+    if fmt == 2:
+        with pytest_free_patch(journal_module, "FORMAT", 2), pytest_free_patch(Journal, "result", _result_format_2):
+            write_run(path, n, kill_at=kill_at, started=started)
+        return
     ids = server_ids(n)
-    endpoint, started = "https://scp.example.test", time.time()
+    endpoint, started = "https://scp.example.test", started or time.time()
+    ticks = iter(range(10**9))
+    clock = types.SimpleNamespace(time=lambda: started + next(ticks) * 0.0001)
+    with pytest_free_patch(journal_module, "time", clock):
+        _write(path, ids, kill_at, endpoint, started)
+
+
+def _write(path: Path, ids: list[str], kill_at: int | None, endpoint: str, started: float) -> None:
+    n = len(ids)
     header = {
         "run_id": f"bench{n}{'k' if kill_at else ''}", "action": "lock", "api_version": "1.3", "endpoint": endpoint,
         "started_at": utc_iso(started), "dry_run": False, "verify": True, "preflight": False, "duplicates": 0,
@@ -101,20 +129,48 @@ def write_run(path: Path, n: int, *, kill_at: int | None = None) -> None:
                 journal.result(row)
                 results.append(row)
         counts = count_outcomes(r.outcome for r in results)
-        summary = summary_line(counts, time.time() - started)
-        outcome = RunOutcome(counts, round(time.time() - started, 3), 0, 0, False, 0, summary)
-        journal.end({"finished_at": utc_iso(time.time()), **outcome.record()})
+        ended = started + n * 0.0005 + 0.1
+        summary = summary_line(counts, ended - started)
+        outcome = RunOutcome(counts, round(ended - started, 3), 0, 0, False, 0, summary)
+        journal.end({"finished_at": utc_iso(ended), **outcome.record()})
 
 
-def reader_at(rev: str) -> types.ModuleType:
-    """The journal reader as it was at `rev`, as a module of its own (it imports the rest from this tree)."""
-    source = subprocess.run(["git", "show", f"{rev}:{READER}"], cwd=ROOT, capture_output=True, text=True, check=True)
-    spec = importlib.util.spec_from_loader(f"journal_reader_{rev.replace('~', '_')}", loader=None)
+@contextlib.contextmanager
+def pytest_free_patch(owner: Any, name: str, value: Any) -> Iterator[None]:
+    old = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, old)
+
+
+def _result_format_2(self: Journal, result: ServerResult) -> None:
+    self._record({"type": "result", **result.to_record()})
+
+
+def module_at(rev: str, path: str, name: str) -> types.ModuleType:
+    """The module at `path` as it was at `rev`, as a module of its own named `name`."""
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True)
+    spec = importlib.util.spec_from_loader(name, loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
-    exec(compile(source.stdout, f"{rev}:{READER}", "exec"), module.__dict__)  # noqa: S102  # our own file
+    exec(compile(source.stdout, f"{rev}:{path}", "exec"), module.__dict__)  # noqa: S102  # our own file
     return module
+
+
+def reader_at(rev: str) -> types.ModuleType:
+    """The journal reader as it was at `rev`, with its `journal_columns` (the rest is this tree's)."""
+    tag = rev.replace("~", "_").replace("^", "_")
+    columns = module_at(rev, COLUMNS, f"journal_columns_{tag}")
+    with pytest_free_patch(sys.modules["scp_widgets.engine"], "journal_columns", columns):
+        real = sys.modules["scp_widgets.engine.journal_columns"]
+        sys.modules["scp_widgets.engine.journal_columns"] = columns  # what `from ... import` finds
+        try:
+            return module_at(rev, READER, f"journal_reader_{tag}")
+        finally:
+            sys.modules["scp_widgets.engine.journal_columns"] = real
 
 
 def timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -130,6 +186,12 @@ def quietly(call: Callable[[], Any]) -> Callable[[], Any]:
             return call()
 
     return run
+
+
+def same_frames(new: pd.DataFrame, old: pd.DataFrame) -> None:
+    """The same frame and attrs, but the file each was read from."""
+    pd.testing.assert_frame_equal(new, old, check_exact=True)
+    assert {**new.attrs, "journal": None} == {**old.attrs, "journal": None}
 
 
 def report(name: str, samples: list[tuple[float, float]], base: list[tuple[float, float]] | None = None) -> None:
@@ -156,20 +218,28 @@ def main(argv: list[str] | None = None) -> int:
         done.mkdir()
         killed.mkdir()
         finished, unfinished = done / "run.jsonl", killed / "run.jsonl"
-        write_run(finished, args.n)
-        write_run(unfinished, args.n, kill_at=args.n * 2 // 3)
-        print(f"journal of {args.n:,} servers: {finished.stat().st_size / args.n:.0f} bytes/server; "
+        started = time.time()
+        write_run(finished, args.n, started=started)
+        write_run(unfinished, args.n, kill_at=args.n * 2 // 3, started=started)
+        finished2, unfinished2 = Path(tmp) / "done2.jsonl", Path(tmp) / "killed2.jsonl"  # format 2: as before
+        write_run(finished2, args.n, fmt=2, started=started)
+        write_run(unfinished2, args.n, kill_at=args.n * 2 // 3, fmt=2, started=started)
+        size, size2 = finished.stat().st_size / args.n, finished2.stat().st_size / args.n
+        print(f"journal of {args.n:,} servers: {size:.0f} bytes/server (format 2: {size2:.0f}); "
               f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
         cases: dict[str, Callable[[], Any]] = {
             "read_journal (finished)": quietly(lambda: scp_widgets.read_journal(finished)),
             "read_journal (killed at 2/3)": quietly(lambda: scp_widgets.read_journal(unfinished)),
+            "read_journal (finished, format 2)": quietly(lambda: scp_widgets.read_journal(finished2)),
             "history() (finished)": quietly(lambda: scp_widgets.history(done)),
             "history() (killed at 2/3)": quietly(lambda: scp_widgets.history(killed)),
         }
         olds: dict[str, Callable[[], Any]] = {}
-        if old is not None:
-            olds["read_journal (finished)"] = quietly(lambda: old.read_journal(finished))
-            olds["read_journal (killed at 2/3)"] = quietly(lambda: old.read_journal(unfinished))
+        if old is not None:  # the old reader reads format 2, as the old writer wrote it
+            olds["read_journal (finished)"] = quietly(lambda: old.read_journal(finished2))
+            olds["read_journal (killed at 2/3)"] = quietly(lambda: old.read_journal(unfinished2))
+        same_as = {"read_journal (finished, format 2)": "read_journal (finished)"}
+        frames_seen: dict[str, pd.DataFrame] = {}
         new_samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         old_samples: dict[str, list[tuple[float, float]]] = {name: [] for name in olds}
         for round_ in range(args.rounds):
@@ -181,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
                     wall, cpu, frames[who] = timed(call)
                     (new_samples if who == "new" else old_samples)[name].append((wall, cpu))
                 if "old" in frames:
-                    pd.testing.assert_frame_equal(frames["new"], frames["old"])
-                    assert frames["new"].attrs == frames["old"].attrs
+                    same_frames(frames["new"], frames["old"])
+                if name in same_as and same_as[name] in frames_seen:
+                    same_frames(frames["new"], frames_seen[same_as[name]])
+                if name.startswith("read_journal"):
+                    frames_seen[name] = frames["new"]
         print(f"{args.rounds} interleaved rounds, medians:")
         for name in cases:
             if name in old_samples:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from scp_widgets.client.errors import ScpError, ScpUsageError
 from scp_widgets.engine.journal import JournalWarning
-from scp_widgets.engine.journal_reader import read_runs, run_frame
+from scp_widgets.engine.journal_reader import read_runs, run_counts, run_frame
 from scp_widgets.engine.results import Outcome, count_outcomes, summary_line
 from scp_widgets.engine.retention import configure, keep_days, prune_journals
 from scp_widgets.engine.state_dirs import default_journal_dir
@@ -131,13 +131,8 @@ def _rows_of(file: Path) -> list[dict[str, object]]:
     if quick is not None:
         header, footer = quick
         return [_row(file, header, footer, footer["counts"], never_sent=0)]
-    with warnings.catch_warnings():  # a crashed run's torn line: its row says it did not finish
-        warnings.simplefilter("ignore", JournalWarning)
-        runs = read_runs(file)
-    return [
-        _row(file, run.header, run.footer, count_outcomes(r.outcome for r in run.rows()), len(run.never_sent()))
-        for run in runs
-    ]
+    # A crashed run's torn line is not warned of: its row says it did not finish.
+    return [_row(file, run.header, run.footer, counts, never_sent) for run, counts, never_sent in run_counts(file)]
 
 
 def _one_finished_run(file: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:

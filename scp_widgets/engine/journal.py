@@ -3,8 +3,10 @@
 One JSON line per event, appended (one buffered write, flushed to the OS) the moment it happens: a `run`
 header, then per server a `sent` line just before its change request goes out, an `accepted` line when the
 service answers 2xx (before the read-back), and a `result` line with the final outcome; an `end` line
-closes the run. A kernel killed with `kill -9` loses nothing already written, so `read_journal` can tell
-*never sent* from *sent, answer unknown*, *accepted, not confirmed* and final outcomes.
+closes the run. Format 3's `result` line is short, to be quick to read back (`compact_result`): short keys
+(`COMPACT_KEYS`), a field equal to its run's value (the header's action, api_version, endpoint; None for the
+rest) left out, times in whole nanoseconds. A kernel killed with `kill -9` loses nothing already written,
+so `read_journal` can tell *never sent* from *sent, answer unknown*, *accepted, not confirmed* and final outcomes.
 
 One run, one owner: every line carries its run's id, and the writer holds an exclusive `flock` on the
 file for the whole run, so a second run on the same path is refused before it sends anything. A journal
@@ -18,6 +20,7 @@ import contextlib
 import errno
 import fcntl  # POSIX (Linux, macOS): the notebook servers this package runs on
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -28,7 +31,7 @@ from scp_widgets.client.errors import ScpUsageError
 from scp_widgets.engine.results import ServerResult
 from scp_widgets.engine.state_dirs import default_journal_dir
 
-FORMAT = 2
+FORMAT = 3
 RECORD_TYPES = frozenset({"run", "sent", "accepted", "result", "end"})
 #: Blanks after each run's header, inside its line (JSON allows trailing whitespace): when the journal later
 #: cannot grow (the disk is full), a `"stopped"` member is written over them in place, needing no new space,
@@ -51,6 +54,7 @@ class Journal:
         self._file: IO[str] | None = file
         self._fsync = fsync
         self._slot: int | None = None  # where the blank slot for a `stopped` record starts
+        self._defaults: dict[str, Any] = {}  # the header's values a result line leaves out (format 3)
 
     @classmethod
     def open(cls, path: Path, header: dict[str, Any], *, fsync: bool = False) -> Journal:
@@ -67,6 +71,7 @@ class Journal:
         try:
             _take(file, path)
             journal = cls(path, run_id, file, fsync=fsync)
+            journal._defaults = {name: header.get(name) for name in RUN_DEFAULTS}
             journal._write({"type": "run", "format": FORMAT, **header}, after_torn_line=_ends_torn(file), slot=True)
         except OSError as exc:
             _close_quietly(file)
@@ -86,7 +91,7 @@ class Journal:
         })  # fmt: skip
 
     def result(self, result: ServerResult) -> None:
-        self._record({"type": "result", **result.to_record()})
+        self._record(compact_result(result.to_record(), self._defaults))
 
     def end(self, footer: dict[str, Any]) -> None:
         self._record({"type": "end", **footer})
@@ -158,6 +163,79 @@ class Journal:
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+#: The fields of a format 3 `result` line that default to the run header's value when left out.
+RUN_DEFAULTS = ("action", "api_version", "endpoint")
+#: A result's fields and their keys in a format 3 `result` line, in the order written; t0 (started), ts (sent),
+#: ta (answered) and t1 (finished) are whole nanoseconds since the epoch.
+COMPACT_KEYS = {
+    "server_id": "id", "action": "a", "outcome": "o", "http_status": "s", "locked": "l", "attempts": "n",
+    "error_code": "e", "message": "m", "request_id": "q", "api_version": "v", "endpoint": "u",
+    "started_at": "t0", "finished_at": "t1", "sent_at": "ts", "answered_at": "ta",
+}  # fmt: skip
+TIME_FIELDS = frozenset({"started_at", "finished_at", "sent_at", "answered_at"})
+
+
+def compact_result(record: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A result's format 3 line: `record` (`ServerResult.to_record`) under `COMPACT_KEYS`, without the fields
+    equal to their run's value (`defaults`, the header's; None for the others), times in whole nanoseconds.
+    A time nanoseconds cannot give back exactly (none from a clock) keeps the whole record, as format 2."""
+    line: dict[str, Any] = {"type": "result", "id": record["server_id"]}
+    for name, key in _FIELD_KEYS:
+        if (value := record[name]) != defaults.get(name):
+            line[key] = value
+    for name, key in _TIME_KEYS:  # the last fields, in order
+        if (value := record[name]) is not None:
+            if (ns := seconds_to_ns(value)) is None:
+                return {"type": "result", **record}
+            line[key] = ns
+    return line
+
+
+_FIELD_KEYS = tuple((name, key) for name, key in COMPACT_KEYS.items() if name not in TIME_FIELDS and key != "id")
+_TIME_KEYS = tuple((name, key) for name, key in COMPACT_KEYS.items() if name in TIME_FIELDS)
+
+
+def compact(header: dict[str, Any]) -> bool:
+    """Whether a run's result lines are format 3's (`compact_result`), by its header."""
+    fmt = header.get("format")
+    return isinstance(fmt, int) and fmt >= 3
+
+
+def expand_result(line: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:
+    """The result record a format 3 line stands for (`compact_result` undone; `header`: its run's); ValueError
+    for a time that is not whole nanoseconds (int64). The server id is not checked."""
+    get = line.get
+    record = {name: get(key) for name, key in _FIELD_KEYS}
+    for name in RUN_DEFAULTS:
+        if COMPACT_KEYS[name] not in line:
+            record[name] = header.get(name)
+    record["server_id"] = get("id")
+    for name, key in _TIME_KEYS:
+        ns = get(key)
+        if ns is not None and (type(ns) is not int or not -(2**63) <= ns < 2**63):
+            raise ValueError(f"{key} is not whole nanoseconds")
+        record[name] = None if ns is None else ns_to_seconds(ns)
+    return record
+
+
+def seconds_to_ns(seconds: float) -> int | None:
+    """Whole nanoseconds (int64) that `ns_to_seconds` turns back into exactly `seconds`, or None."""
+    if not isinstance(seconds, float | int) or not -9e9 < seconds < 9e9:  # NaN too
+        return None
+    whole = math.floor(seconds)
+    part = round((seconds - whole) * 1e9)
+    if part == 1_000_000_000:
+        whole, part = whole + 1, 0
+    # ns_to_seconds(whole * 10**9 + part), without the divmod that gives (whole, part) back
+    return whole * 1_000_000_000 + part if float(whole) + part / 1e9 == seconds else None
+
+
+def ns_to_seconds(ns: int) -> float:
+    """Epoch seconds of whole nanoseconds, as numpy computes them by column (journal_columns): the same float."""
+    whole, part = divmod(ns, 1_000_000_000)
+    return float(whole) + part / 1e9
 
 
 def private_folder(folder: Path) -> None:

@@ -13,15 +13,18 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Collection, Iterable
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from itertools import filterfalse, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scp_widgets.client.errors import JournalError, ScpUsageError
+from scp_widgets.engine import journal as writer  # format 3: its compact result lines
 from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
-from scp_widgets.engine.journal_columns import STR_OR_NULL, result_columns_frame, shaped_lines
+from scp_widgets.engine.journal_columns import STR_OR_NULL, ShapedLines, result_columns_frame, shaped_lines
 from scp_widgets.engine.results import (
     OUTCOME_BY_NAME,
     RESULT_FIELDS,
@@ -29,6 +32,7 @@ from scp_widgets.engine.results import (
     ServerResult,
     count_outcomes,
     frame_from_rows,
+    ordered_counts,
     summary_line,
 )
 from scp_widgets.engine.settings import settings_from_record
@@ -89,7 +93,7 @@ class JournalRun:
     def unrecorded(self, finals: Collection[str] | None = None) -> list[str]:
         """Ids with no line at all; `finals`: the ids with a result, when `results` is not filled in."""
         touched = (self.results.keys() if finals is None else finals) | self.sent.keys() | self.accepted.keys()
-        return [i for i in self.ids if i not in touched]
+        return list(filterfalse(touched.__contains__, self.ids))  # C's loop: 3x a comprehension's speed
 
     def _in_doubt(self, server_id: str) -> Row | None:
         header = self.header
@@ -132,12 +136,11 @@ def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.
 
 def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:
     rows = run.row_values()
-    return frame_from_rows(rows, _attrs(run, file, map(itemgetter(_OUTCOME), rows), run.results.keys()))
+    return frame_from_rows(rows, _attrs(run, file, count_outcomes(map(itemgetter(_OUTCOME), rows)), run.results.keys()))
 
 
-def _attrs(run: JournalRun, file: Path, outcomes: Iterable[Outcome | str], finals: Collection[str]) -> dict[str, Any]:
-    """The frame's attrs: `outcomes` of its rows, `finals` the ids with a result."""
-    counts = count_outcomes(outcomes)
+def _attrs(run: JournalRun, file: Path, counts: dict[str, int], finals: Collection[str]) -> dict[str, Any]:
+    """The frame's attrs: `counts` of its rows' outcomes, `finals` the ids with a result."""
     attrs = {k: v for k, v in run.header.items() if k not in ("ids", "format", "type", "settings")}
     attrs.update(run.footer or {})
     if run.footer is not None and "retries" in run.footer:  # journals before 0.2 put the retries spent there
@@ -146,7 +149,7 @@ def _attrs(run: JournalRun, file: Path, outcomes: Iterable[Outcome | str], final
     attrs["settings"] = settings_from_record(run.header.get("settings") or run.header)
     never_sent = [] if run.stopped is not None else run.unrecorded(finals)  # run.never_sent()
     attrs.update(counts=counts, complete=run.complete, journal=str(file), never_sent=never_sent)
-    attrs["missing"] = [i for i in run.ids if i not in finals]  # no final outcome (sent, accepted, never sent)
+    attrs["missing"] = list(filterfalse(finals.__contains__, run.ids))  # no final outcome (sent, accepted, never sent)
     if run.stopped is not None:
         unknown = run.unrecorded(finals)
         attrs.update(complete=False, unrecorded=unknown, journal_error=run.stopped.get("reason"))
@@ -163,6 +166,42 @@ def _attrs(run: JournalRun, file: Path, outcomes: Iterable[Outcome | str], final
 def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.DataFrame | None:
     """The frame of a file holding one run, its per-server lines all in the writer's shape, read by column;
     None (having said nothing) when the file is anything else: the line-by-line reading then says it all."""
+    read = _whole_file_columns(file, data, run_id)
+    if read is None:
+        return None
+    run, shaped, order, extra, counts, finals, torn = read
+    defaults = {name: run.header.get(name) for name in writer.RUN_DEFAULTS} if writer.compact(run.header) else None
+    try:
+        frame = result_columns_frame(shaped.results, order, extra, _attrs(run, file, counts, finals), defaults)
+    except OverflowError:  # nanoseconds beyond int64: the line-by-line reading takes them
+        return None
+    for number in torn:
+        _torn(file, number, stacklevel=4)
+    return frame
+
+
+def run_counts(file: Path) -> list[tuple[JournalRun, dict[str, int], int]]:
+    """Each run in `file` with its rows' outcome counts and how many ids it never sent (`history()`'s row),
+    by column when the file holds one run (no frame is made), else line by line. Says nothing of torn lines."""
+    data = _read(file)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", JournalWarning)
+        read = _whole_file_columns(file, data)
+        if read is not None:
+            run, _, _, _, counts, finals, _ = read
+            return [(run, counts, 0 if run.stopped is not None else len(run.unrecorded(finals)))]
+        runs = runs_of(file, data)
+    return [(run, count_outcomes(map(itemgetter(_OUTCOME), run.row_values())), len(run.never_sent())) for run in runs]
+
+
+#: What `_whole_file_columns` reads: the run, its lines, the frame's row order and in-doubt rows, the rows'
+#: outcome counts, the ids with a result, and the numbers of torn lines (not yet warned of).
+_Columns = tuple[JournalRun, ShapedLines, list[int], list[Row], dict[str, int], Collection[str], list[int]]
+
+
+def _whole_file_columns(file: Path, data: bytes, run_id: str | None = None) -> _Columns | None:
+    """A file of one run, its per-server lines all in the writer's shape, taken apart by column; None (having
+    said nothing) when the file is anything else."""
     try:
         text = data.decode("utf-8")
         header = _record(file, 1, text[: text.find("\n") % (len(text) + 1)].encode())
@@ -173,7 +212,10 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
         return None
     if run_id is not None and run.run_id != run_id:
         return None  # the line-by-line reading says the file has no such run
-    shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT), run.run_id)
+    compact = writer.compact(run.header)
+    if compact and not all(isinstance(run.header.get(name), str | None) for name in writer.RUN_DEFAULTS):
+        return None
+    shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT3 if compact else _RESULT), run.run_id)
     if shaped is None or not shaped.known_outcomes():
         return None
     torn: list[int] = []
@@ -191,12 +233,11 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
         if kind != "end" or (owner is not None and str(owner) != run.run_id):
             return None  # another run, a per-server record json had to read
         run.footer = record
-    for number in torn:
-        _torn(file, number, stacklevel=4)
-    last = {row[0]: index for index, row in enumerate(shaped.results)}  # a server's last result, first place
+    results = shaped.results
+    last = dict(zip(map(itemgetter(0), results), range(len(results)), strict=True))  # last result, first place
     # Only the requested ids with no result read their sent and accepted lines (an in-doubt row, or never
     # sent): the others are in `last`, and were touched whatever else they have.
-    pending = {server_id for server_id in run.ids if server_id not in last}
+    pending = set(filterfalse(last.__contains__, run.ids))
     for values in shaped.sent if pending else ():  # '"id":"x","at":1.5'
         if (server_id := values[6 : values.index('"', 6)]) in pending:
             run.sent[server_id] = float(values[values.rindex(":") + 1 :])
@@ -209,9 +250,14 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
                 "id": server_id, "http_status": None if status is None else int(status),
                 "attempts": None if attempts is None else int(attempts), "request_id": request_id, "at": float(at),
             }  # fmt: skip
+    requested = dict.fromkeys(run.ids)
+    if not pending and len(requested) == len(last) == len(results):  # each requested id, one result: the usual
+        outcomes = Counter(map(itemgetter(_OUTCOME), results))
+        counts = ordered_counts({name.strip('"'): n for name, n in outcomes.items()})
+        return run, shaped, list(map(last.__getitem__, requested)), [], counts, last.keys(), torn
     order: list[int] = []
     extra: list[Row] = []
-    for server_id in dict.fromkeys([*run.ids, *last]):
+    for server_id in dict.fromkeys([*requested, *last]):
         index = last.get(server_id)
         if index is None:
             if (row := run._in_doubt(server_id)) is None:
@@ -220,8 +266,7 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
             extra.append(row)
         order.append(index)
     names = [row[_OUTCOME] for row in shaped.results] + [str(row[_OUTCOME]) for row in extra]
-    outcomes = [names[index].strip('"') for index in order]
-    return result_columns_frame(shaped.results, order, extra, _attrs(run, file, outcomes, last.keys()))
+    return run, shaped, order, extra, count_outcomes(names[index].strip('"') for index in order), last.keys(), torn
 
 
 def _read(file: Path) -> bytes:
@@ -341,6 +386,21 @@ _RESULT = re.compile(
 )  # fmt: skip
 
 
+# A format 3 `result` line (`journal.compact_result`): the same fields in the same order under short keys, each
+# left out when it is its run's value, times in whole nanoseconds (at most 19 digits: int64 or not, the column
+# reading finds out). One group per field, in `RESULT_FIELDS` order, as `_RESULT`. `(?:x|)`, not `(?:x)?`: the
+# same, and sre's branch is cheaper than its repeat (the findall over 100,000 lines: 360 -> 293 ms cpu).
+_NS = r"(-?(?:0|[1-9][0-9]{0,18}))"
+_RESULT3 = re.compile(
+    rf'\{{"type":"result","id":{_STR}'
+    + "".join(
+        f'(?:,"{writer.COMPACT_KEYS[name]}":{_NS if name in writer.TIME_FIELDS else _RESULT_SHAPE[name]}|)'
+        for name in RESULT_FIELDS[1:]
+    )
+    + rf',"run":{_STR}\}}'
+)
+
+
 class _Torn(Exception):
     """A line cut short: skipped, with a warning."""
 
@@ -397,7 +457,7 @@ def _header(where: str, record: dict[str, Any], owner: Any) -> JournalRun:
         raise JournalError(f"{where} was written by a newer scp-widgets (journal format {fmt}); upgrade to read it.")
     ids = record.get("ids", [])
     if not isinstance(record.get("run_id"), str) or not (
-        isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+        isinstance(ids, list) and all(map(isinstance, ids, repeat(str)))  # map: 100,000 ids in 4 ms, not 40
     ):
         raise JournalError(f"{where} is a run header without a run id or with bad server ids: the journal is corrupt.")
     if owner is not None and owner != record["run_id"]:
@@ -411,6 +471,11 @@ def _apply(where: str, run: JournalRun, kind: str, record: dict[str, Any]) -> No
         run.footer = record
         return
     if kind == "result":
+        if "server_id" not in record and writer.compact(run.header):
+            try:
+                record = writer.expand_result(record, run.header)
+            except ValueError as exc:
+                raise JournalError(f"{where} is a corrupt result record ({exc}).") from None
         run.results[_server_id(where, record, "server_id")] = _result(where, record)
         return
     server_id = _server_id(where, record, "id")

@@ -150,7 +150,8 @@ def test_the_frame_of_rows_is_the_frame_of_results(tmp_path: Path) -> None:
 def test_the_writers_lines_take_the_fast_way(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     every_kind_of_row(path)
-    patterns = {"sent": journal_reader._SENT, "accepted": journal_reader._ACCEPTED, "result": journal_reader._RESULT}
+    # Format 3's result lines are the compact ones (journal.compact_result), taken apart by column.
+    patterns = {"sent": journal_reader._SENT, "accepted": journal_reader._ACCEPTED, "result": journal_reader._RESULT3}
     lines = [json.loads(line) | {"line": line} for line in path.read_text().splitlines()]
     for line in lines:
         if line["type"] in patterns:
