@@ -27,8 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from scp_widgets.client.errors import ScpUsageError
-from scp_widgets.engine.results import ServerResult
+from scp_widgets.client.errors import JournalError, ScpUsageError
+from scp_widgets.engine.results import OUTCOME_BY_NAME, ServerResult
 from scp_widgets.engine.state_dirs import default_journal_dir
 
 FORMAT = 3
@@ -201,6 +201,12 @@ def compact(header: dict[str, Any]) -> bool:
     """Whether a run's result lines are format 3's (`compact_result`), by its header."""
     fmt = header.get("format")
     return isinstance(fmt, int) and fmt >= 3
+
+
+def unknown_name(where: str, outcome: object, action: object) -> JournalError:
+    """The one sentence for a result line whose outcome (checked first) or action is not one a run writes."""
+    what = f"action {action!r}" if outcome in OUTCOME_BY_NAME else f"outcome {outcome!r}"
+    return JournalError(f"{where} has an unknown {what}: the journal is corrupt.")
 
 
 def expand_result(line: dict[str, Any], header: dict[str, Any]) -> dict[str, Any]:

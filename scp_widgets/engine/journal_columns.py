@@ -44,8 +44,11 @@ class ShapedLines:
     results: list[tuple[str, ...]]
     others: list[tuple[int, str]]
 
-    def known_outcomes(self) -> bool:
-        return {row[_OUTCOME] for row in self.results} <= _OUTCOME_CODES.keys()
+    def known_names(self) -> bool:
+        """Every outcome and action is one the frame knows (else the line path says which one is not).
+        An action left out ("", format 3) is its run's."""
+        outcomes, actions = {row[_OUTCOME] for row in self.results}, {row[_ACTION] for row in self.results}
+        return outcomes <= _OUTCOME_CODES.keys() and actions <= _ACTION_CODES.keys() | {""}
 
 
 _STR = r'"([^"\\\x00-\x1f]*)"'
@@ -125,6 +128,7 @@ def _last_others(text: str, torn: bool) -> list[int]:
 
 
 _OUTCOME = RESULT_FIELDS.index("outcome")
+_ACTION = RESULT_FIELDS.index("action")
 _OUTCOME_CODES = {f'"{o}"': code for code, o in enumerate(Outcome)}  # in the categories' order (category_dtypes)
 _ACTION_CODES = {f'"{name}"': code for code, name in enumerate(ACTIONS)}
 _QUOTED = ("error_code", "message", "request_id", "api_version", "endpoint")

@@ -26,6 +26,7 @@ from scp_widgets.engine import journal as writer  # format 3: its compact result
 from scp_widgets.engine.journal import FORMAT, RECORD_TYPES, JournalWarning
 from scp_widgets.engine.journal_columns import STR_OR_NULL, ShapedLines, result_columns_frame, shaped_lines
 from scp_widgets.engine.results import (
+    ACTIONS,
     OUTCOME_BY_NAME,
     RESULT_FIELDS,
     Outcome,
@@ -216,7 +217,7 @@ def _whole_file_columns(file: Path, data: bytes, run_id: str | None = None) -> _
     if compact and not all(isinstance(run.header.get(name), str | None) for name in writer.RUN_DEFAULTS):
         return None
     shaped = shaped_lines(text, (_SENT, _ACCEPTED, _RESULT3 if compact else _RESULT), run.run_id)
-    if shaped is None or not shaped.known_outcomes():
+    if shaped is None or not shaped.known_names():
         return None
     torn: list[int] = []
     for number, line in shaped.others[1:]:  # the first is the header
@@ -304,8 +305,8 @@ def runs_of(file: Path, data: bytes) -> list[JournalRun]:
              endpoint, started, finished, sent_at, answered, owner) = match.groups()  # fmt: skip
             if (taker := runs.get(owner)) is None:
                 raise _orphan(file, number)
-            if (outcome := OUTCOME_BY_NAME.get(name)) is None:
-                raise JournalError(f"{file} line {number} has an unknown outcome {name!r}: the journal is corrupt.")
+            if (outcome := OUTCOME_BY_NAME.get(name)) is None or action not in ACTIONS:
+                raise writer.unknown_name(f"{file} line {number}", name, action)
             taker.results[server_id] = (
                 server_id, action, outcome, None if status is None else int(status), _BOOLS[locked],
                 0 if attempts is None else int(attempts), error_code, message, request_id, api_version, endpoint,
@@ -497,9 +498,9 @@ _OUTCOMES = frozenset(str(o) for o in Outcome)  # once: per result record it was
 
 
 def _result(where: str, record: dict[str, Any]) -> Row:
-    outcome = record.get("outcome")
-    if outcome not in _OUTCOMES:
-        raise JournalError(f"{where} has an unknown outcome {outcome!r}: the journal is corrupt.")
+    outcome, action = record.get("outcome"), record.get("action")
+    if outcome not in _OUTCOMES or action not in ACTIONS:
+        raise writer.unknown_name(where, outcome, action)
     try:
         return _values(ServerResult.from_record(record))
     except (TypeError, ValueError) as exc:

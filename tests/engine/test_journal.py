@@ -420,10 +420,14 @@ def test_etc_hostname_is_not_a_journal() -> None:
     ("bad_line", "message"),
     [
         (b'{"type":"result","server_id":"x","outcome":"melted","run":"r"}', "line 3 has an unknown outcome 'melted'"),
+        (b'{"type":"result","server_id":"x","action":"melt","outcome":"locked","run":"r"}', "line 3 has an unknown"),
         (b'[{"type":"result"}]', "line 3 is not a journal record (a JSON array)"),
         (b'{"type":"sent","id":"\xff\xfe","run":"r"}', "line 3 has a byte that is not UTF-8 text"),
         (b'{"type":"sent","id":7,"run":"r"}', "line 3 is a record without a server id"),
-        (b'{"type":"result","server_id":"x","outcome":"locked","attempts":"many","run":"r"}', "line 3 is a corrupt"),
+        (
+            b'{"type":"result","server_id":"x","action":"lock","outcome":"locked","attempts":"many","run":"r"}',
+            "line 3 is a corrupt",
+        ),
         (b'{"type":"sent","id":"x","run":"zz"}', "line 3 belongs to no run started before it"),
         (b'{"type":"run","format":9,"run_id":"n"}', "line 3 was written by a newer scp-widgets"),
     ],

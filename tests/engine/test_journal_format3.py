@@ -121,6 +121,10 @@ def _format_3_file(tmp_path: Path, line: str) -> Path:
         ('{"type":"result","o":"locked","run":"r1"}', "is a record without a server id"),
         ('{"type":"result","id":"s1","o":"melted","run":"r1"}', "has an unknown outcome 'melted'"),
         ('{"type":"result","id":"s1","run":"r1"}', "has an unknown outcome None"),
+        ('{"type":"result","id":"s1","a":"melt","o":"locked","run":"r1"}', "has an unknown action 'melt'"),
+        ('{"type":"result","id":"s1","a":"lo\\u00e9ck","o":"locked","run":"r1"}', "has an unknown action 'loéck'"),
+        ('{"type":"result","id":"s1","a":true,"o":"locked","run":"r1"}', "has an unknown action True"),
+        ('{"type":"result","id":"s1","a":null,"o":"locked","run":"r1"}', "has an unknown action None"),
         ('{"type":"result","id":"s1","o":"locked","run":"nobody"}', "belongs to no run started before it"),
     ],
 )
@@ -137,7 +141,7 @@ def test_a_bad_format_3_result_line_is_refused_in_the_same_sentence_every_way(
     "line",
     [
         '{"type":"result","id":"s1","o":"locked","run":"r1"}',  # every other field its run's or None
-        '{"type":"result","id":"s1","a":null,"o":"locked","v":"2.0","run":"r1"}',
+        '{"type":"result","id":"s1","a":"unlock","o":"locked","v":"2.0","run":"r1"}',  # not the run's values
         '{"type":"result","id":"s1","o":"locked","t0":-1,"ta":0,"run":"r1"}',
         '{"type":"result","id":"s1","o":"locked","t1":1,"ts":-9000000000000000000,"run":"r1"}',
         '{"type":"result","id":"s1","o":"locked","finished_at":1.5,"started_ns":7,"run":"r1"}',  # keys it has not
