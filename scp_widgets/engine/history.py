@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from scp_widgets.client.errors import ScpError, ScpUsageError
+from scp_widgets.client.errors import JournalError, ScpError, ScpUsageError
 from scp_widgets.engine.journal import JournalWarning
 from scp_widgets.engine.journal_reader import read_runs, run_counts, run_frame
 from scp_widgets.engine.results import Outcome, count_outcomes, summary_line
@@ -130,9 +130,40 @@ def _rows_of(file: Path) -> list[dict[str, object]]:
     quick = _one_finished_run(file)
     if quick is not None:
         header, footer = quick
-        return [_row(file, header, footer, footer["counts"], never_sent=0)]
+        return [_checked(file, _row(file, header, footer, footer["counts"], never_sent=0))]
     # A crashed run's torn line is not warned of: its row says it did not finish.
-    return [_row(file, run.header, run.footer, counts, never_sent) for run, counts, never_sent in run_counts(file)]
+    runs = run_counts(file)
+    return [_checked(file, _row(file, run.header, run.footer, counts, never_sent)) for run, counts, never_sent in runs]
+
+
+def _checked(file: Path, row: dict[str, object]) -> dict[str, object]:
+    """`row` when each value has the type its column needs; else the file's one sentence (it is left out of
+    the history with a warning, where one odd file made the whole folder's history raise)."""
+    bad = [name for name in ("run_id", "action", "api_version", "endpoint", "summary") if not _text_or_none(row[name])]
+    bad += [name for name in ("started_at", "finished_at") if not _time_or_none(row[name])]
+    bad += [str(o) for o in Outcome if str(o) in row and not _count(row[str(o)])]
+    if not _count(row["servers"]):
+        bad.append("ids")
+    if bad:
+        raise JournalError(f"{file} has a run record whose {', '.join(bad)} is not what scp-widgets writes: corrupt.")
+    return row
+
+
+def _text_or_none(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _time_or_none(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return isinstance(value, str) and dt.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0
 
 
 def _one_finished_run(file: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -155,13 +186,15 @@ def _row(
     file: Path, header: dict[str, Any], footer: dict[str, Any] | None, counts: dict[str, int], never_sent: int
 ) -> dict[str, object]:
     ids = header.get("ids", [])
+    ids = ids if isinstance(ids, list) else None  # _checked refuses the row
     summary = (footer or {}).get("summary")
     if footer is None:
         summary = f"did not finish: {sum(counts.values())} sent or done, {never_sent} never sent"
     return {
         "run_id": header.get("run_id"), "action": header.get("action"), "started_at": header.get("started_at"),
         "finished_at": (footer or {}).get("finished_at"), "api_version": header.get("api_version"),
-        "endpoint": header.get("endpoint"), "servers": len(ids), "complete": footer is not None,
+        "endpoint": header.get("endpoint"), "servers": None if ids is None else len(ids),
+        "complete": footer is not None,
         "never_sent": never_sent, "summary": summary, "journal": str(file), "regions": header.get("region") or "",
         "journals": [str(file)], "fleet_run": header.get("fleet_run"), "not_sent": (footer or {}).get("not_sent"),
         **counts,

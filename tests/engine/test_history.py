@@ -60,6 +60,29 @@ def test_history_after_three_runs_has_three_rows_newest_first_with_their_counts(
         pd.testing.assert_frame_equal(scp_widgets.read_journal(row.journal), frame)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        ('"started_at":"2026-', '"started_at":"2026x', "started_at"),  # one flipped byte: bit rot
+        ('"ids":[', '"ids":5,"was":[', "ids"),
+        ('"counts":{"locked":3', '"counts":{"locked":"3"', "locked"),  # only the quick path reads the counts
+        ('"action":"lock"', '"action":7', "action"),
+    ],
+)
+def test_one_odd_journal_is_left_out_with_a_warning_not_the_whole_history(
+    three_runs: list[pd.DataFrame], isolated_environment: Path, old: str, new: str, names: str
+) -> None:
+    """Found by review: one journal whose header or footer held a value of the wrong type made history() of the
+    whole folder raise (a pandas ValueError, or a TypeError) where its docstring promises a warning."""
+    odd = Path(scp_widgets.history().journal[2])  # the first run's journal, written by lock()
+    text = odd.read_text()
+    assert old in text
+    odd.write_text(text.replace(old, new, 1))
+    with pytest.warns(JournalWarning, match=rf"Left out of the history: .*{odd.name} has a run record whose {names} "):
+        runs = scp_widgets.history()
+    assert list(runs.run_id) == [f.attrs["run_id"] for f in reversed(three_runs[1:])]
+
+
 def test_an_unfinished_run_is_a_row_that_says_so(isolated_environment: Path) -> None:
     ids = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
     header = {"run_id": "crashed", "action": "lock", "started_at": "2026-11-01T10:00:00+00:00", "ids": ids}
