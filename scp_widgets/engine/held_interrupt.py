@@ -28,8 +28,12 @@ def held_interrupt() -> Iterator[None]:
     def hold(signum: int, frame: FrameType | None) -> None:
         arrived.append(frame)
 
+    previous: Any = signal.getsignal(signal.SIGINT)
+    if previous is None:  # a handler set outside Python (an embedding host's) could not be put back
+        yield
+        return
     try:
-        previous: Any = signal.signal(signal.SIGINT, hold)
+        signal.signal(signal.SIGINT, hold)
     except (ValueError, OSError):  # not the main interpreter, or signals unavailable: nothing to hold
         yield
         return

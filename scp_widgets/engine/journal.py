@@ -205,7 +205,7 @@ def compact(header: dict[str, Any]) -> bool:
 
 def unknown_name(where: str, outcome: object, action: object) -> JournalError:
     """The one sentence for a result line whose outcome (checked first) or action is not one a run writes."""
-    what = f"action {action!r}" if outcome in OUTCOME_BY_NAME else f"outcome {outcome!r}"
+    what = f"action {action!r}" if isinstance(outcome, str) and outcome in OUTCOME_BY_NAME else f"outcome {outcome!r}"
     return JournalError(f"{where} has an unknown {what}: the journal is corrupt.")
 
 

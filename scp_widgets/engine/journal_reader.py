@@ -499,7 +499,7 @@ _OUTCOMES = frozenset(str(o) for o in Outcome)  # once: per result record it was
 
 def _result(where: str, record: dict[str, Any]) -> Row:
     outcome, action = record.get("outcome"), record.get("action")
-    if outcome not in _OUTCOMES or action not in ACTIONS:
+    if not isinstance(outcome, str) or outcome not in _OUTCOMES or action not in ACTIONS:  # str: [..] is no key
         raise writer.unknown_name(where, outcome, action)
     try:
         return _values(ServerResult.from_record(record))

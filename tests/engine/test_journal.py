@@ -421,6 +421,7 @@ def test_etc_hostname_is_not_a_journal() -> None:
     [
         (b'{"type":"result","server_id":"x","outcome":"melted","run":"r"}', "line 3 has an unknown outcome 'melted'"),
         (b'{"type":"result","server_id":"x","action":"melt","outcome":"locked","run":"r"}', "line 3 has an unknown"),
+        (b'{"type":"result","server_id":"x","action":"lock","outcome":["locked"],"run":"r"}', "line 3 has an unknown"),
         (b'[{"type":"result"}]', "line 3 is not a journal record (a JSON array)"),
         (b'{"type":"sent","id":"\xff\xfe","run":"r"}', "line 3 has a byte that is not UTF-8 text"),
         (b'{"type":"sent","id":7,"run":"r"}', "line 3 is a record without a server id"),

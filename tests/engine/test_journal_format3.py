@@ -125,6 +125,7 @@ def _format_3_file(tmp_path: Path, line: str) -> Path:
         ('{"type":"result","id":"s1","a":"lo\\u00e9ck","o":"locked","run":"r1"}', "has an unknown action 'loéck'"),
         ('{"type":"result","id":"s1","a":true,"o":"locked","run":"r1"}', "has an unknown action True"),
         ('{"type":"result","id":"s1","a":null,"o":"locked","run":"r1"}', "has an unknown action None"),
+        ('{"type":"result","id":"s1","o":["locked"],"run":"r1"}', "has an unknown outcome ['locked']"),
         ('{"type":"result","id":"s1","o":"locked","run":"nobody"}', "belongs to no run started before it"),
     ],
 )
