@@ -155,7 +155,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request.method, url, headers, timeout=self._timeout(request), proxy=self._proxy(request.url),
             body=body or None, skip_headers=skip, request=request,
         )  # fmt: skip
-        return as_response(answer)  # whole_up_to=0: always the streamed response
+        return as_response(answer)  # whole_up_to=0: only an empty body comes whole, as an Answer
 
     async def open(
         self,
