@@ -344,7 +344,12 @@ def _rerun(frame: pd.DataFrame, ids: list[str], what: str, options: dict[str, An
 
     action = rerun.action_of(frame)
     if not ids:  # nothing to do is not a mistake in a script: an empty frame that says so
-        result = to_frame([], {"action": action, "counts": {}, "summary": f"no {what} rows: nothing sent"})
+        summary = f"no {what} rows: nothing sent"
+        count, other = rerun.other_kind(frame, what)
+        if count:  # after an interrupt, retry_failed finds cancelled rows: say which call sends them
+            sender = "resume_cancelled" if other == "cancelled" else "retry_failed"
+            summary += f" ({count:,} {other} rows: {sender} sends them)"
+        result = to_frame([], {"action": action, "counts": {}, "summary": summary})
     else:
         run = lock if action == "lock" else unlock
         result = run(ids, **{**rerun.same_settings(frame), **options})

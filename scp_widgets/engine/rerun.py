@@ -63,6 +63,14 @@ def _never_sent(frame: pd.DataFrame) -> list[str]:
     return [str(i) for i in frame.attrs.get("never_sent") or () if str(i) not in rows]
 
 
+def other_kind(frame: pd.DataFrame, what: str) -> tuple[int, str]:
+    """When a rerun of `what` ("failed" / "cancelled") has nothing to send: how many rows the other rerun
+    would send, and its kind (after an interrupt, the rows left are cancelled, not failed)."""
+    if what == "failed":
+        return len(cancelled_ids(frame)), "cancelled"
+    return len(failed_ids(frame)), "failed"
+
+
 def action_of(frame: pd.DataFrame) -> str:
     action = frame.attrs.get("action") or (str(frame["action"].iloc[0]) if len(frame) else None)
     if action not in ("lock", "unlock"):

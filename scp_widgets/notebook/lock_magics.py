@@ -88,7 +88,7 @@ class ScpLockMagics(Magics):
         args = parse(func, line)
         rerun = self._rerun_of(action, args)
         if rerun is not None and not rerun[0]:
-            return self.store(remember(self._nothing_to_rerun(action, args)), args.output)
+            return self.store(remember(self._nothing_to_rerun(action, args, rerun[2])), args.output)
         if rerun is None:  # --where: the rule picks the servers; --region a,b: several regions
             ids = None if args.where else self.ids_for(args, cell)
             options = fleet_options(args, self.run_options(args))
@@ -103,7 +103,7 @@ class ScpLockMagics(Magics):
             display.close()
             raise
         if rerun is not None:
-            frame.attrs["rerun_of"] = rerun[2]
+            frame.attrs["rerun_of"] = rerun[2].attrs.get("run_id")
         display.close(self._report(frame, quiet=quiet, interrupted=cancel.cancelled))
         if args.chart and frame.attrs.get("dry_run"):  # --dry-run, or a rerun of a dry run's frame
             print("--chart: a dry run sends nothing, so it has no timeline to draw.", file=sys.stderr)
@@ -112,17 +112,23 @@ class ScpLockMagics(Magics):
         return self.store(remember(frame, summarised=not quiet), args.output)
 
     @staticmethod
-    def _nothing_to_rerun(action: str, args: argparse.Namespace) -> pd.DataFrame:
+    def _nothing_to_rerun(action: str, args: argparse.Namespace, frame: pd.DataFrame) -> pd.DataFrame:
+        from scp_widgets.engine import rerun
         from scp_widgets.engine.results import to_frame
 
         name, what = (args.retry_failed, "failed") if args.retry_failed else (args.resume_cancelled, "cancelled")
         never = " (invalid ids are never sent again)" if what == "failed" else ""
         summary = f"{name} has no {what} rows{never}: nothing sent."
+        count, other = rerun.other_kind(frame, what)
+        if count:  # after an interrupt the rows left are cancelled: name the flag that sends them
+            flag = "--resume-cancelled" if other == "cancelled" else "--retry-failed"
+            summary += f" It has {count:,} {other} rows: {flag} {name} sends them."
         print(summary)
         return to_frame([], {"action": action, "counts": {}, "summary": summary})
 
-    def _rerun_of(self, action: str, args: argparse.Namespace) -> tuple[list[str], dict[str, Any], Any] | None:
-        """`--retry-failed NAME` / `--resume-cancelled NAME`: that frame's rows and settings (typed options win)."""
+    def _rerun_of(self, action: str, args: argparse.Namespace) -> tuple[list[str], dict[str, Any], pd.DataFrame] | None:
+        """`--retry-failed NAME` / `--resume-cancelled NAME`: that frame's rows, its settings (typed options win)
+        and the frame itself."""
         from scp_widgets.client.errors import ScpUsageError
         from scp_widgets.engine import rerun
 
@@ -148,7 +154,7 @@ class ScpLockMagics(Magics):
         for flag, key in ((args.no_verify, "verify"), (args.preflight, "preflight"), (args.dry_run, "dry_run")):
             if flag:
                 settings.pop(key, None)
-        return ids, settings, frame.attrs.get("run_id")
+        return ids, settings, frame
 
     def ids_for(self, args: argparse.Namespace, cell: str | None) -> list[Any]:
         from scp_widgets.client.ids import split_ids

@@ -162,6 +162,7 @@ def test_retry_failed_magic_sends_exactly_the_failed_rows_with_the_same_settings
     nothing = ip.run_line_magic("scp_lock", "--resume-cancelled result")
     assert len(nothing) == 0 and list(nothing.columns) == list(COLUMNS) and _posted(emulator) == []
     assert "result has no cancelled rows" in nothing.attrs["summary"]
+    assert nothing.attrs["summary"].endswith("It has 2 failed rows: --retry-failed result sends them.")
     with pytest.raises(UsageError, match="give no other ids"):
         ip.run_line_magic("scp_lock", f"--retry-failed result {own[0]}")
 
@@ -181,6 +182,11 @@ def test_retry_failed_and_resume_cancelled_from_python(emulator: Emulator, emu_o
     emulator.reset_record()
     nothing = scp_widgets.retry_failed(resumed, **emu_options)  # a clean run: nothing to send, no error
     assert len(nothing) == 0 and _posted(emulator) == [] and nothing.attrs["summary"] == "no failed rows: nothing sent"
+    interrupted = cancelled.iloc[[0, 2]].copy()  # after an interrupt the rows left are cancelled, not failed
+    interrupted.attrs = dict(cancelled.attrs)
+    hint = scp_widgets.retry_failed(interrupted, **emu_options)
+    assert len(hint) == 0 and _posted(emulator) == []
+    assert hint.attrs["summary"] == "no failed rows: nothing sent (1 cancelled rows: resume_cancelled sends them)"
     with pytest.raises(scp_widgets.ScpUsageError, match="Expected a run's result DataFrame"):
         scp_widgets.retry_failed(["not", "a", "frame"])
 
