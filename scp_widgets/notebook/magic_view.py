@@ -8,6 +8,7 @@ A slice such as `result[result.message.notna()]` is a new frame, so it displays 
 
 from __future__ import annotations
 
+import os
 import sys
 import weakref
 from collections.abc import Callable
@@ -69,7 +70,20 @@ def _show_charts(*_: Any) -> None:
     if shell is not None:
         shell.events.unregister("post_run_cell", _show_charts)
     for chart in charts:
-        display(chart)  # type: ignore[no-untyped-call]
+        display(_in_output_under_voila(chart))  # type: ignore[no-untyped-call]
+
+
+def _in_output_under_voila(chart: Any) -> Any:
+    """Under Voila a chart goes in an Output widget, as the app's charts do: JupyterLab's Vega renderer adds a
+    PNG to a plain output with `model.setData`, which Voila's cell outputs lack ("e.setData is not a
+    function" under the chart). Voila sets VOILA_KERNEL_ID in the kernel it runs a page in."""
+    if not os.environ.get("VOILA_KERNEL_ID"):
+        return chart
+    from ipywidgets import Output
+
+    output = Output()
+    output.append_display_data(chart)
+    return output
 
 
 def is_run(obj: Any) -> bool:
