@@ -23,6 +23,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _FROM = re.compile(r"(?:^|\s)--from(?:=|\s+)")
 _OPTION_NEXT = re.compile(r"\s+--?[A-Za-z]")
 _WORD_END = re.compile(r"\s+")
+# a dash then a letter: an option (no server id starts with a dash)
+_OPTION = re.compile(r"-{1,2}[A-Za-z]")
 _UNEXPANDED = re.compile(r"^\$|\{.*\}")
 _LIST_PUNCTUATION = "[](),'\""  # what `$ids` leaves around each id when IPython expands a list
 
@@ -236,6 +238,8 @@ def check_tokens(tokens: list[str], user_ns: dict[str, Any], *, in_cell: bool = 
             raise UsageError(unexpanded_message(token, user_ns, in_cell))
         if token.isidentifier() and token in user_ns:
             raise UsageError(f"{token!r} is a variable, not a server id: use --from {token}.")
+        if in_cell and _OPTION.match(token):  # `--dry-run` on a line of its own was an id, and the rest were sent
+            raise UsageError(f"{token} in the cell body is an option, not an id: put it on the magic's line.")
         token = token.strip(_LIST_PUNCTUATION)
         if token:
             ids.append(token)

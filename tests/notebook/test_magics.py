@@ -257,6 +257,15 @@ def test_cell_body_is_not_expanded(ip: InteractiveShell, emulator: Emulator) -> 
     assert posts(emulator) == []
 
 
+@pytest.mark.parametrize("option", ["--dry-run", "-n", "--api-version=1.2"])
+def test_an_option_in_the_cell_body_is_refused_not_sent(ip: InteractiveShell, emulator: Emulator, option: str) -> None:
+    # options one a line is a natural slip: `--dry-run` was an invalid_id row and the other ids were really sent
+    ids = unlocked(emulator, 2)
+    with pytest.raises(UsageError, match=rf"^{option} in the cell body is an option, not an id: put it on the magic"):
+        ip.run_cell_magic("scp_lock", "--quiet", "\n".join([ids[0], option, ids[1]]))
+    assert posts(emulator) == []
+
+
 def test_missing_credentials(ip: InteractiveShell, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SCP_SECRET_KEY")
     with pytest.raises(UsageError, match=r"(?i)secret"):
