@@ -146,7 +146,13 @@ def summary_text(frame: pd.DataFrame) -> str:
     failed = int(by_section.get("failed", 0))
     total = len(frame)
     action = str(attrs.get("action") or (frame["action"].iloc[0] if total else "run")).capitalize()
-    head = f"{failed} of {total} failed" if failed else ("all succeeded" if total else "nothing to do")
+    succeeded = int(by_section.get("succeeded", 0))
+    if failed:
+        head = f"{failed} of {total} failed"
+    elif succeeded < total:  # cancelled or unfinished rows: not a success to claim ("cancelled; 143 of 50000 done")
+        head = f"{succeeded} of {total} done"
+    else:
+        head = "all succeeded" if total else "nothing to do"
     if attrs.get("dry_run"):
         head = "dry run, nothing sent"
     elif attrs.get("cancelled"):

@@ -75,6 +75,16 @@ def test_html_puts_failures_first_whole_and_folds_the_successes() -> None:
     assert 'scp-icon warn">⚠' in html
 
 
+def test_a_cancelled_or_unfinished_run_never_reads_all_succeeded() -> None:
+    # after Cancel at 50,000 the head said "cancelled; all succeeded" over 45,490 cancelled rows
+    assert summary_text(_frame(["locked", "cancelled", "cancelled"], cancelled=True)).startswith(
+        "Lock: cancelled; 1 of 3 done · 2 cancelled, 1 locked"
+    )
+    assert summary_text(_frame(["locked", "accepted"])).startswith("Lock: 1 of 2 done · ")
+    assert summary_text(_frame(["forbidden", "cancelled"], cancelled=True)).startswith("Lock: cancelled; 1 of 2 failed")
+    assert summary_text(_frame(["locked", "already_locked"])).startswith("Lock: all succeeded · ")
+
+
 def test_html_escapes_everything() -> None:
     frame = _frame(["forbidden"])
     frame.loc[0, "message"] = "<script>alert(1)</script>"
