@@ -43,6 +43,7 @@ def voila_command(port: int, *, browser: bool) -> list[str]:
     return [
         sys.executable, "-m", "voila", str(PAGE), f"--port={port}", "--Voila.ip=127.0.0.1",
         "--strip_sources=True", "--show_tracebacks=False", "--theme=light", *([] if browser else ["--no-browser"]),
+        "--Voila.port_retries=0",  # never a silent move to another port: the printed URL would be someone else's
     ]  # fmt: skip
 
 
@@ -64,6 +65,18 @@ def page() -> LockConsole:
 
     regions = [r.strip() for r in os.environ.get(REGIONS_ENV, "").split(",") if r.strip()]
     return LockConsole(regions=regions or None)
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port already (another app): Voila must not start, and a TCP
+    connect there would reach that other page."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Voila binds: TIME_WAIT is not "in use"
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def wait_for_port(port: int, alive: object, timeout: float = START_TIMEOUT) -> bool:

@@ -374,6 +374,12 @@ def run_app(args: argparse.Namespace) -> int:
         except ScpError as exc:
             print(f"scp-widgets app: {exc}", file=sys.stderr)
             return 2
+    if app.port_in_use(args.port):  # Voila would move to another port, and the URL printed be the other app's
+        print(
+            f"scp-widgets app: port {args.port} is in use (another app?); pick a free one with --port.",
+            file=sys.stderr,
+        )
+        return 2
     signals = _Signals()
     env = app.app_environment(args.region, args.read_only)
     try:

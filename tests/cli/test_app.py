@@ -4,6 +4,7 @@ the shipped page (no outputs, no credentials), and the console it builds from th
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import nbformat
@@ -26,6 +27,7 @@ def test_voila_serves_the_page_with_sources_stripped_on_loopback() -> None:
     argv = app.voila_command(9001, browser=False)
     assert argv[1:4] == ["-m", "voila", str(app.PAGE)]
     assert {"--strip_sources=True", "--Voila.ip=127.0.0.1", "--port=9001", "--no-browser"} <= set(argv)
+    assert "--Voila.port_retries=0" in argv  # never a silent move to a port the printed URL does not name
     assert "--no-browser" not in app.voila_command(9001, browser=True)
 
 
@@ -64,3 +66,21 @@ def test_an_unknown_region_is_one_sentence_before_voila_starts(
     assert cli.main(["app", "--region", "Bad Name", "--no-browser"]) == 2
     assert "'bad name' is not a region name" in capsys.readouterr().err
     assert started == []
+
+
+def test_a_port_in_use_is_one_sentence_before_voila_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Voila moved to the next port while the app printed the one asked for: a second, --read-only app sent
+    # its operator to the first, writable one's page
+    started: list[Any] = []
+    monkeypatch.setattr(cli, "Child", lambda *a, **k: started.append(a))
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        assert cli.main(["app", "--read-only", "--no-browser", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"scp-widgets app: port {port} is in use (another app?); pick a free one with --port.\n"
+    assert started == []
+    assert not app.port_in_use(port)  # closed: free again
