@@ -222,7 +222,14 @@ def parse(func: Callable[..., Any], line: str) -> argparse.Namespace:
         raise UsageError(f"{exc} (see %{func.__name__}? for the options).") from None
     except ValueError as exc:  # shlex: "No closing quotation"
         raise UsageError(f"Cannot read the options: {exc}.") from None
+    for name, value in vars(args).items():  # IPython's splitting keeps the quotes: `--state "ACTIVE"` is ACTIVE
+        if isinstance(value, str):
+            setattr(args, name, _unquoted(value))
+        elif isinstance(value, list):
+            setattr(args, name, [_unquoted(v) if isinstance(v, str) else v for v in value])
     if from_expr is not None:
+        if getattr(args, "from_expr", None) is not None:  # the second one would be dropped, and its servers
+            raise UsageError("--from is given twice: give one expression, e.g. --from [*first, *second].")
         args.from_expr = from_expr
     output = getattr(args, "output", None)
     if output is not None and not output_name_ok(output):
@@ -256,16 +263,18 @@ def unexpanded_message(token: str, user_ns: dict[str, Any], in_cell: bool) -> st
     return f"{token} was not expanded (a $name or {{expression}} on this line failed); pass ids with --from EXPR."
 
 
-def eval_from(expr: str, user_ns: dict[str, Any]) -> Any:
-    """The value of `--from EXPR` in the user's namespace (the user typed it, as they would in a cell)."""
+def eval_from(expr: str, user_ns: dict[str, Any], option: str = "--from") -> Any:
+    """The value of `--from EXPR` (or of `option`'s NAME) in the user's namespace (the user typed it, as they
+    would in a cell). Each sentence names the option the user typed."""
     try:
         value = eval(expr, user_ns)  # noqa: S307
     except NameError as exc:
-        raise UsageError(f"--from {expr.strip()} names nothing: {exc}.") from None
+        raise UsageError(f"{option} {expr.strip()} names nothing: {exc}.") from None
     except Exception as exc:
-        raise UsageError(f"--from {expr.strip()} failed: {type(exc).__name__}: {exc}.") from None
+        raise UsageError(f"{option} {expr.strip()} failed: {type(exc).__name__}: {exc}.") from None
     if value is None:
-        raise UsageError(f"--from {expr.strip()} is None; it should be a list, Series or DataFrame column of ids.")
+        what = "a run's result frame" if option != "--from" else "a list, Series or DataFrame column of ids"
+        raise UsageError(f"{option} {expr.strip()} is None; it should be {what}.")
     return value
 
 
@@ -305,12 +314,12 @@ def fleet_options(args: argparse.Namespace, options: dict[str, Any]) -> dict[str
     if getattr(args, "where", None):
         if getattr(args, "ids", None) or getattr(args, "from_expr", None):
             raise UsageError("Give server ids (or --from) or --where, not both.")
-        out["where"] = args.where = _unquoted(args.where)
+        out["where"] = args.where  # unquoted by `parse`
     return out
 
 
 def _unquoted(text: str) -> str:
-    """IPython's option splitting keeps the quotes around `--where "..."`; the rule is what is inside."""
+    """IPython's option splitting keeps the quotes around `--where "..."` (or any value); the value is inside."""
     text = text.strip()
     return text[1:-1] if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"" else text
 

@@ -140,7 +140,8 @@ class ScpLockMagics(Magics):
         if args.ids or args.from_expr is not None:
             raise UsageError(f"--retry-failed and --resume-cancelled take their ids from {name}; give no other ids.")
         try:
-            frame = rerun.check_frame(eval_from(name, self._user_ns))
+            option = "--retry-failed" if args.retry_failed else "--resume-cancelled"
+            frame = rerun.check_frame(eval_from(name, self._user_ns, option))
             ran = rerun.action_of(frame)
         except ScpUsageError as exc:
             raise UsageError(f"{name}: {exc}") from None
@@ -156,7 +157,9 @@ class ScpLockMagics(Magics):
                 settings.pop(key, None)
         return ids, settings, frame
 
-    def ids_for(self, args: argparse.Namespace, cell: str | None) -> list[Any]:
+    def ids_for(self, args: argparse.Namespace, cell: str | None, *, body_holds_ids: bool = True) -> list[Any]:
+        """The ids the line (and a %%scp_lock body) gives. `body_holds_ids=False`: the magic's cell body is code
+        (%%scp_unlocked), so the hint must not send ids there."""
         from scp_widgets.client.ids import split_ids
 
         user_ns = self._user_ns
@@ -167,6 +170,8 @@ class ScpLockMagics(Magics):
         if cell is not None:
             ids.extend(check_tokens(split_ids(cell), user_ns, in_cell=True))
         if not ids:
+            if not body_holds_ids:
+                raise UsageError("No server ids given: pass ids after the options, --from EXPR or --where RULE.")
             raise UsageError("No server ids given: pass ids after the options, one a line in %%scp_lock, or --from.")
         return ids
 

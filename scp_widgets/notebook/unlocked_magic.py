@@ -44,7 +44,7 @@ class ScpFleetMagics(Magics):
         assert self.shell is not None
         base = lock_magics_of(self.shell)
         args = parse(self.scp_unlocked, line)
-        ids = None if args.where else base.ids_for(args, None)
+        ids = None if args.where else base.ids_for(args, None, body_holds_ids=False)
         options = fleet_options(args, base.run_options(args))
         for name in ("dry_run", "preflight", "confirm"):
             options.pop(name, None)

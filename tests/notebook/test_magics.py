@@ -308,6 +308,34 @@ def test_servers_filters_by_state(ip: InteractiveShell, emulator: Emulator) -> N
     assert ip.user_ns["active"] is active
 
 
+def test_quoted_option_values_are_what_is_inside_the_quotes(ip: InteractiveShell, emulator: Emulator) -> None:
+    # IPython's splitting keeps the quotes: `--state "ACTIVE"` listed 0 servers, `-o 'res'` was refused
+    active = ip.run_line_magic("scp_servers", "--state ACTIVE --quiet")
+    quoted = ip.run_line_magic("scp_servers", "--state \"ACTIVE\" -o 'res' --quiet")
+    assert len(quoted) == len(active) > 0 and ip.user_ns["res"] is quoted
+    frame = ip.run_line_magic("scp_lock", f"--quiet --dry-run --api-version '1.3' '{unlocked(emulator, 1)[0]}'")
+    assert list(frame["api_version"]) == ["1.3"] and list(frame["outcome"]) == ["planned"]
+
+
+def test_from_given_twice_is_one_sentence_not_a_dropped_half(ip: InteractiveShell, emulator: Emulator) -> None:
+    ip.user_ns["ids"] = unlocked(emulator, 4)
+    with pytest.raises(UsageError, match=r"^--from is given twice: give one expression, e\.g\. --from \[\*first"):
+        ip.run_line_magic("scp_lock", "--quiet --from ids[:2] --from ids[2:]")
+    assert posts(emulator) == []
+
+
+def test_each_sentence_names_the_option_typed(ip: InteractiveShell, emulator: Emulator) -> None:
+    # `--retry-failed nothing` said "--from nothing names nothing"; %%scp_unlocked's body is code, not ids
+    with pytest.raises(UsageError, match=r"^--retry-failed nothing names nothing: name 'nothing' is not defined\.$"):
+        ip.run_line_magic("scp_lock", "--retry-failed nothing")
+    with pytest.raises(UsageError, match=r"^--resume-cancelled gone names nothing"):
+        ip.run_line_magic("scp_lock", "--resume-cancelled gone")
+    with pytest.raises(UsageError) as caught:
+        ip.run_cell_magic("scp_unlocked", "", "print('maintenance')")
+    assert str(caught.value) == "No server ids given: pass ids after the options, --from EXPR or --where RULE."
+    assert posts(emulator) == []
+
+
 def test_servers_on_a_dead_endpoint_is_one_line(ip: InteractiveShell) -> None:
     with pytest.raises(UsageError, match="Could not list servers"):
         ip.run_line_magic("scp_servers", "--endpoint http://127.0.0.1:9")
