@@ -136,8 +136,8 @@ def _check_call(node: ast.Call, rule: str) -> None:
             raise _refuse(rule, f"calling {_describe(node.func)} is not one of the allowed methods")
     if node.keywords:
         raise _refuse(rule, "keyword arguments are not part of the rule language")
-    if not all(isinstance(a, ast.Constant) and isinstance(a.value, str | int) for a in node.args):
-        raise _refuse(rule, "a method's arguments must be literals")
+    if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args):
+        raise _refuse(rule, f".{method}() takes text in quotes, like .{method}('db-')")
     if not fewest <= len(node.args) <= most:
         raise _refuse(rule, f".{method}() takes {most} value{'s' if most != 1 else ''}")
 
@@ -204,9 +204,12 @@ class _Evaluator:
             case ast.Call(func=ast.Attribute(value=ast.Attribute(value=column), attr=method), args=args):
                 texts = self.value(column).astype("string")
                 literals = [a.value for a in args if isinstance(a, ast.Constant)]
-                if method == "contains":
-                    return texts.str.contains(literals[0], regex=False)
-                return getattr(texts.str, method)(*literals)
+                try:
+                    if method == "contains":
+                        return texts.str.contains(literals[0], regex=False)
+                    return getattr(texts.str, method)(*literals)
+                except (TypeError, ValueError) as exc:  # never pandas' traceback (the checker should stop it first)
+                    raise RuleError(f"The rule {self.rule!r} cannot apply .{method}(): {exc}.") from None
             case ast.Call(func=ast.Attribute(value=column, attr=method)):
                 values = self.value(column)
                 return (values.isna() if method == "isna" else values.notna()).astype("boolean")

@@ -50,6 +50,11 @@ HOSTILE = [
     "_private == 1",
     "(" * 100 + "1" + ")" * 100,
     "name == 'x' or " * 300 + "True",
+    # a number where text belongs: pandas raised its own TypeError (startswith), or only on a real listing
+    "name.str.startswith(5)",
+    "name.str.endswith(5)",
+    "name.str.contains(5)",
+    "name.str.contains(True)",
 ]
 
 
@@ -104,6 +109,8 @@ def test_every_hostile_rule_is_refused_in_one_sentence_before_anything_runs(rule
     message = str(caught.value)
     assert message.count(". ") <= 1 and "\n" not in message and len(message) < 400
     assert calls == []
+    with pytest.raises(RuleError):  # refused by the check alone, on the empty listing, before anything is listed
+        check_rule(rule)
 
 
 def test_every_dunder_is_refused_wherever_it_stands() -> None:
