@@ -291,7 +291,7 @@ async def arun_fleet(
             arun(
                 action,
                 routed[t.region],
-                _journal_per_region(options, t.region, len(runs)),
+                journal_per_region(options, t.region, len(runs)),
                 connection=t.connection,
                 client=plan.client,
                 progress=combined.part(t.region),
@@ -306,7 +306,7 @@ async def arun_fleet(
     if failed:
         raise failed[0]
     unsent_journal = journal_results(
-        action, unsent, _journal_per_region(options, "not-sent", 2), {"fleet_run": fleet_run}
+        action, unsent, journal_per_region(options, "not-sent", 2), {"fleet_run": fleet_run}
     )
     frames = [with_region_rows(f, t.region) for t, f in zip(runs, outcomes, strict=True) if isinstance(f, pd.DataFrame)]
     frames.append(with_region_rows(to_frame(unsent), None))
@@ -338,7 +338,7 @@ async def arun_fleet(
     return joined
 
 
-def _journal_per_region(options: RunOptions, region: str | None, runs: int) -> RunOptions:
+def journal_per_region(options: RunOptions, region: str | None, runs: int) -> RunOptions:
     """A journal path given for a run over several regions becomes one file per region (`x-kr-west1.jsonl`):
     the regions run at once, and one run owns its journal, so one path for all would refuse all but one."""
     if runs < 2 or region is None or isinstance(options.journal, bool) or options.journal is None:

@@ -215,9 +215,13 @@ async def relock_servers(
     """Lock each group on its own one-target plan, all at once; -> (the joined rows, {still owed: why})."""
 
     async def one(plan: fleet.FleetPlan, servers: list[dict[str, Any]]) -> pd.DataFrame:
-        listing = _region_listing(servers, plan.targets[0].region)
+        region = plan.targets[0].region
+        listing = _region_listing(servers, region)
         ids = [str(s["server_id"]) for s in servers]
-        return await fleet.arun_fleet("lock", ids, plan, options, cancel=cancel, listing=listing)
+        # the groups run at once: a journal= path becomes one file per region, as in one fleet run (else
+        # every region but one was refused "in use by another run", and its servers stayed unlocked)
+        own = fleet.journal_per_region(options, region, len(groups))
+        return await fleet.arun_fleet("lock", ids, plan, own, cancel=cancel, listing=listing)
 
     results = await asyncio.gather(*(one(plan, servers) for plan, servers in groups), return_exceptions=True)
     owed: dict[str, str] = {}

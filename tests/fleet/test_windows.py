@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,40 @@ def test_a_relock_that_fails_stays_pending_until_relock_pending_succeeds(two_reg
     assert [len(r["servers"]) for r in pending_windows()] == [2]  # this process is alive, but the window ended
     west.set_faults(Faults())
     frame = scp_widgets.relock_pending()
+    assert set(frame["outcome"]) == {"locked"} and state(two_regions, locked) == [True, True]
+    assert pending_windows() == []
+
+
+def test_a_journal_path_for_a_window_over_two_regions_is_one_file_a_region(
+    two_regions: RegionalEmulators, tmp_path: Path
+) -> None:
+    # the re-lock ran each region on its own at once with the same path: one was refused "in use by another
+    # run", its servers stayed unlocked and the window turned owed, every time, with no fault at all
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    locked = [*pick(west, True, 2), *pick(east, True, 2)]
+    journal = tmp_path / "w.jsonl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WindowWarning)
+        with scp_widgets.unlocked(locked, regions=REGIONS, journal=journal) as window:
+            assert state(two_regions, locked) == [False] * 4
+    assert state(two_regions, locked) == [True] * 4 and window.owed == {} and pending_windows() == []
+    assert sorted(p.name for p in tmp_path.glob("w-*.jsonl")) == ["w-kr-east1.jsonl", "w-kr-west1.jsonl"]
+    for region in REGIONS:  # each file holds the unlock and the re-lock of its own region
+        lines = [json.loads(line) for line in (tmp_path / f"w-{region}.jsonl").read_text().splitlines()]
+        assert [line["action"] for line in lines if line.get("type") == "run"] == ["unlock", "lock"]
+
+
+def test_relock_pending_with_a_journal_path_over_two_regions(two_regions: RegionalEmulators, tmp_path: Path) -> None:
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    locked = [pick(west, True, 1)[0], pick(east, True, 1)[0]]
+    failing = Faults(error_rates={503: 1.0}, methods=frozenset({"POST"}))
+    with pytest.warns(WindowWarning, match="could not be locked again"):
+        with scp_widgets.unlocked(locked, regions=REGIONS, retries=0):
+            west.set_faults(failing), east.set_faults(failing)  # the re-lock will fail in both regions
+    assert state(two_regions, locked) == [False, False]
+    for emulator in (west, east):
+        emulator.set_faults(Faults())
+    frame = scp_widgets.relock_pending(journal=tmp_path / "r.jsonl")
     assert set(frame["outcome"]) == {"locked"} and state(two_regions, locked) == [True, True]
     assert pending_windows() == []
 
