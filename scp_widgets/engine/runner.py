@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from os import PathLike
 from pathlib import Path
@@ -103,12 +103,15 @@ async def arun(
     cancel: CancelToken | None = None,
     tags: Mapping[str, str] | None = None,
     sending: threading.Event | None = None,
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> pd.DataFrame:
     """Run `action` on every id and return the result DataFrame (the engine under `lock` and `alock`).
     `tags` go into the journal's header and the frame's attrs (a fleet run's id and this part's region).
-    `sending` is set once the requests start (the client made, the version known), or when the run ends first."""
+    `sending` is set once the requests start (the client made, the version known), or when the run ends first.
+    `ready` is awaited once the version is known and the journal open, before the first request: a fleet run's
+    regions start together, or none does (if it raises, the journal ends saying nothing was sent)."""
     try:
-        return await _arun(action, ids, options, connection, client, progress, cancel, tags, sending)
+        return await _arun(action, ids, options, connection, client, progress, cancel, tags, sending, ready)
     finally:
         if sending is not None:
             sending.set()
@@ -124,6 +127,7 @@ async def _arun(
     cancel: CancelToken | None,
     tags: Mapping[str, str] | None,
     sending: threading.Event | None,
+    ready: Callable[[], Awaitable[None]] | None,
 ) -> pd.DataFrame:
     if action not in ("lock", "unlock"):
         raise ScpUsageError(f"action must be 'lock' or 'unlock', not {action!r}.")
@@ -151,6 +155,8 @@ async def _arun(
             "settings": settings_record(options), **(tags or {}),
         }  # fmt: skip
         journal_file = open_journal(options.journal, header, fsync=options.journal_fsync)
+        if ready is not None:
+            await _ready_or_end(ready, journal_file, len(server_ids), started)
         budget = RetryBudget()
         if sending is not None:
             sending.set()
@@ -182,6 +188,23 @@ async def _arun(
     finally:
         if owned:
             await client.aclose()
+
+
+async def _ready_or_end(
+    ready: Callable[[], Awaitable[None]], journal: Journal | None, requested: int, started: float
+) -> None:
+    """Wait for `ready`; if it raises, nothing is sent, and the journal (already started) ends saying so."""
+    try:
+        await ready()
+    except BaseException as exc:
+        if journal is not None:
+            with journal:
+                outcome = RunOutcome(
+                    counts={}, elapsed_s=round(time.time() - started, 3), retries_spent=0, retries_denied=0,
+                    cancelled=False, not_sent=requested, summary=f"nothing sent: {exc}",
+                )  # fmt: skip
+                journal.end({"finished_at": utc_iso(time.time()), **outcome.record()})
+        raise
 
 
 async def _version_unless_cancelled(

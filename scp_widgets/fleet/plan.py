@@ -189,6 +189,9 @@ async def alist_fleet(
     answers = await asyncio.gather(*(one(t) for t in plan.targets), return_exceptions=True)
     errors = {str(t.region): a for t, a in zip(plan.targets, answers, strict=True) if isinstance(a, BaseException)}
     frames = [a for a in answers if isinstance(a, pd.DataFrame)]
+    mistakes = [e for e in errors.values() if isinstance(e, ScpUsageError)]
+    if mistakes:  # a region refusing the version asked for is the caller's mistake, not a region down:
+        raise mistakes[0]  # one sentence before anything is sent anywhere (a partial run would lock the rest)
     if errors and (not partial or not frames):
         raise next(iter(errors.values()))
     fleet = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -286,29 +289,34 @@ async def arun_fleet(
     combined = CombinedProgress(len(requested), progress, unsent)
     runs = [t for t in plan.targets if routed.get(t.region)]
     fleet_run = uuid.uuid4().hex[:12]  # one click, one run: each part's journal names it (history joins them)
-    outcomes = await asyncio.gather(
-        *(
-            arun(
-                action,
-                routed[t.region],
-                journal_per_region(options, t.region, len(runs)),
-                connection=t.connection,
-                client=plan.client,
-                progress=combined.part(t.region),
-                cancel=token,
-                tags={"fleet_run": fleet_run, "region": t.region or ""},
-            )
-            for t in runs
-        ),
-        return_exceptions=True,
-    )
+    start = StartTogether(len(runs))
+
+    async def part(target: Target) -> pd.DataFrame:
+        try:
+            return await arun(
+                action, routed[target.region], journal_per_region(options, target.region, len(runs)),
+                connection=target.connection, client=plan.client, progress=combined.part(target.region),
+                cancel=token, tags={"fleet_run": fleet_run, "region": target.region or ""}, ready=start.ready,
+            )  # fmt: skip
+        except BaseException as exc:
+            start.failed(exc)
+            raise
+
+    outcomes = await asyncio.gather(*(part(t) for t in runs), return_exceptions=True)
+    if start.error is not None:  # a region refused before any request (its version, its journal): none sent
+        raise start.error
     failed = [o for o in outcomes if isinstance(o, BaseException)]
     if failed:
         raise failed[0]
-    unsent_journal = journal_results(
-        action, unsent, journal_per_region(options, "not-sent", 2), {"fleet_run": fleet_run}
-    )
-    frames = [with_region_rows(f, t.region) for t, f in zip(runs, outcomes, strict=True) if isinstance(f, pd.DataFrame)]
+    ran = [f for f in outcomes if isinstance(f, pd.DataFrame)]
+    try:  # every region has sent: a journal that cannot be written now is reported, never the rows lost
+        unsent_journal = journal_results(
+            action, unsent, journal_per_region(options, "not-sent", 2), {"fleet_run": fleet_run}
+        )
+        unsent_error = None
+    except ScpUsageError as exc:
+        unsent_journal, unsent_error = None, str(exc)
+    frames = [with_region_rows(f, t.region) for t, f in zip(runs, ran, strict=True)]
     frames.append(with_region_rows(to_frame(unsent), None))
     joined = pd.concat(frames, ignore_index=True)
     order = {server_id: n for n, server_id in enumerate(requested)}
@@ -317,14 +325,14 @@ async def arun_fleet(
     if not plan.regional:
         joined = joined.drop(columns="region")
     joined.attrs.clear()
-    joined.attrs.update(_attrs(action, plan, [f for f in outcomes if isinstance(f, pd.DataFrame)], joined, options))
+    joined.attrs.update(_attrs(action, plan, ran, joined, options))
     joined.attrs["run_id"] = fleet_run
     if unsent_journal is not None:
         joined.attrs["journals"] = [*joined.attrs["journals"], str(unsent_journal)]
+    journal_error = unsent_error or next((f.attrs["journal_error"] for f in ran if f.attrs.get("journal_error")), None)
     joined.attrs.update(duplicates=duplicates, started_at=utc_iso(started))
     elapsed = time.time() - started
     not_sent = count_not_sent(joined["error_code"])
-    ran = [f for f in outcomes if isinstance(f, pd.DataFrame)]
     outcome = RunOutcome(
         counts=joined.attrs["counts"], elapsed_s=round(elapsed, 3), cancelled=token.cancelled, not_sent=not_sent,
         retries_spent=sum(int(r.attrs.get("retries_spent") or 0) for r in ran),
@@ -332,10 +340,38 @@ async def arun_fleet(
         summary=summary_line(joined.attrs["counts"], elapsed, duplicates=duplicates, not_sent=not_sent),
     )  # fmt: skip
     joined.attrs.update(outcome.record(), settings=options, outcome=outcome)
+    if journal_error:  # the run is whole; only its record on disk is not (as for one region's run)
+        joined.attrs["journal_error"] = journal_error
+        joined.attrs["summary"] += f"; {journal_error}"
     if region_errors:  # said in the summary too: a rule's matches there are unknown, not zero
         joined.attrs["region_errors"] = region_errors
         joined.attrs["summary"] += f"; {', '.join(region_errors)} could not be listed ({_first(region_errors)})"
     return joined
+
+
+class StartTogether:
+    """The regions of one fleet run start sending together, or none does. Each part waits in `ready` once its
+    version is known and its journal open; a part that fails before that (a version its region refuses, a
+    journal it cannot open) stops every part before its first request, so the run's error is true: nothing
+    was sent anywhere. A failure after the start changes nothing here."""
+
+    def __init__(self, parts: int) -> None:
+        self.waiting = parts
+        self.go = asyncio.Event()
+        self.error: BaseException | None = None
+
+    async def ready(self) -> None:
+        self.waiting -= 1
+        if self.waiting <= 0:
+            self.go.set()
+        await self.go.wait()
+        if self.error is not None:
+            raise ScpUsageError(f"not sent: another region could not start ({self.error})")
+
+    def failed(self, error: BaseException) -> None:
+        if not self.go.is_set():
+            self.error = error
+            self.go.set()
 
 
 def journal_per_region(options: RunOptions, region: str | None, runs: int) -> RunOptions:

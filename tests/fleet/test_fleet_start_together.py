@@ -1,0 +1,106 @@
+"""The regions of one fleet run start sending together, or none does (fleet.plan.StartTogether), and a journal
+that cannot be written once every region has sent never costs the frame (found by the engine review).
+
+Before: a region refusing the version asked for was taken for a region down, and the other region locked its
+servers; a region whose journal could not be opened raised "fix it or run with journal=False" after the other
+region had locked; the run's "not sent" journal, opened after every region had sent, raised on a full or
+deleted folder instead of returning the frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import scp_widgets
+from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.emulator import (
+    DEMO_ACCESS_KEY,
+    DEMO_SECRET_KEY,
+    ApiVersion,
+    Emulator,
+    EmulatorConfig,
+    EmulatorServer,
+)
+from scp_widgets.emulator.regions import RegionalEmulators
+
+REGIONS = ["kr-west1", "kr-east1"]
+MISSING = "00000000-0000-4000-8000-000000000000"  # in no listing: a not_found row, journaled after the sends
+
+
+def posts(regions: RegionalEmulators) -> int:
+    return sum(1 for e in regions.emulators.values() for r in e.record if r.method == "POST")
+
+
+def unlocked(regions: RegionalEmulators, per_region: int) -> list[str]:
+    return [
+        i for e in regions.emulators.values() for i in [i for i in e.own_ids if not e.server(i)["locked"]][:per_region]
+    ]
+
+
+@pytest.fixture
+def east_moved_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[EmulatorServer, EmulatorServer]]:
+    """kr-west1 as usual; kr-east1 retired 1.3 yesterday and offers 1.4."""
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    east_versions = (ApiVersion("1.4", "CURRENT"), ApiVersion("1.3", "SUPPORTED", yesterday))
+    west = Emulator(EmulatorConfig(servers=20, seed=7, locked_fraction=0.0))
+    east = Emulator(EmulatorConfig(servers=20, seed=1007, locked_fraction=0.0, versions=east_versions))
+    with EmulatorServer(west) as w, EmulatorServer(east) as e:
+        monkeypatch.setenv("SCP_ENDPOINTS", f"kr-west1={w.url},kr-east1={e.url}")
+        monkeypatch.setenv("SCP_ACCESS_KEY", DEMO_ACCESS_KEY)
+        monkeypatch.setenv("SCP_SECRET_KEY", DEMO_SECRET_KEY)
+        yield w, e
+
+
+def test_a_version_one_region_refuses_is_one_sentence_and_nothing_is_sent_anywhere(
+    east_moved_on: tuple[EmulatorServer, EmulatorServer],
+) -> None:
+    west, east = (s.emulator for s in east_moved_on)
+    ids = [west.own_ids[0], east.own_ids[0]]
+    with pytest.raises(ScpUsageError, match=r"^API version 1\.3 was retired on .*; use 1\.4"):
+        scp_widgets.lock(ids, regions=REGIONS, api_version="1.3")
+    assert [r for e in (west, east) for r in e.record if r.method == "POST"] == []
+    assert not west.server(ids[0])["locked"] and scp_widgets.history().empty
+
+
+def test_a_region_whose_journal_cannot_open_stops_every_region_before_its_first_request(
+    two_regions: RegionalEmulators, tmp_path: Path
+) -> None:
+    (tmp_path / "run-kr-east1.jsonl").mkdir()  # the east part's journal cannot be a file
+    ids = unlocked(two_regions, 3)
+    with pytest.raises(ScpUsageError, match=r"^Cannot write the journal .*run-kr-east1\.jsonl"):
+        scp_widgets.lock(ids, regions=REGIONS, journal=tmp_path / "run.jsonl")
+    assert posts(two_regions) == 0
+    # the west part had started its journal: it ends saying nothing was sent, so its history is true
+    lines = [json.loads(line) for line in (tmp_path / "run-kr-west1.jsonl").read_text().splitlines()]
+    assert [line["type"] for line in lines] == ["run", "end"]
+    assert lines[1]["counts"] == {} and lines[1]["not_sent"] == 3
+    assert lines[1]["summary"].startswith("nothing sent: not sent: another region could not start (Cannot write")
+
+
+def test_the_not_sent_journal_failing_after_the_sends_keeps_the_frame(
+    two_regions: RegionalEmulators, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "journal"
+    monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DIR", str(folder))
+    ids = [*unlocked(two_regions, 2), MISSING]
+    moved: list[bool] = []
+
+    def folder_gone(_: object) -> None:  # the folder is deleted (a file in its place) once the run is under way
+        if not moved:
+            moved.append(True)
+            shutil.move(folder, tmp_path / "moved")
+            folder.write_text("not a folder")
+
+    with pytest.warns(scp_widgets.JournalWarning):
+        frame = scp_widgets.lock(ids, regions=REGIONS, progress=folder_gone)
+    assert moved and list(frame["server_id"]) == ids  # every row, in request order
+    assert list(frame["outcome"].astype(str)) == ["locked"] * 4 + ["not_found"]
+    assert "Cannot write the journal" in str(frame.attrs["journal_error"])
+    assert frame.attrs["summary"].startswith("4 locked, 1 not_found") and "Cannot write" in frame.attrs["summary"]
+    assert folder.is_file()
