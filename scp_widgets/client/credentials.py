@@ -119,14 +119,14 @@ def resolve_credentials(
         if not (access_key and secret_key):
             missing = "secret_key" if access_key else "access_key"
             raise CredentialsError(f"{missing} is missing: give both access_key and secret_key, or neither.")
-        return Credentials(access_key.strip(), secret_key, "arguments")
+        return Credentials(checked_access_key(access_key, "the arguments"), secret_key, "arguments")
 
     env_access = env.get(ACCESS_KEY_ENV, "").strip()
     if env_access or env_secret:
         if not (env_access and env_secret):
             missing = SECRET_KEY_ENV if env_access else ACCESS_KEY_ENV
             raise CredentialsError(f"{missing} is not set: set both {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}.")
-        return Credentials(env_access, env_secret, "environment")
+        return Credentials(checked_access_key(env_access, ACCESS_KEY_ENV), env_secret, "environment")
 
     path = directory / "credentials.json"
     if path.is_file():
@@ -144,12 +144,31 @@ def _from_file(path: Path) -> Credentials:
         raise CredentialsError(f"{path} is not readable JSON ({type(exc).__name__}).") from None
     if not isinstance(data, dict):
         data = {}
-    access = str(data.get("access-key", "")).strip()
-    secret = as_secret(str(data.get("secret-key", "")).strip())
+    # a field left null (a template not filled in) is missing, never the text "None"
+    access = _text(data.get("access-key"))
+    secret = as_secret(_text(data.get("secret-key")))
     del data  # the file's secret in clear: not in this frame when the error below is raised
     if access and secret:
-        return Credentials(access, secret, str(path))
+        return Credentials(checked_access_key(access, str(path)), secret, str(path))
     raise CredentialsError(f"{path} needs both access-key and secret-key.")
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def checked_access_key(access_key: Any, source: str) -> str:
+    """The access key, stripped; one sentence (before anything is sent) when it cannot go in a header: a line
+    break or space inside (a key pasted across a wrapped line), or not text at all."""
+    if not isinstance(access_key, str):
+        raise CredentialsError(f"The access key from {source} must be text, not {a_type(access_key)}.")
+    key = access_key.strip()
+    if any(c.isspace() or not c.isprintable() or not c.isascii() for c in key):
+        raise CredentialsError(
+            f"The access key from {source} holds a space, line break or other odd character inside "
+            "(pasted across lines?); give it on one line."
+        )
+    return key
 
 
 def wrap_secret(options: dict[str, Any]) -> None:

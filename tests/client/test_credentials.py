@@ -114,13 +114,34 @@ def test_half_given_environment(tmp_path: Path, env_extra: dict[str, str], missi
 
 @pytest.mark.parametrize(
     "data",
-    [{"access-key": "file-ak"}, {"secret-key": SECRET}, {"access-key": "", "secret-key": SECRET}, ["a", "b"]],
-)
+    [
+        {"access-key": "file-ak"}, {"secret-key": SECRET}, {"access-key": "", "secret-key": SECRET}, ["a", "b"],
+        # a template not filled in: null is missing, never the text "None" signing every request
+        {"access-key": "file-ak", "secret-key": None}, {"access-key": None, "secret-key": SECRET},
+        {"access-key": "file-ak", "secret-key": ["x"]}, {"access-key": {"k": 1}, "secret-key": SECRET},
+    ],
+)  # fmt: skip
 def test_half_given_file(tmp_path: Path, data: object) -> None:
     write_file(tmp_path, data)
     with pytest.raises(CredentialsError, match="needs both access-key and secret-key") as info:
         resolve_credentials(env=env_for(tmp_path))
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["AKID\nq7Rv0b", "AKID q7Rv0b", "AKID\tq7", "AKID\x00q7", "ÀKID"])
+def test_an_access_key_that_cannot_go_in_a_header_is_one_sentence(tmp_path: Path, key: str) -> None:
+    # pasted across a wrapped line: aiohttp refused the header mid-run, a 24-frame ValueError, no frame
+    write_file(tmp_path, {"access-key": key, "secret-key": SECRET})
+    for resolve in (
+        lambda: resolve_credentials(key, SECRET, env=env_for(tmp_path)),
+        lambda: resolve_credentials(env=env_for(tmp_path, SCP_ACCESS_KEY=key, SCP_SECRET_KEY=SECRET)),
+        lambda: resolve_credentials(env=env_for(tmp_path)),
+    ):
+        with pytest.raises(CredentialsError, match="holds a space, line break or other odd character") as info:
+            resolve()
+        assert SECRET not in str(info.value) and key not in str(info.value)
+        assert_one_sentence(str(info.value))
+    assert resolve_credentials("  AKID \n", SECRET, env=env_for(tmp_path)).access_key == "AKID"  # ends are stripped
 
 
 def test_unreadable_json_file(tmp_path: Path) -> None:
