@@ -1,12 +1,16 @@
-"""A journal whose disk fills: its writes fail with ENOSPC after some succeed (shared by the journal tests)."""
+"""Shared by the journal tests: a journal whose disk fills (its writes fail with ENOSPC after some succeed),
+and a transport that holds a run in flight."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
+import threading
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
 import pytest
 
 from scp_widgets.engine.journal import Journal
@@ -38,3 +42,16 @@ def fill_disk_after(monkeypatch: pytest.MonkeyPatch, room: list[int]) -> None:
         return journal
 
     monkeypatch.setattr(Journal, "open", classmethod(open_filling))
+
+
+class HeldTransport(httpx.AsyncBaseTransport):
+    """Holds every POST until `gate` opens, so a run stays in flight while a second one starts."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.gate, self.held = inner, threading.Event(), threading.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.held.set()
+            await asyncio.to_thread(self.gate.wait, 60)
+        return await self.inner.handle_async_request(request)

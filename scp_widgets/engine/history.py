@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from scp_widgets.client.errors import JournalError, ScpError, ScpUsageError
-from scp_widgets.engine.journal import JournalWarning
+from scp_widgets.engine.journal import JournalWarning, held_by_a_live_run
 from scp_widgets.engine.journal_reader import read_runs, run_counts, run_frame
 from scp_widgets.engine.results import Outcome, count_outcomes, summary_line
 from scp_widgets.engine.retention import configure, keep_days, prune_journals
@@ -33,15 +33,16 @@ from scp_widgets.engine.state_dirs import default_journal_dir
 logger = logging.getLogger(__name__)
 COLUMNS = (
     "run_id", "action", "started_at", "finished_at", "api_version", "endpoint", "servers", "complete",
-    "never_sent", "summary", "journal", "regions", "journals",
+    "running", "never_sent", "summary", "journal", "regions", "journals",
 )  # fmt: skip
 
 
 def history(folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Every run journaled in `folder` (default: the journal folder), one row per run, newest first.
 
-    Columns: run_id, action, started_at, finished_at, api_version, endpoint, servers, complete, never_sent,
-    summary, journal, regions, journals, then one count column per outcome seen. A run over several regions
+    Columns: run_id, action, started_at, finished_at, api_version, endpoint, servers, complete, running,
+    never_sent, summary, journal, regions, journals, then one count column per outcome seen. `running`: the run
+    has no end yet and its process still holds the journal (it is going on now, not dead). A run over several regions
     (one click, one `lock(regions=...)`) is one row: its parts' journals are `journals`, and
     `read_history_row(row)` joins them into the run's frame. `read_journal(row.journal, row.run_id)` gives a
     one-file run's frame (`read_journal(row.journal)` alone when the file holds one run, the usual case).
@@ -81,6 +82,7 @@ def _joined(fleet_run: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
             counts[str(outcome)] = counts.get(str(outcome), 0) + int(part.get(str(outcome), 0) or 0)
     counts = {k: v for k, v in counts.items() if v}
     complete = all(p["complete"] for p in parts)
+    running = any(p["running"] for p in parts)
     starts = sorted(str(p["started_at"]) for p in parts if p.get("started_at"))
     ends = sorted(str(p["finished_at"]) for p in parts if p.get("finished_at"))
     elapsed = None
@@ -90,14 +92,15 @@ def _joined(fleet_run: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
     not_sent = sum(int(p.get("not_sent") or 0) for p in parts)
     summary = summary_line(counts, elapsed, not_sent=not_sent)
     if not complete:
-        summary = f"did not finish: {sum(counts.values())} sent or done, {never_sent} never sent"
+        summary = unfinished_summary(sum(counts.values()), never_sent, running)
     regions = [str(p["regions"]) for p in parts if p.get("regions")]
     return {
         "run_id": fleet_run, "action": parts[0]["action"], "started_at": starts[0] if starts else None,
         "finished_at": ends[-1] if complete and ends else None,
         "api_version": ", ".join(dict.fromkeys(str(p["api_version"]) for p in parts if p.get("api_version"))),
         "endpoint": ", ".join(str(p["endpoint"]) for p in parts if p.get("endpoint")),
-        "servers": sum(int(p["servers"]) for p in parts), "complete": complete, "never_sent": never_sent,
+        "servers": sum(int(p["servers"]) for p in parts), "complete": complete, "running": running,
+        "never_sent": never_sent,
         "summary": summary, "journal": parts[0]["journal"], "regions": ", ".join(regions),
         "journals": [str(p["journal"]) for p in parts], **counts,
     }  # fmt: skip
@@ -133,7 +136,11 @@ def _rows_of(file: Path) -> list[dict[str, object]]:
         return [_checked(file, _row(file, header, footer, footer["counts"], never_sent=0))]
     # A crashed run's torn line is not warned of: its row says it did not finish.
     runs = run_counts(file)
-    return [_checked(file, _row(file, run.header, run.footer, counts, never_sent)) for run, counts, never_sent in runs]
+    live = bool(runs) and runs[-1][0].footer is None and held_by_a_live_run(file)  # only the last run can be
+    return [
+        _checked(file, _row(file, run.header, run.footer, counts, never_sent, live and n == len(runs) - 1))
+        for n, (run, counts, never_sent) in enumerate(runs)
+    ]
 
 
 def _checked(file: Path, row: dict[str, object]) -> dict[str, object]:
@@ -183,22 +190,34 @@ def _one_finished_run(file: Path) -> tuple[dict[str, Any], dict[str, Any]] | Non
 
 
 def _row(
-    file: Path, header: dict[str, Any], footer: dict[str, Any] | None, counts: dict[str, int], never_sent: int
+    file: Path,
+    header: dict[str, Any],
+    footer: dict[str, Any] | None,
+    counts: dict[str, int],
+    never_sent: int,
+    running: bool = False,
 ) -> dict[str, object]:
     ids = header.get("ids", [])
     ids = ids if isinstance(ids, list) else None  # _checked refuses the row
     summary = (footer or {}).get("summary")
     if footer is None:
-        summary = f"did not finish: {sum(counts.values())} sent or done, {never_sent} never sent"
+        summary = unfinished_summary(sum(counts.values()), never_sent, running)
     return {
         "run_id": header.get("run_id"), "action": header.get("action"), "started_at": header.get("started_at"),
         "finished_at": (footer or {}).get("finished_at"), "api_version": header.get("api_version"),
         "endpoint": header.get("endpoint"), "servers": None if ids is None else len(ids),
-        "complete": footer is not None,
+        "complete": footer is not None, "running": running,
         "never_sent": never_sent, "summary": summary, "journal": str(file), "regions": header.get("region") or "",
         "journals": [str(file)], "fleet_run": header.get("fleet_run"), "not_sent": (footer or {}).get("not_sent"),
         **counts,
     }  # fmt: skip
+
+
+def unfinished_summary(done: int, never_sent: int, running: bool) -> str:
+    """A run without its end line: still going (its process holds the journal), or dead."""
+    if running:
+        return f"running: {done} sent or done, {never_sent} not yet sent (read it again once it ends)"
+    return f"did not finish: {done} sent or done, {never_sent} never sent"
 
 
 def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
@@ -211,6 +230,7 @@ def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     for column in ("run_id", "action", "api_version", "endpoint", "summary", "journal", "regions"):
         frame[column] = frame[column].astype("string")
     frame["complete"] = frame["complete"].astype(bool)
+    frame["running"] = frame["running"].fillna(False).astype(bool)
     frame = frame.sort_values(["started_at", "journal"], ascending=False, na_position="last", ignore_index=True)
     return frame
 

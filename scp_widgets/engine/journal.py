@@ -275,6 +275,21 @@ def _take(file: IO[str], path: Path) -> None:
         ) from None
 
 
+def held_by_a_live_run(path: Path) -> bool:
+    """Whether a run is writing this journal now: its writer holds the exclusive lock (`_take`) until the
+    file closes or its process dies, so a journal without its end line is a live run, not a dead one."""
+    try:
+        with open(path, "rb") as file:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
 def _ends_torn(file: IO[str]) -> bool:
     """Whether the file's last line lacks its newline (a crash cut it short)."""
     try:

@@ -18,11 +18,14 @@ concurrency, retries, timeout); keyword arguments override them, and credentials
 
 from __future__ import annotations
 
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.engine.journal import held_by_a_live_run
 from scp_widgets.engine.results import Outcome, sections
 from scp_widgets.engine.settings import RERUN_SETTINGS, RunOptions
 
@@ -105,4 +108,16 @@ def check_frame(frame: Any) -> pd.DataFrame:
                 "history(), read_journal(row.journal) gives that run's frame."
             )
         raise ScpUsageError(f"Expected a run's result DataFrame, not {type(frame).__name__}.")
+    if frame.attrs.get("complete") is False and any(held_by_a_live_run(Path(j)) for j in _journals(frame)):
+        # its never-sent ids are being sent now: resending them would send every one twice
+        raise ScpUsageError(
+            "This frame is from a run that is still going (its process holds the journal): wait for it to "
+            "end, or cancel it there, then read its journal again."
+        )
     return frame
+
+
+def _journals(frame: pd.DataFrame) -> list[str]:
+    attrs = frame.attrs
+    found = [attrs.get("journal"), *(attrs.get("journals") or ())]
+    return [str(j) for j in found if isinstance(j, str | PathLike) and str(j)]

@@ -73,8 +73,10 @@ class ScpHistoryMagics(Magics):
         if args.limit is not None:
             frame = frame.head(args.limit)
         if not args.quiet:
-            unfinished = int((~frame["complete"]).sum())
-            extra = f" ({unfinished} did not finish)" if unfinished else ""
+            running = int(frame["running"].sum())
+            dead = int((~frame["complete"]).sum()) - running
+            said = [f"{dead} did not finish"] * bool(dead) + [f"{running} running"] * bool(running)
+            extra = f" ({', '.join(said)})" if said else ""
             print(f"{len(frame)} run{'s' if len(frame) != 1 else ''}{extra}")
         if args.output:
             assert self.shell is not None

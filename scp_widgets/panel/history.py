@@ -70,9 +70,8 @@ class HistoryView(w.Accordion):  # type: ignore[misc]  # ipywidgets ships no typ
 
     def _button(self, row: Any) -> w.Button:
         when = local_time(row.started_at) or "?"  # local wall time, as the panel's results show it
-        state = "" if row.complete else " · did not finish"
         where = f" · {row.regions}" if row.regions else ""
-        label = f"{when} · {row.action}{where} · {row.summary}{state}"
+        label = f"{when} · {row.action}{where} · {row.summary}"  # "did not finish: ..." / "running: ..." says it
         journals = list(row.journals)
         button = w.Button(
             description=label, tooltip=f"run {row.run_id}: {', '.join(journals)}", layout=_wide(),
@@ -102,8 +101,10 @@ class HistoryView(w.Accordion):  # type: ignore[misc]  # ipywidgets ships no typ
 
 
 def outcome_level(row: Any) -> str:
-    """'ok' when every server succeeded, 'error' when none did or the run did not finish, else 'warn'."""
+    """'ok' when every server succeeded, 'error' when none did or the run died, else 'warn' (or running)."""
     succeeded = sum(int(getattr(row, str(o), 0) or 0) for o in SUCCESSES)
+    if getattr(row, "running", False):
+        return "warn"
     if not row.complete or (succeeded == 0 and row.servers):
         return "error"
     return "ok" if succeeded >= row.servers else "warn"

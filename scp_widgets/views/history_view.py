@@ -30,8 +30,8 @@ def history_html(frame: pd.DataFrame) -> str:
     rows = []
     for row in frame.itertuples(index=False):
         summary = html.escape(str(row.summary)) if isinstance(row.summary, str) else ""
-        if not row.complete:
-            summary = f"<b>did not finish</b> · {summary}"
+        if not row.complete:  # its summary says "did not finish: ..." or "running: ..."
+            summary = f"<b>{summary}</b>"
         path = str(row.journal) if isinstance(row.journal, str) else ""
         journal = f'<span title="{html.escape(path)}">{html.escape(PurePath(path).name)}</span>'
         rows.append(
@@ -51,10 +51,7 @@ def history_text(frame: pd.DataFrame) -> str:
             "started": [local_time(s) for s in frame["started_at"]],
             "action": frame["action"],
             "servers": frame["servers"],
-            "summary": [
-                s if done else f"did not finish · {s}"
-                for s, done in zip(frame["summary"], frame["complete"], strict=True)
-            ],
+            "summary": frame["summary"],  # a run without its end says "did not finish: ..." or "running: ..."
             "journal": [PurePath(str(p)).name for p in frame["journal"]],
         }
     )

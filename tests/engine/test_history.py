@@ -87,7 +87,8 @@ def test_an_unfinished_run_is_a_row_that_says_so(isolated_environment: Path) -> 
     ids = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
     header = {"run_id": "crashed", "action": "lock", "started_at": "2026-11-01T10:00:00+00:00", "ids": ids}
     journal = Journal.open(isolated_environment / "crashed.jsonl", header)
-    journal.sent(ids[0])  # and then the kernel died: no result, no end
+    journal.sent(ids[0])  # and then the kernel died: no result, no end, and its lock went with it
+    journal.close()
     (isolated_environment / "notes.jsonl").write_text("my own notes\n")
     with pytest.warns(JournalWarning, match=r"Left out of the history: .*notes\.jsonl line 1 is not JSON"):
         runs = scp_widgets.history()
@@ -256,9 +257,13 @@ def test_history_view_shows_an_unfinished_run_and_refresh_picks_up_new_ones(tmp_
     view.refresh()
     assert view.run_buttons == [] and "No runs journaled yet." in view.note_html.value
     header = {"run_id": "crashed", "action": "lock", "started_at": "2026-11-01T10:00:00+00:00", "ids": ids}
-    Journal.open(tmp_path / "crashed.jsonl", header).sent(ids[0])
+    crashed = Journal.open(tmp_path / "crashed.jsonl", header)
+    crashed.sent(ids[0])
+    crashed.close()  # its process died: no end line, and nobody holds the file
     view.refresh_button.click()
-    assert len(view.run_buttons) == 1 and view.run_buttons[0].description.endswith("· did not finish")
+    label = view.run_buttons[0].description
+    assert len(view.run_buttons) == 1 and label.endswith("· lock · did not finish: 1 sent or done, 1 never sent")
+    assert label.count("did not finish") == 1 and view.run_buttons[0].button_style == "danger"
     view.run_buttons[0].click()
     assert 'data-outcome="sent"' in view.detail_html.value and "1 sent; 1 never sent" in view.detail_html.value
     assert "did not finish" in view.detail_html.value and "Did not finish (1)" in view.detail_html.value

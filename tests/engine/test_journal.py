@@ -20,10 +20,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
-from journal_helpers import fill_disk_after
+from journal_helpers import HeldTransport, fill_disk_after
 
 import scp_widgets
 from scp_widgets.client.errors import JournalError, ScpUsageError
@@ -255,21 +254,6 @@ def test_a_real_disk_filling_mid_run_keeps_every_row(tmp_path: Path, disk: str) 
 
 
 # -- one run, one owner -------------------------------------------------------------------------------------
-
-
-class HeldTransport(httpx.AsyncBaseTransport):
-    """Holds every POST until `gate` opens, so a run stays in flight while a second one starts."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner, self.gate, self.held = inner, threading.Event(), threading.Event()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            import asyncio
-
-            self.held.set()
-            await asyncio.to_thread(self.gate.wait, WAIT)
-        return await self.inner.handle_async_request(request)
 
 
 def test_a_second_run_on_a_journal_in_use_is_refused_before_sending(
