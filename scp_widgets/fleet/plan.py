@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from scp_widgets.engine.results import (
     utc_iso,
 )
 from scp_widgets.engine.runner import arun, journal_results, plan_ids
+from scp_widgets.engine.servers import servers_frame
 from scp_widgets.engine.settings import RunOptions, RunOutcome, check_unlock_confirmed
 from scp_widgets.fleet.progress import CombinedProgress
 from scp_widgets.fleet.rules import check_rule, matching, select, with_region
@@ -238,6 +239,19 @@ def regions_of(fleet: pd.DataFrame, requested: list[str]) -> dict[str, str | Non
     return home
 
 
+async def _unless_cancelled(listing: Coroutine[Any, Any, pd.DataFrame], token: CancelToken) -> pd.DataFrame | None:
+    """The listing, or None when the run is cancelled first (the listing is then stopped)."""
+    task = asyncio.ensure_future(listing)
+    cancelled = asyncio.ensure_future(token.bind(asyncio.get_running_loop()).wait())
+    await asyncio.wait({task, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+    cancelled.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
 def _unsent(server_id: str, action: str, outcome: Outcome, code: str, message: str) -> ServerResult:
     now = time.time()
     return ServerResult(server_id, action, outcome, error_code=code, message=message, started_at=now, finished_at=now)
@@ -258,11 +272,19 @@ async def arun_fleet(
     options = options or RunOptions()
     started = time.time()
     token = cancel or CancelToken()
+    cut = False
     if listing is None:  # a region that cannot be listed is reported; the others run
-        listing = await alist_fleet(
-            plan, api_version=options.api_version, apply_rule=False, partial=True,
-            retries=options.retries, timeout=options.timeout,
+        listing = await _unless_cancelled(
+            alist_fleet(
+                plan, api_version=options.api_version, apply_rule=False, partial=True,
+                retries=options.retries, timeout=options.timeout,
+            ),
+            token,
         )  # fmt: skip
+        if listing is None:  # a Cancel or an interrupt while listing (a dead endpoint waits minutes there)
+            if plan.where is not None:
+                raise ScpUsageError("Cancelled while listing the servers for the rule; nothing was sent.")
+            listing, cut = with_region(servers_frame([])), True
     region_errors: dict[str, str] = dict(listing.attrs.get("region_errors") or {})
     fleet = listing
     names = dict(zip(fleet["id"].str.lower(), fleet["name"], strict=True))
@@ -276,6 +298,9 @@ async def arun_fleet(
         if not is_valid_id(server_id):
             message = "not a server id (expected a UUID like 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); not sent"
             unsent.append(_unsent(server_id, action, Outcome.INVALID_ID, "INVALID_ID", message))
+        elif cut:  # every row still: resume_cancelled sends them, listing again
+            message = "cancelled while the servers were being listed; not sent"
+            unsent.append(_unsent(server_id, action, Outcome.CANCELLED, NOT_SENT_CODE, message))
         elif server_id not in home and region_errors:  # it may be in a region that could not be listed
             down = ", ".join(region_errors)
             message = f"not sent: {down} could not be listed, and this server may be there ({_first(region_errors)})"

@@ -4,7 +4,8 @@ that cannot be written once every region has sent never costs the frame (found b
 Before: a region refusing the version asked for was taken for a region down, and the other region locked its
 servers; a region whose journal could not be opened raised "fix it or run with journal=False" after the other
 region had locked; the run's "not sent" journal, opened after every region had sent, raised on a full or
-deleted folder instead of returning the frame.
+deleted folder instead of returning the frame. And a Cancel (a kernel interrupt) while a region was being
+listed waited for the whole listing (4 attempts x 15 s on a dead endpoint) before it was seen.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,8 +30,10 @@ from scp_widgets.emulator import (
     Emulator,
     EmulatorConfig,
     EmulatorServer,
+    Faults,
 )
 from scp_widgets.emulator.regions import RegionalEmulators
+from scp_widgets.engine.cancel import CancelToken
 
 REGIONS = ["kr-west1", "kr-east1"]
 MISSING = "00000000-0000-4000-8000-000000000000"  # in no listing: a not_found row, journaled after the sends
@@ -104,3 +110,46 @@ def test_the_not_sent_journal_failing_after_the_sends_keeps_the_frame(
     assert "Cannot write the journal" in str(frame.attrs["journal_error"])
     assert frame.attrs["summary"].startswith("4 locked, 1 not_found") and "Cannot write" in frame.attrs["summary"]
     assert folder.is_file()
+
+
+def _listing_stuck(regions: RegionalEmulators) -> None:
+    """Wait until the black-holed kr-east1 holds a listing request (the run is stuck listing)."""
+    east = regions.emulators["kr-east1"]
+    deadline = time.monotonic() + 60
+    while not any(r.method == "GET" and r.path.startswith("/v1") for r in east.record):
+        assert time.monotonic() < deadline, "the listing never reached kr-east1"
+        threading.Event().wait(0.02)
+
+
+@pytest.mark.parametrize("by_rule", [False, True])
+def test_a_cancel_while_a_region_lists_stops_at_once_with_every_row(
+    two_regions: RegionalEmulators, by_rule: bool
+) -> None:
+    # an interrupt during `%scp_lock --where` was ignored: the cell ran the whole listing (4 x 15 s) first
+    ids = unlocked(two_regions, 2)
+    two_regions.emulators["kr-east1"].set_faults(Faults(black_hole=True))
+    token = CancelToken()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            target = {"where": "not locked"} if by_rule else {}
+            outcome.append(scp_widgets.lock(None if by_rule else ids, regions=REGIONS, cancel=token, **target))
+        except ScpUsageError as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    _listing_stuck(two_regions)
+    token.cancel()
+    runner.join(30)  # at once: the listing is stopped, not waited for (its timeout is 15 s, 4 attempts)
+    assert not runner.is_alive() and posts(two_regions) == 0
+    if by_rule:
+        assert str(outcome[0]) == "Cancelled while listing the servers for the rule; nothing was sent."
+        return
+    frame = outcome[0]
+    assert list(frame["server_id"]) == ids and set(frame["outcome"].astype(str)) == {"cancelled"}
+    assert set(frame["message"]) == {"cancelled while the servers were being listed; not sent"}
+    two_regions.emulators["kr-east1"].set_faults(Faults())
+    resumed = scp_widgets.resume_cancelled(frame)
+    assert sorted(resumed["server_id"]) == sorted(ids) and set(resumed["outcome"].astype(str)) == {"locked"}
