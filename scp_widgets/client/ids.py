@@ -11,13 +11,17 @@ from scp_widgets.client.errors import InvalidServerIdError, ScpUsageError
 # SCP server ids are UUIDs (seed page: 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); we send them lower case.
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SEPARATORS = re.compile(r"[\s,;]+")
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")  # soft hyphen, zero-width, BOM
 
 
 def normalise_id(raw: object) -> str:
     """Strip whitespace and quotes, lower-case. An id already in shape is returned as it is, not copied: a
     run keeps every id it sends, 85 bytes each (8.5 MB at 100,000 servers)."""
     text = str(raw).strip().strip("'\"").strip()
-    return text if _UUID.match(text) else text.lower()
+    if _UUID.match(text):
+        return text
+    # a zero-width space or byte-order mark copied from a web page or a Windows file prints as nothing
+    return _INVISIBLE.sub("", text).strip().strip("'\"").strip().lower()
 
 
 def is_valid_id(server_id: str) -> bool:

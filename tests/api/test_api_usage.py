@@ -73,6 +73,18 @@ def test_a_dict_of_ids_is_one_sentence(emulator: Emulator, emu_options: dict[str
     assert sent(emulator) == []
 
 
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u00ad", "\u2060"])
+def test_an_invisible_character_copied_with_an_id_is_not_part_of_it(
+    emulator: Emulator, emu_options: dict[str, Any], invisible: str
+) -> None:
+    # copied from a web page or a Windows file: the magic gave an invalid_id row that printed as a valid UUID
+    target = emulator.own_ids[0]
+    text = f"{invisible}{target.upper()}\n{invisible}{emulator.own_ids[1]}{invisible}"
+    frame = scp_widgets.lock(text, dry_run=True, **emu_options)
+    assert list(frame["server_id"]) == [target, emulator.own_ids[1]]
+    assert set(frame["outcome"].astype(str)) == {"planned"}
+
+
 def test_unknown_keyword_names_the_function_and_the_options(emulator: Emulator, emu_options: dict[str, Any]) -> None:
     error = usage_error(lambda: scp_widgets.unlock(emulator.own_ids[:1], quiet=True, **emu_options))
     assert str(error).startswith("unlock() has no option 'quiet'")
