@@ -125,6 +125,11 @@ def read_history_row(row: Any) -> pd.DataFrame:
     counts = count_outcomes(joined["outcome"].astype(str))
     joined.attrs = {**frames[0].attrs, "run_id": str(row.run_id), "journals": journals, "counts": counts}
     joined.attrs.update(summary=str(row.summary), complete=bool(row.complete), journal=None)
+    endpoints = {str(f.attrs["region"]): str(f.attrs["endpoint"]) for f in frames if f.attrs.get("region")}
+    if endpoints:  # as the run's own frame says it: a rerun goes to each region again, not all to the first
+        endpoint = ", ".join(f"{region}={url}" for region, url in endpoints.items())
+        joined.attrs.update(endpoints=endpoints, regions=list(endpoints), endpoint=endpoint)
+        joined.attrs.pop("region", None)
     return joined
 
 

@@ -58,3 +58,26 @@ def test_one_run_over_two_regions_is_one_history_row_with_every_row_journaled(
     button.click()
     assert view.results is not None and len(view.results) == len(ids)
     assert '<span class="region">kr-east1</span>' in view.detail_html.value
+
+
+def test_a_rerun_of_a_fleet_runs_history_row_goes_to_each_region_again(two_regions: RegionalEmulators) -> None:
+    # read_history_row's frame carried the first part's endpoint: retry_failed sent kr-east1's servers to
+    # kr-west1 ("server not found in this account"), the recovery path README gives after a crash
+    from scp_widgets.emulator import Faults
+
+    west, east = (two_regions.emulators[r] for r in ("kr-west1", "kr-east1"))
+    ids = [
+        *[i for i in west.own_ids if not west.server(i)["locked"]][:2],
+        *[i for i in east.own_ids if not east.server(i)["locked"]][:2],
+    ]
+    failing = Faults(error_rates={503: 1.0}, methods=frozenset({"POST"}))
+    west.set_faults(failing), east.set_faults(failing)
+    first = scp_widgets.lock(ids, regions=["kr-west1", "kr-east1"], retries=0)
+    assert set(first["outcome"].astype(str)) == {"server_error"}
+    west.set_faults(Faults()), east.set_faults(Faults())
+    row = next(scp_widgets.history().itertuples())
+    frame = scp_widgets.read_history_row(row)
+    assert frame.attrs["endpoints"] == dict(two_regions.endpoints)  # as the run's own frame has them
+    again = scp_widgets.retry_failed(frame)
+    assert sorted(again["server_id"]) == sorted(ids) and set(again["outcome"].astype(str)) == {"locked"}
+    assert all(west.server(i)["locked"] for i in ids[:2]) and all(east.server(i)["locked"] for i in ids[2:])
