@@ -129,10 +129,19 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: a command whose reader went away (`scp-widgets prune | head -1`) ends as `ls | head -1` does: quietly, 128 + SIGPIPE
+CLOSED_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except BrokenPipeError:  # not a traceback: the output was cut, as the reader asked (Python's own recipe)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit would raise again
+        return CLOSED_PIPE
 
 
 def run_demo(args: argparse.Namespace) -> int:
