@@ -43,6 +43,11 @@ class JournalError(ScpError, ValueError):
     """A journal file that is not an scp-widgets journal, or holds a corrupt record; one sentence naming the line."""
 
 
+class JournalUnwritable(ScpUsageError):
+    """A run's journal cannot be opened or started (a full disk, a folder gone, a file another run holds):
+    nothing has been sent. A maintenance window's re-lock then runs without one (locking matters more)."""
+
+
 class ScpRequestError(ScpError):
     """A request that did not succeed, after any retries. `attempts` counts the HTTP attempts made."""
 

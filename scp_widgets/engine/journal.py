@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from scp_widgets.client.errors import JournalError, ScpUsageError
+from scp_widgets.client.errors import JournalError, JournalUnwritable, ScpUsageError
 from scp_widgets.engine.results import OUTCOME_BY_NAME, ServerResult
 from scp_widgets.engine.state_dirs import default_journal_dir
 
@@ -65,9 +65,9 @@ class Journal:
             # 0600: a journal names the account's servers and what was done to them; it is nobody else's.
             file = os.fdopen(os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600), "a+", encoding="utf-8")
         except FileExistsError:  # mkdir met a file where a folder should be
-            raise ScpUsageError(_cannot(path, f"{path.parent} is not a folder")) from None
+            raise JournalUnwritable(_cannot(path, f"{path.parent} is not a folder")) from None
         except OSError as exc:
-            raise ScpUsageError(_cannot(path, exc)) from None
+            raise JournalUnwritable(_cannot(path, exc)) from None
         try:
             _take(file, path)
             journal = cls(path, run_id, file, fsync=fsync)
@@ -75,7 +75,7 @@ class Journal:
             journal._write({"type": "run", "format": FORMAT, **header}, after_torn_line=_ends_torn(file), slot=True)
         except OSError as exc:
             _close_quietly(file)
-            raise ScpUsageError(_cannot(path, exc)) from None
+            raise JournalUnwritable(_cannot(path, exc)) from None
         except BaseException:
             _close_quietly(file)
             raise

@@ -23,14 +23,14 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from scp_widgets.client.credentials import wrap_secret
-from scp_widgets.client.errors import ScpUsageError
+from scp_widgets.client.errors import JournalUnwritable, ScpUsageError
 from scp_widgets.client.ids import is_valid_id, split_ids
 from scp_widgets.client.loop_thread import background_loop, wait_for
 from scp_widgets.engine.cancel import CancelToken
@@ -124,8 +124,12 @@ class Window:
 
     # -- the record on disk ---------------------------------------------------------------------------
 
-    def _write(self, state: str, owed: dict[str, str]) -> None:
-        """The record: `servers` is what may still be unlocked (with why), `unlocked`/`relocked` what happened."""
+    def _write(self, state: str, owed: dict[str, str], *, before_sending: bool = False) -> None:
+        """The record: `servers` is what may still be unlocked (with why), `unlocked`/`relocked` what happened.
+
+        `before_sending`: nothing is unlocked yet, so a record that cannot be written stops the window there
+        (one sentence). Later, the window goes on (its re-lock matters more) and a warning tells the truth
+        the record cannot: which servers may still be unlocked."""
         self.path = windows_dir() / f"{self.window_id}.json"
         stat = _process_stat(os.getpid())
         record = {
@@ -134,7 +138,20 @@ class Window:
             "servers": [{**self._servers[i], "reason": why} for i, why in owed.items()],
             "unlocked": list(self.ids), "relocked": list(self.relocked_ids),
         }  # fmt: skip
-        _save(self.path, record)
+        try:
+            _save(self.path, record)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            if before_sending:
+                raise ScpUsageError(
+                    f"Cannot write the maintenance window's record {self.path} ({why}); nothing was unlocked."
+                ) from None
+            still = f"{len(owed)} server(s) may still be unlocked: {', '.join(list(owed)[:5])}" if owed else "none owed"
+            warnings.warn(
+                f"Could not update maintenance window {self.window_id}'s record to {state!r} ({why}); {still}.",
+                WindowWarning,
+                stacklevel=5,
+            )
 
 
 @dataclass(frozen=True)
@@ -187,7 +204,11 @@ async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
     if not window.ids:
         return
     # Before anything is sent: every chosen server may end up unlocked (a crash mid-unlock owes them all).
-    window._write("open", dict.fromkeys(window.ids, "the window is open"))
+    try:
+        window._write("open", dict.fromkeys(window.ids, "the window is open"), before_sending=True)
+    except ScpUsageError:
+        window.ids = []  # nothing was unlocked: nothing to lock again
+        raise
     frame = await fleet.arun_fleet(
         "unlock", window.ids, request.plan.by_ids(), request.options, cancel=cancel, listing=listing
     )
@@ -221,7 +242,18 @@ async def relock_servers(
         # the groups run at once: a journal= path becomes one file per region, as in one fleet run (else
         # every region but one was refused "in use by another run", and its servers stayed unlocked)
         own = fleet.journal_per_region(options, region, len(groups))
-        return await fleet.arun_fleet("lock", ids, plan, own, cancel=cancel, listing=listing)
+        try:
+            return await fleet.arun_fleet("lock", ids, plan, own, cancel=cancel, listing=listing)
+        except JournalUnwritable as exc:  # a full disk must not keep servers unlocked: lock them without one
+            bare = replace(own, journal=False)
+            frame = await fleet.arun_fleet("lock", ids, plan, bare, cancel=cancel, listing=listing)
+            warnings.warn(
+                f"Maintenance window: {len(ids)} server(s) of {plan.targets[0].label} were locked again without "
+                f"a journal ({exc}).",
+                WindowWarning,
+                stacklevel=2,
+            )
+            return frame
 
     results = await asyncio.gather(*(one(plan, servers) for plan, servers in groups), return_exceptions=True)
     owed: dict[str, str] = {}

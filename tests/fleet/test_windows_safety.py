@@ -6,8 +6,10 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import socket
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +166,44 @@ def test_relock_pending_that_only_partly_succeeds_leaves_a_record_of_exactly_wha
 def _both_down(*emulators: Emulator) -> None:
     for emulator in emulators:
         emulator.set_faults(Faults(black_hole=True))
+
+
+def test_a_journal_folder_gone_during_the_block_still_relocks_and_says_so(
+    two_regions: RegionalEmulators, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # a full disk (or the folder deleted) during the block: the re-lock could not open its journal, so not one
+    # lock was sent; the record could not turn owed either (a raw OSError), and relock_pending() said nothing
+    # was pending. Locking matters more than its journal: it locks without one, and the warnings tell the truth.
+    folder = tmp_path / "journal"
+    monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DIR", str(folder))
+    west = two_regions.emulators["kr-west1"]
+    locked = pick(west, True, 2)
+
+    def maintenance() -> None:
+        with scp_widgets.unlocked(locked, regions=["kr-west1", "kr-east1"]):
+            assert not any(is_locked(two_regions, i) for i in locked)
+            shutil.move(folder, tmp_path / "moved")
+            folder.write_text("not a folder")  # nothing can be written under it any more
+
+    with pytest.warns(WindowWarning) as caught:
+        maintenance()
+    assert all(is_locked(two_regions, i) for i in locked)
+    said = [str(w.message) for w in caught]
+    assert any("2 server(s) of kr-west1" in s and "locked again without a journal" in s for s in said)
+    assert any("record to 'closed'" in s and "none owed" in s for s in said)
+
+
+def test_a_window_whose_record_cannot_be_written_unlocks_nothing(
+    two_regions: RegionalEmulators, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "journal"
+    folder.write_text("not a folder")
+    monkeypatch.setenv("SCP_WIDGETS_JOURNAL_DIR", str(folder))
+    west = two_regions.emulators["kr-west1"]
+    locked = pick(west, True, 2)
+    with pytest.raises(
+        scp_widgets.ScpUsageError, match=r"^Cannot write the maintenance window's record .*nothing was unlocked"
+    ):
+        with scp_widgets.unlocked(locked, regions=["kr-west1", "kr-east1"]):
+            pytest.fail("the block ran without a record")
+    assert [r for r in west.record if r.method == "POST"] == [] and all(is_locked(two_regions, i) for i in locked)
