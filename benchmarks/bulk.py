@@ -59,7 +59,7 @@ import httpx
 from fake_scp import ACCESS_KEY, SECRET_KEY, fleet_ids
 
 import scp_widgets
-from scp_widgets.client.auth import ScpAuth, sign
+from scp_widgets.client.auth import ScpAuth, Signer, sign
 from scp_widgets.client.credentials import Credentials, Secret
 from scp_widgets.client.loop_thread import background_loop
 from scp_widgets.client.pools import ShardedTransport
@@ -276,6 +276,70 @@ async def _aiohttp_peer(url: str, ids: Sequence[str], concurrency: int) -> None:
 def aiohttp_peer(url: str, ids: Sequence[str], concurrency: int = CONCURRENCY) -> None:
     """(p2) A bare aiohttp loop: gather + Semaphore(32), the same signed POSTs."""
     asyncio.run(_aiohttp_peer(url, ids, concurrency))
+
+
+class _RawHttp(asyncio.Protocol):
+    """(p3)'s connection: one request at a time, answers framed by Content-Length only (the fake's)."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.buffer = b""
+        self.waiter: asyncio.Future[int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        at = head.find(b"\r\ncontent-length:")
+        length = int(head[at + 17 :].split(b"\r\n", 1)[0]) if at >= 0 else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        self.buffer = self.buffer[end + 4 + length :]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(int(head[9:12]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc or ConnectionError("closed"))
+
+
+async def _raw_peer(url: str, ids: Sequence[str], concurrency: int) -> None:
+    where = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    fixed = (
+        f"Host: {where.netloc}\r\nAccept: application/json\r\nScp-Api-Version: {VERSION_HEADER}\r\n"
+        f"Scp-Accesskey: {ACCESS_KEY}\r\nScp-ClientType: Openapi\r\nContent-Length: 0\r\n"
+    )
+    signer = Signer(CREDENTIALS)
+    queue = iter(ids)
+
+    async def worker() -> None:
+        _, protocol = await loop.create_connection(_RawHttp, where.hostname, where.port)
+        for server_id in queue:
+            path = f"/v1/servers/{server_id}/lock"
+            stamp = str(int(time.time() * 1000))
+            signature = signer.sign("POST", url + path, stamp)
+            protocol.waiter = loop.create_future()
+            protocol.transport.write(
+                f"POST {path} HTTP/1.1\r\n{fixed}Scp-Signature: {signature}\r\nScp-Timestamp: {stamp}\r\n\r\n".encode()
+            )
+            if await protocol.waiter != 202:
+                raise RuntimeError("p3: not 202")
+        protocol.transport.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def raw_peer(url: str, ids: Sequence[str], concurrency: int = CONCURRENCY) -> None:
+    """(p3) The floor under any HTTP library: C keep-alive connections of a bare asyncio protocol, each writing
+    a POST signed as the others are, as one prepared string, and reading only the status line and the body's
+    length (no library, no checks beyond the status; not a client anyone should ship)."""
+    asyncio.run(_raw_peer(url, ids, concurrency))
 
 
 def sequential_peer(url: str, ids: Sequence[str]) -> None:

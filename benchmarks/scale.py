@@ -5,10 +5,11 @@
     .venv/bin/python benchmarks/scale.py --only w   # only some sections: w (wall), t (timer), f (first call), r (RSS)
 
 (w) N servers at L = 2 ms, concurrency C = 64 and 256, against `fake_scp.py` in its own process: (p2) a bare
-    aiohttp loop with Semaphore(C), (p1) a C-thread pool of keep-alive `http.client` connections, the engine
-    with read-back off and on, interleaved; medians. Targets at C=64: engine wall <= 1.5x the aiohttp peer
-    (read-back off), <= 1.8x (read-back on); client CPU <= 0.2 ms per server (read-back off); read-back on
-    adds <= 15% to the wall time of the run without it at the largest size.
+    aiohttp loop with Semaphore(C), (p3) the floor under any HTTP library (C bare asyncio protocols writing
+    prepared signed POSTs, reading only the status), (p1) a C-thread pool of keep-alive `http.client`
+    connections, the engine with read-back off and on, interleaved; medians. Targets at C=64: engine wall
+    <= 1.5x the aiohttp peer (read-back off), <= 1.8x (read-back on); client CPU <= 0.2 ms per server
+    (read-back off); read-back on adds <= 15% to the wall time of the run without it at the largest size.
 (t) A 10 ms timer on the main thread while the engine locks the largest size on its background loop thread
     (read-back and journal on): its worst lateness (target <= 100 ms).
 (f) First call in a fresh process, 1,000 servers at 20 ms, C=32, read-back off, against the best warm peer.
@@ -46,6 +47,7 @@ from bulk import (
     heading,
     machine,
     print_runs,
+    raw_peer,
     requests_seen,
     thread_pool_peer,
     tick_lateness,
@@ -64,6 +66,7 @@ HERE = Path(__file__).resolve()
 def wall_contenders(url: str, ids: list[str], c: int) -> list[Sample]:
     return [
         Sample(f"(p2) bare aiohttp loop, Semaphore({c})", lambda: aiohttp_peer(url, ids, c)),
+        Sample(f"(p3) floor: {c} bare asyncio protocols", lambda: raw_peer(url, ids, c)),
         Sample(f"(p1) thread pool, {c} http.client connections", lambda: thread_pool_peer(url, ids, c)),
         Sample("engine lock(verify=False)", lambda: engine(url, ids, concurrency=c, verify=False)),
         Sample("engine lock() (read-back on)", lambda: engine(url, ids, concurrency=c, verify=True)),
@@ -82,11 +85,14 @@ def bench_wall(sizes: list[int], concurrencies: list[int], rounds: int) -> list[
                 print(f"requests the fake saw from lock() (read-back on): {seen}")
                 timed_interleaved(server, contenders, rounds)
                 print_runs(contenders, n)
-                peer, _, off, on = contenders
+                peer, floor, _, off, on = contenders
                 ratio_off, ratio_on, cpu = off.median / peer.median, on.median / peer.median, off.cpu_per_server_ms(n)
                 extra = on.median / off.median - 1
                 print(f"engine / aiohttp peer: read-back off {ratio_off:.2f}x, on {ratio_on:.2f}x; read-back adds "
                       f"{extra:+.0%}; client CPU {cpu:.3f} ms/server (read-back off)")  # fmt: skip
+                base = floor.cpu_per_server_ms(n)
+                print(f"client CPU above the floor (p3): aiohttp peer +{peer.cpu_per_server_ms(n) - base:.3f} "
+                      f"ms/server, engine +{cpu - base:.3f} ms/server")  # fmt: skip
                 if c == 64:
                     oks = [ratio_off <= 1.5, ratio_on <= 1.8, cpu <= 0.2]
                     if n == max(sizes):
