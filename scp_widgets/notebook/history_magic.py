@@ -82,7 +82,8 @@ class ScpHistoryMagics(Magics):
             assert self.shell is not None
             self.shell.user_ns[args.output] = frame
         if args.chart:
-            chart_after_cell(self.shell, frame, lambda: charts.history_chart(frame))
+            nothing = "no run is journaled here, so there is no history to draw."
+            chart_after_cell(self.shell, frame, lambda: charts.history_chart(frame), nothing=nothing)
         return remember_history(frame)  # shown one line per run, as the results view shows rows
 
 

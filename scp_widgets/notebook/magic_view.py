@@ -45,10 +45,21 @@ def remember(frame: pd.DataFrame, *, summarised: bool = False) -> pd.DataFrame:
 _CHARTS_AFTER_CELL: list[Any] = []
 
 
-def chart_after_cell(shell: InteractiveShell | None, frame: pd.DataFrame, draw: Callable[[], Any]) -> None:
+def chart_after_cell(
+    shell: InteractiveShell | None,
+    frame: pd.DataFrame,
+    draw: Callable[[], Any],
+    *,
+    nothing: str,
+    drawable: bool | None = None,
+) -> None:
     """`--chart`: display `draw()` (the frame's chart) once the cell has run, below the frame it returned.
-    An empty frame has nothing to draw; a chart that cannot be drawn is one line on stderr, never the run."""
-    if shell is None or frame.empty:
+    With nothing to draw (an empty frame, or `drawable` False) the line `--chart: <nothing>` says why, rather
+    than an empty chart or silence; a chart that cannot be drawn is one line on stderr, never the run."""
+    if shell is None:
+        return
+    if not (not frame.empty if drawable is None else drawable):
+        print(f"--chart: {nothing}", file=sys.stderr)
         return
     try:
         chart = draw()

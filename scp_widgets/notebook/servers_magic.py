@@ -70,7 +70,8 @@ class ScpServersMagics(Magics):
             from scp_widgets.notebook.magic_view import chart_after_cell
             from scp_widgets.views import charts
 
-            chart_after_cell(self.shell, frame, lambda: charts.coverage(frame))
+            nothing = "no server was listed, so there is no coverage to draw."
+            chart_after_cell(self.shell, frame, lambda: charts.coverage(frame), nothing=nothing)
         return base.store(frame, args.output)
 
     @kind(line_magic)

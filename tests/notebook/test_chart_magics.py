@@ -78,10 +78,21 @@ def test_history_chart_draws_each_run_by_outcome(ip: InteractiveShell, emulator:
     assert sorted((r["outcome"], r["servers"]) for r in rows) == [("locked", 2), ("locked", 3), ("not_found", 1)]
 
 
-def test_an_empty_frame_draws_nothing(ip: InteractiveShell) -> None:
+def test_an_empty_frame_draws_nothing_and_says_why(ip: InteractiveShell) -> None:
     with capture_output() as captured:
         ip.run_cell("%scp_servers --chart --quiet --name no-such-server-anywhere")
     assert charts_in(captured) == []
+    assert "--chart: no server was listed, so there is no coverage to draw." in captured.stderr
+
+
+def test_a_run_that_sent_nothing_draws_no_timeline_and_says_why(ip: InteractiveShell, emulator: Emulator) -> None:
+    # invalid ids only: it drew an empty timeline, as if a run had done nothing (the UI review)
+    with capture_output() as captured:
+        ip.run_cell("%scp_lock --chart --quiet -o bad not-an-id also-not-one")
+        ip.run_cell("pass")
+    assert charts_in(captured) == []
+    assert "--chart: nothing was sent, so there is no timeline to draw." in captured.stderr
+    assert set(ip.user_ns["bad"]["outcome"].astype(str)) == {"invalid_id"}
 
 
 def test_a_dry_run_draws_no_timeline_and_says_why(ip: InteractiveShell, emulator: Emulator) -> None:
