@@ -8,6 +8,12 @@ are judged, so the 429s of one wave cut once; and random 429s (a storm's 5%) do 
 nothing, which a cut on every 429 would (botocore's way) - the rate then never recovers. Each
 success lets the rate grow back along a CUBIC curve, flat near the rate that was throttled last, then
 probing above it. Sends are spaced evenly (each caller reserves the next slot), so no burst follows a wait.
+
+A cut that does not lower the share of throttles (judged on the requests sent after it) shows they do not
+follow our rate: a service that throttles a fifth of everything, at any rate. Cutting again would drive the
+rate to its floor (a 400-server run took six minutes at 0.5 requests a second), so the cut is undone and
+that share becomes the baseline later windows are judged above. A service throttling more than half of
+what it gets is still followed down: there, sending less is the polite answer.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from collections.abc import Callable
 #: Length of one measuring bucket of the send rate, and the weight of the newest bucket (botocore's values).
 _BUCKET_S = 0.5
 _SMOOTHING = 0.8
+#: A cut is judged ineffective when the share of throttles after it is at least this part of the share before.
+_INEFFECTIVE = 0.75
+#: Above this share of throttles, cuts go on whatever they achieve (a service refusing most of what it gets).
+_FOLLOWED_ABOVE = 0.5
+#: Each quiet window lowers the baseline share, so a storm that has passed stops raising the bar.
+_BASELINE_DECAY = 0.9
 
 
 class AdaptiveRate:
@@ -51,6 +63,9 @@ class AdaptiveRate:
         self._answers = 0  # of requests sent since the last cut, answered since the last judgement
         self._throttled = 0
         self._judged_for = 0.0
+        self._baseline = 0.0  # the share of throttles that does not follow our rate (see the module doc)
+        self._cut_share: float | None = None  # the share that made the last cut, until the next judgement
+        self._rate_before_cut: float | None = None
 
     def reserve(self) -> tuple[float, float]:
         """Take the next send slot: (seconds to wait before sending, the time the request goes out)."""
@@ -121,7 +136,15 @@ class AdaptiveRate:
         self._judged_for += seconds
         if self._answers < self._sample:
             return  # too few answers to tell a limit from bad luck: keep counting
-        if self._throttled > self._threshold * self._answers:
-            self._cut(now, self._judged_for)
+        share = self._throttled / self._answers
+        if share > self._threshold + self._baseline:
+            if self._cut_share is not None and _INEFFECTIVE * self._cut_share <= share <= _FOLLOWED_ABOVE:
+                self._baseline, self.rate, self._cut_share = share, self._rate_before_cut, None  # undo it
+            else:
+                self._rate_before_cut, self._cut_share = self.rate, share
+                self._cut(now, self._judged_for)
+        else:
+            self._cut_share = None
+            self._baseline = max(share, self._baseline * _BASELINE_DECAY)
         self._answers = self._throttled = 0
         self._judged_for = 0.0

@@ -119,3 +119,22 @@ def test_a_service_accepting_nothing_drives_the_rate_to_the_floor_not_to_zero() 
         send(limiter, clock, 12, per_second=50, throttled_every=1)
         clock.now += 0.5
     assert limiter.rate == 0.5
+
+
+def test_throttles_that_do_not_follow_the_rate_do_not_drive_it_down() -> None:
+    # a service throttling a quarter of everything, at any rate: each cut left the share as it was, the next
+    # cut followed, and the rate sank to its floor (a 400-server run took six minutes; the engine review)
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock, min_rate=0.5)
+    send(limiter, clock, 4000, per_second=200, throttled_every=4)
+    assert limiter.throttles == 1000
+    assert limiter.rate is None or limiter.rate >= 150  # about the rate it was sending at, not 0.5
+
+
+def test_a_limit_that_appears_above_a_random_share_is_still_followed() -> None:
+    clock = Clock()
+    limiter = AdaptiveRate(clock=clock, beta=0.7)
+    send(limiter, clock, 2000, per_second=200, throttled_every=4)  # a quarter, whatever the rate: not followed
+    send(limiter, clock, 200, per_second=200, throttled_every=1)  # then the service takes nothing
+    settle(limiter, clock)
+    assert limiter.rate is not None and limiter.rate < 100
