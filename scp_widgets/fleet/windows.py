@@ -271,7 +271,21 @@ async def relock_servers(
                 where = plan.targets[0].label
                 owed[str(server_id)] = f"{outcome} in {where}" + (f": {message}" if not pd.isna(message) else "")
     joined = pd.concat(frames, ignore_index=True) if frames else None
+    if joined is not None:
+        joined.attrs.update(rerun_attrs(frames, [plan.targets[0] for plan, _ in groups]))
     return joined, owed
+
+
+def rerun_attrs(frames: list[pd.DataFrame], targets: list[fleet.Target]) -> dict[str, Any]:
+    """The attrs a re-lock's joined frame needs for `retry_failed` to send each row to its own region again
+    (pd.concat keeps no attrs of frames that differ: it went to SCP_ENDPOINT)."""
+    attrs = {str(key): value for key, value in frames[0].attrs.items()}
+    endpoints = {str(t.region): str(t.endpoint) for t in targets if t.region and t.endpoint}
+    if endpoints:
+        attrs.update(endpoints=endpoints, regions=list(endpoints))
+        attrs["endpoint"] = ", ".join(f"{region}={url}" for region, url in endpoints.items())
+        attrs.pop("region", None)
+    return attrs
 
 
 async def _close(window: Window, request: _Request, cancel: CancelToken) -> None:
@@ -464,6 +478,8 @@ async def arelock_pending(*, include_other_hosts: bool = False, **options: Any) 
         empty.attrs.update(summary="no maintenance window left servers unlocked", windows=0)
         return empty
     joined = pd.concat(frames, ignore_index=True)
+    endpoints = {k: v for f in frames for k, v in (f.attrs.get("endpoints") or {}).items()}
+    joined.attrs = {**frames[0].attrs, **({"endpoints": endpoints, "regions": list(endpoints)} if endpoints else {})}
     counts = joined["outcome"].astype(str).value_counts()
     joined.attrs.update(
         windows=len(frames), summary=", ".join(f"{n} {o}" for o, n in counts.items() if n) or "nothing to do"

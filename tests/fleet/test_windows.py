@@ -190,3 +190,22 @@ def test_a_window_on_the_single_configured_endpoint_records_its_url(
         ]
         assert emulator.server(target[0])["locked"] is False
     assert emulator.server(target[0])["locked"] is True
+
+
+def test_retry_failed_of_a_relock_sends_each_row_to_its_own_region(two_regions: RegionalEmulators) -> None:
+    # the re-lock's joined frame had no endpoints (pd.concat drops differing attrs): retry_failed of it went
+    # to SCP_ENDPOINT, one region for all (the engine review)
+    west, east = (two_regions.emulators[r] for r in REGIONS)
+    locked = [pick(west, True, 1)[0], pick(east, True, 1)[0]]
+    failing = Faults(error_rates={503: 1.0}, methods=frozenset({"POST"}))
+    with pytest.warns(WindowWarning, match="could not be locked again"):
+        with scp_widgets.unlocked(locked, regions=REGIONS, retries=0) as window:
+            west.set_faults(failing), east.set_faults(failing)
+    assert window.relocked is not None and set(window.relocked["outcome"].astype(str)) == {"server_error"}
+    assert set(window.relocked.attrs["endpoints"]) == set(REGIONS)
+    west.set_faults(Faults()), east.set_faults(Faults())
+    again = scp_widgets.retry_failed(window.relocked)
+    assert set(again["outcome"].astype(str)) == {"locked"} and state(two_regions, locked) == [True, True]
+    relocked = scp_widgets.relock_pending()  # the window still owes them in its record: already locked now
+    assert set(relocked.attrs["endpoints"]) == set(REGIONS)
+    assert set(relocked["outcome"].astype(str)) <= {"locked", "already_locked"}
