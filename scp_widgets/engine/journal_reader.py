@@ -12,7 +12,7 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Collection
-from itertools import filterfalse
+from itertools import filterfalse, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,11 +66,11 @@ def _attrs(run: JournalRun, file: Path, counts: dict[str, int], finals: Collecti
         attrs["retries_spent"] = run.footer["retries"]
         attrs["retries"] = run.header.get("retries")
     attrs["settings"] = settings_from_record(run.header.get("settings") or run.header)
-    never_sent = [] if run.stopped is not None else run.unrecorded(finals)  # run.never_sent()
-    attrs.update(counts=counts, complete=run.complete, journal=str(file), never_sent=never_sent)
-    attrs["missing"] = list(filterfalse(finals.__contains__, run.ids))  # no final outcome (sent, accepted, never sent)
+    missing = list(filterfalse(finals.__contains__, run.ids))  # no final outcome (sent, accepted, never sent)
+    unknown = run.unrecorded(finals) if missing else []  # (an id with no line has no result: the usual none)
+    never_sent = [] if run.stopped is not None else unknown  # run.never_sent()
+    attrs.update(counts=counts, complete=run.complete, journal=str(file), never_sent=never_sent, missing=missing)
     if run.stopped is not None:
-        unknown = run.unrecorded(finals)
         attrs.update(complete=False, unrecorded=unknown, journal_error=run.stopped.get("reason"))
         attrs["summary"] = (
             f"{summary_line(counts)}; the journal stopped after {run.stopped.get('after')} records "
@@ -91,7 +91,7 @@ def _whole_file_frame(file: Path, data: bytes, run_id: str | None = None) -> pd.
     run, shaped, order, extra, counts, finals, torn = read
     defaults = {name: run.header.get(name) for name in writer.RUN_DEFAULTS} if writer.compact(run.header) else None
     try:
-        frame = result_columns_frame(shaped.results, order, extra, _attrs(run, file, counts, finals), defaults)
+        frame = result_columns_frame(shaped, order, extra, _attrs(run, file, counts, finals), defaults)
     except OverflowError:  # nanoseconds beyond int64: the line-by-line reading takes them
         return None
     for number in torn:
@@ -153,15 +153,22 @@ def _whole_file_columns(file: Path, data: bytes, run_id: str | None = None) -> _
             return None  # another run, a per-server record json had to read
         run.footer = record
     results = shaped.results
-    last = dict(zip(map(itemgetter(0), results), range(len(results)), strict=True))  # last result, first place
+    last = dict(zip(shaped.column(0), range(len(results)), strict=True))  # last result, first place
+    places = list(map(last.get, run.ids, repeat(-1)))  # each requested id's result, -1: none
+    if len(places) == len(last) == len(results) and -1 not in places and len(set(places)) == len(places):
+        outcomes = Counter(shaped.column(OUTCOME))  # each requested id, one result: the usual
+        counts = ordered_counts({name.strip('"'): n for name, n in outcomes.items()})
+        return run, shaped, places, [], counts, last.keys(), torn
     # Only the requested ids with no result read their sent and accepted lines (an in-doubt row, or never
     # sent): the others are in `last`, and were touched whatever else they have.
-    pending = set(filterfalse(last.__contains__, run.ids))
-    for values in shaped.sent if pending else ():  # '"id":"x","at":1.5'
-        if (server_id := values[6 : values.index('"', 6)]) in pending:
+    pending = {server_id for server_id, place in zip(run.ids, places, strict=True) if place < 0}
+    for event in shaped.events if pending else ():  # 'sent","id":"x","at":1.5', in file order
+        kind, _, values = event.partition('",')
+        if (server_id := values[6 : values.index('"', 6)]) not in pending:
+            continue
+        if kind == "sent":
             run.sent[server_id] = float(values[values.rindex(":") + 1 :])
-    for values in shaped.accepted if pending else ():
-        if (server_id := values[6 : values.index('"', 6)]) in pending:
+        else:
             match = lines.ACCEPTED.fullmatch('{"type":"accepted",' + values + f',"run":"{run.run_id}"}}')
             assert match is not None  # the line matched it whole
             _, status, attempts, request_id, at, _ = match.groups()
@@ -170,10 +177,6 @@ def _whole_file_columns(file: Path, data: bytes, run_id: str | None = None) -> _
                 "attempts": None if attempts is None else int(attempts), "request_id": request_id, "at": float(at),
             }  # fmt: skip
     requested = dict.fromkeys(run.ids)
-    if not pending and len(requested) == len(last) == len(results):  # each requested id, one result: the usual
-        outcomes = Counter(map(itemgetter(OUTCOME), results))
-        counts = ordered_counts({name.strip('"'): n for name, n in outcomes.items()})
-        return run, shaped, list(map(last.__getitem__, requested)), [], counts, last.keys(), torn
     order: list[int] = []
     extra: list[Row] = []
     for server_id in dict.fromkeys([*requested, *last]):
@@ -184,7 +187,7 @@ def _whole_file_columns(file: Path, data: bytes, run_id: str | None = None) -> _
             index = len(shaped.results) + len(extra)
             extra.append(row)
         order.append(index)
-    names = [row[OUTCOME] for row in shaped.results] + [str(row[OUTCOME]) for row in extra]
+    names = [*shaped.column(OUTCOME), *(str(row[OUTCOME]) for row in extra)]
     return run, shaped, order, extra, count_outcomes(names[index].strip('"') for index in order), last.keys(), torn
 
 
