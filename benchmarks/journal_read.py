@@ -13,10 +13,10 @@ two thirds (its last line torn): `read_journal` rebuilds its in-doubt rows, and 
 
 The reader of `--against` (default: `main`) is loaded from git into a module of its own (with that commit's
 `journal_columns`), so old and new run interleaved in the same process. The writer writes format 3; the same
-run is also written in format 2 (every field of every result, as before format 3), which the old reader
-reads: each round checks that the new reader's frame of the format 3 file, its frame of the format 2 file and
-the old reader's frame are equal. Times are medians of `time.perf_counter` (wall) and `time.process_time`
-(CPU: the machine is shared and noisy).
+run is also written in format 2 (every field of every result, as before format 3). The old reader reads the
+format 3 file when it knows format 3, else the format 2 one: each round checks that the new reader's frame of
+the format 3 file, its frame of the format 2 file and the old reader's frame are equal. Times are medians of
+`time.perf_counter` (wall) and `time.process_time` (CPU: the machine is shared and noisy).
 
 At 9a1ea21 against main (2 cores, load average 1.3-1.6, 5 rounds): read_journal of the finished run 3.29 s ->
 2.25 s (cpu 3.28 -> 2.24), of the run killed at 2/3 2.18 -> 1.56 s; history() 0.093 s on the finished run
@@ -66,6 +66,7 @@ import pandas as pd
 
 import scp_widgets
 import scp_widgets.engine.journal_columns
+from scp_widgets.client.errors import JournalError
 from scp_widgets.engine import journal as journal_module
 from scp_widgets.engine.journal import Journal, JournalWarning
 from scp_widgets.engine.results import Outcome, ServerResult, count_outcomes, summary_line, utc_iso
@@ -173,6 +174,17 @@ def reader_at(rev: str) -> types.ModuleType:
             sys.modules["scp_widgets.engine.journal_columns"] = real
 
 
+def reads_format_3(reader: types.ModuleType, folder: Path) -> bool:
+    """Whether `reader` reads a format 3 journal (a reader before it refuses it as a newer one's)."""
+    probe = folder / "probe.jsonl"
+    write_run(probe, 3)
+    try:
+        quietly(lambda: reader.read_journal(probe))()
+    except JournalError:
+        return False
+    return True
+
+
 def timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
     wall, cpu = time.perf_counter(), time.process_time()
     value = call()
@@ -235,9 +247,13 @@ def main(argv: list[str] | None = None) -> int:
             "history() (killed at 2/3)": quietly(lambda: scp_widgets.history(killed)),
         }
         olds: dict[str, Callable[[], Any]] = {}
-        if old is not None:  # the old reader reads format 2, as the old writer wrote it
-            olds["read_journal (finished)"] = quietly(lambda: old.read_journal(finished2))
-            olds["read_journal (killed at 2/3)"] = quietly(lambda: old.read_journal(unfinished2))
+        if old is not None:  # the old reader reads what its writer wrote: format 3 if it knows it, else 2
+            old_done, old_killed = (
+                (finished, unfinished) if reads_format_3(old, Path(tmp)) else (finished2, unfinished2)
+            )
+            print(f"the reader of {args.against} reads format {3 if old_done is finished else 2}")
+            olds["read_journal (finished)"] = quietly(lambda: old.read_journal(old_done))
+            olds["read_journal (killed at 2/3)"] = quietly(lambda: old.read_journal(old_killed))
         same_as = {"read_journal (finished, format 2)": "read_journal (finished)"}
         frames_seen: dict[str, pd.DataFrame] = {}
         new_samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
