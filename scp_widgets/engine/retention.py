@@ -19,7 +19,8 @@ from pathlib import Path
 
 from scp_widgets.client.errors import JournalError, ScpUsageError
 from scp_widgets.engine.journal import JournalWarning
-from scp_widgets.engine.journal_reader import JournalRun, read_runs
+from scp_widgets.engine.journal_lines import JournalRun
+from scp_widgets.engine.journal_reader import read_runs
 
 logger = logging.getLogger(__name__)
 KEEP_DAYS_ENV = "SCP_WIDGETS_JOURNAL_DAYS"

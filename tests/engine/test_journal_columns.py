@@ -12,7 +12,7 @@ import pytest
 
 import scp_widgets
 from scp_widgets.client.errors import JournalError, ScpUsageError
-from scp_widgets.engine import journal_reader
+from scp_widgets.engine import journal_lines, journal_reader
 from scp_widgets.engine.journal import JournalWarning
 from tests.engine.test_journal_read_fast import BAD_PER_SERVER_LINES, NEVER, every_kind_of_row
 
@@ -23,8 +23,8 @@ def _way(patch: pytest.MonkeyPatch, way: str) -> None:
     if way != "by column":
         patch.setattr(journal_reader, "_whole_file_frame", lambda file, data, run_id=None: None)
     if way == "json only":
-        for name in ("_SENT", "_ACCEPTED", "_RESULT"):
-            patch.setattr(journal_reader, name, NEVER)
+        for name in ("SENT", "ACCEPTED", "RESULT"):
+            patch.setattr(journal_lines, name, NEVER)
 
 
 def read_every_way(path: Path, run_id: str | None = None) -> list[tuple[pd.DataFrame, list[str]]]:

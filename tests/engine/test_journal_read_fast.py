@@ -14,7 +14,7 @@ import pytest
 
 import scp_widgets
 from scp_widgets.client.errors import JournalError
-from scp_widgets.engine import journal_reader
+from scp_widgets.engine import journal_lines
 from scp_widgets.engine.journal import Journal, JournalWarning
 from scp_widgets.engine.journal_reader import read_runs
 from scp_widgets.engine.results import Outcome, ServerResult, frame_from_rows, to_frame
@@ -54,8 +54,8 @@ def read_both(path: Path, run_id: str | None = None) -> tuple[pd.DataFrame, pd.D
         with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if not fast:
-                for name in ("_SENT", "_ACCEPTED", "_RESULT"):
-                    patch.setattr(journal_reader, name, NEVER)
+                for name in ("SENT", "ACCEPTED", "RESULT"):
+                    patch.setattr(journal_lines, name, NEVER)
             frames.append(scp_widgets.read_journal(path, run_id))
         said.append([str(w.message) for w in caught if issubclass(w.category, JournalWarning)])
     return frames[0], frames[1], said[0], said[1]
@@ -66,8 +66,8 @@ def error_both(path: Path) -> tuple[str, str]:
     for fast in (True, False):
         with pytest.MonkeyPatch.context() as patch:
             if not fast:
-                for name in ("_SENT", "_ACCEPTED", "_RESULT"):
-                    patch.setattr(journal_reader, name, NEVER)
+                for name in ("SENT", "ACCEPTED", "RESULT"):
+                    patch.setattr(journal_lines, name, NEVER)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", JournalWarning)
                 with pytest.raises(JournalError) as caught:
@@ -151,7 +151,7 @@ def test_the_writers_lines_take_the_fast_way(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     every_kind_of_row(path)
     # Format 3's result lines are the compact ones (journal.compact_result), taken apart by column.
-    patterns = {"sent": journal_reader._SENT, "accepted": journal_reader._ACCEPTED, "result": journal_reader._RESULT3}
+    patterns = {"sent": journal_lines.SENT, "accepted": journal_lines.ACCEPTED, "result": journal_lines.RESULT3}
     lines = [json.loads(line) | {"line": line} for line in path.read_text().splitlines()]
     for line in lines:
         if line["type"] in patterns:
