@@ -36,21 +36,33 @@ def read_journal(path: str | os.PathLike[str], run_id: str | None = None) -> pd.
     A finished run gives the frame the run returned. For a run that never finished (killed kernel),
     `attrs["complete"]` is False; servers whose request went out have rows (their final outcome, or
     `sent` / `accepted` when the run died first), and `attrs["never_sent"]` lists the requested ids that
-    were never sent: rows + never_sent cover every requested id, with no overlap.
+    were never sent: rows + never_sent cover every requested id, with no overlap. `attrs["running"]` tells a
+    run going on now (its process holds the journal) from one that died.
     """
     file = Path(path)
     data = _read(file)
     if (frame := _whole_file_frame(file, data, run_id)) is not None:
-        return frame
+        return _marked_if_running(frame, file)
     runs = runs_of(file, data)
     if not runs:
         raise JournalError(f"{file} is empty: it is not an scp-widgets journal.")
-    if run_id is None:
-        return run_frame(runs[-1], file)
+    if run_id is None or run_id == runs[-1].run_id:
+        return _marked_if_running(run_frame(runs[-1], file), file)
     for run in runs:
         if run.run_id == run_id:
-            return run_frame(run, file)
+            return run_frame(run, file)  # not the file's last run: it cannot be going on
     raise ScpUsageError(f"The journal {file} has no run {run_id!r}; it holds {', '.join(r.run_id for r in runs)}.")
+
+
+def _marked_if_running(frame: pd.DataFrame, file: Path) -> pd.DataFrame:
+    """A run without its end whose process still holds the journal is going on, not dead: `attrs["running"]`,
+    and a summary that says so (its never-sent ids are being sent now; `retry_failed` refuses the frame)."""
+    attrs = frame.attrs
+    attrs["running"] = attrs.get("complete") is False and writer.held_by_a_live_run(file)
+    if attrs["running"]:
+        never_sent = len(attrs.get("never_sent") or ())
+        attrs["summary"] = f"{summary_line(attrs['counts'])}; {never_sent} not yet sent; the run is still going"
+    return frame
 
 
 def run_frame(run: JournalRun, file: Path) -> pd.DataFrame:

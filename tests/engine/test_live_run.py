@@ -45,7 +45,8 @@ def test_a_live_run_reads_as_running_and_cannot_be_resumed_until_it_ends(
         with warnings.catch_warnings():  # a live run's last line may be half written (a torn-line warning)
             warnings.simplefilter("ignore", scp_widgets.JournalWarning)
             frame = scp_widgets.read_journal(path)
-        assert frame.attrs["complete"] is False and frame.attrs["never_sent"]
+        assert frame.attrs["complete"] is False and frame.attrs["never_sent"] and frame.attrs["running"] is True
+        assert frame.attrs["summary"].endswith("not yet sent; the run is still going")
         posted_before = sum(1 for r in emulator.record if r.method == "POST")
         for rerun in (scp_widgets.resume_cancelled, scp_widgets.retry_failed):
             with pytest.raises(ScpUsageError, match=r"^This frame is from a run that is still going"):
@@ -58,6 +59,7 @@ def test_a_live_run_reads_as_running_and_cannot_be_resumed_until_it_ends(
     assert not held_by_a_live_run(path)
     row = scp_widgets.history(tmp_path).iloc[0]
     assert bool(row.complete) and not bool(row.running) and str(row.summary).startswith("40 locked")
+    assert scp_widgets.read_journal(path).attrs["running"] is False
 
 
 def test_a_dead_run_is_not_running_and_resumes(tmp_path: Path, emulator: Emulator, emu_options: dict[str, Any]) -> None:
@@ -72,5 +74,7 @@ def test_a_dead_run_is_not_running_and_resumes(tmp_path: Path, emulator: Emulato
     row = scp_widgets.history(tmp_path).iloc[0]
     assert not bool(row.running) and str(row.summary) == "did not finish: 0 sent or done, 3 never sent"
     assert outcome_level(row) == "error"
+    dead = scp_widgets.read_journal(path)
+    assert dead.attrs["running"] is False and dead.attrs["summary"].endswith("the run did not finish")
     resumed = scp_widgets.resume_cancelled(scp_widgets.read_journal(path), **emu_options)
     assert list(resumed["server_id"]) == ids and set(resumed["outcome"].astype(str)) == {"locked"}
