@@ -64,8 +64,8 @@ class AdaptiveRate:
         self._throttled = 0
         self._judged_for = 0.0
         self._baseline = 0.0  # the share of throttles that does not follow our rate (see the module doc)
-        self._cut_share: float | None = None  # the share that made the last cut, until the next judgement
-        self._rate_before_cut: float | None = None
+        self._cut_share = 0.0  # the share that made the last cut
+        self._before_cut: tuple[float | None, float, float] | None = None  # (rate, peak, last cut), to undo it
 
     def reserve(self) -> tuple[float, float]:
         """Take the next send slot: (seconds to wait before sending, the time the request goes out)."""
@@ -137,14 +137,17 @@ class AdaptiveRate:
         if self._answers < self._sample:
             return  # too few answers to tell a limit from bad luck: keep counting
         share = self._throttled / self._answers
-        if share > self._threshold + self._baseline:
-            if self._cut_share is not None and _INEFFECTIVE * self._cut_share <= share <= _FOLLOWED_ABOVE:
-                self._baseline, self.rate, self._cut_share = share, self._rate_before_cut, None  # undo it
+        if share > min(self._threshold + self._baseline, _FOLLOWED_ABOVE):
+            if self._before_cut is not None and _INEFFECTIVE * self._cut_share <= share <= _FOLLOWED_ABOVE:
+                # the cut left the share as it was: undo it whole (the CUBIC climb too), and judge above it
+                self._baseline = share
+                self.rate, self._peak, self._last_cut = self._before_cut
+                self._before_cut = None
             else:
-                self._rate_before_cut, self._cut_share = self.rate, share
+                self._before_cut, self._cut_share = (self.rate, self._peak, self._last_cut), share
                 self._cut(now, self._judged_for)
-        else:
-            self._cut_share = None
-            self._baseline = max(share, self._baseline * _BASELINE_DECAY)
+        else:  # only an undone cut raises the baseline; a window under the bar lowers it
+            self._before_cut = None
+            self._baseline *= _BASELINE_DECAY
         self._answers = self._throttled = 0
         self._judged_for = 0.0
