@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from scp_widgets.client.errors import JournalError, JournalUnwritable, ScpUsageError
+from scp_widgets.client.errors import JournalError, JournalUnwritable
 from scp_widgets.engine.results import OUTCOME_BY_NAME, ServerResult
 from scp_widgets.engine.state_dirs import default_journal_dir
 
@@ -269,7 +269,7 @@ def _take(file: IO[str], path: Path) -> None:
     try:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise ScpUsageError(
+        raise JournalUnwritable(
             f"The journal {path} is in use by another run that has not finished; give this run its own path "
             "(journal=True makes a new file per run)."
         ) from None

@@ -209,9 +209,14 @@ async def _open(window: Window, request: _Request, cancel: CancelToken) -> None:
     except ScpUsageError:
         window.ids = []  # nothing was unlocked: nothing to lock again
         raise
-    frame = await fleet.arun_fleet(
-        "unlock", window.ids, request.plan.by_ids(), request.options, cancel=cancel, listing=listing
-    )
+    try:
+        frame = await fleet.arun_fleet(
+            "unlock", window.ids, request.plan.by_ids(), request.options, cancel=cancel, listing=listing
+        )
+    except ScpUsageError:  # refused before any request (its journal, its version): nothing to lock again
+        window.ids = []
+        window._write("closed", {})
+        raise
     window.unlocked = frame
     maybe = frame[~frame["outcome"].astype(str).isin([str(o) for o in UNCHANGED])]
     window.ids = [str(i) for i in maybe["server_id"]]

@@ -207,3 +207,35 @@ def test_a_window_whose_record_cannot_be_written_unlocks_nothing(
         with scp_widgets.unlocked(locked, regions=["kr-west1", "kr-east1"]):
             pytest.fail("the block ran without a record")
     assert [r for r in west.record if r.method == "POST"] == [] and all(is_locked(two_regions, i) for i in locked)
+
+
+def test_a_relock_whose_journal_another_run_holds_still_locks(two_regions: RegionalEmulators, tmp_path: Path) -> None:
+    # the window's journal=PATH taken by another run (a cron job on the same audit file) during the block:
+    # "in use by another run" was not taken for an unwritable journal, and the servers stayed unlocked
+    import fcntl
+
+    west = two_regions.emulators["kr-west1"]
+    locked = pick(west, True, 2)
+    path = tmp_path / "audit.jsonl"
+
+    other = open(path, "a")  # noqa: SIM115 - held across the window's exit, closed below
+    try:
+        with pytest.warns(WindowWarning, match="locked again without a journal .*in use by another run"):
+            with scp_widgets.unlocked(locked, regions=["kr-west1"], journal=path):
+                fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        other.close()
+    assert all(is_locked(two_regions, i) for i in locked) and pending_windows() == []
+
+
+def test_a_window_whose_unlock_is_refused_before_sending_locks_nothing_again(
+    two_regions: RegionalEmulators, tmp_path: Path
+) -> None:
+    (tmp_path / "folder.jsonl").mkdir()  # the unlock's journal cannot be a file: refused before any request
+    west = two_regions.emulators["kr-west1"]
+    locked = pick(west, True, 2)
+    with pytest.raises(scp_widgets.ScpUsageError, match=r"^Cannot write the journal"):
+        with scp_widgets.unlocked(locked, regions=["kr-west1"], journal=tmp_path / "folder.jsonl"):
+            pytest.fail("the block ran although nothing was unlocked")
+    assert [r for r in west.record if r.method == "POST"] == []  # no unlock, and no "re-lock" either
+    assert pending_windows() == []
