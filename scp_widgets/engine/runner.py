@@ -29,7 +29,7 @@ from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.held_interrupt import held_interrupt
 from scp_widgets.engine.journal import Journal
-from scp_widgets.engine.results import ServerResult, count_outcomes, summary_line, utc_iso
+from scp_widgets.engine.results import NOT_SENT_CODE, Outcome, ServerResult, count_outcomes, summary_line, utc_iso
 from scp_widgets.engine.settings import JournalOption, RunOptions, RunOutcome, settings_record
 from scp_widgets.engine.state_dirs import default_journal_dir
 
@@ -156,7 +156,7 @@ async def _arun(
         }  # fmt: skip
         journal_file = open_journal(options.journal, header, fsync=options.journal_fsync)
         if ready is not None:
-            await _ready_or_end(ready, journal_file, len(server_ids), started)
+            await _ready_or_end(ready, journal_file, action, server_ids, started)
         budget = RetryBudget()
         if sending is not None:
             sending.set()
@@ -191,17 +191,26 @@ async def _arun(
 
 
 async def _ready_or_end(
-    ready: Callable[[], Awaitable[None]], journal: Journal | None, requested: int, started: float
+    ready: Callable[[], Awaitable[None]], journal: Journal | None, action: Action, ids: list[str], started: float
 ) -> None:
-    """Wait for `ready`; if it raises, nothing is sent, and the journal (already started) ends saying so."""
+    """Wait for `ready`; if it raises, nothing is sent, and the journal (already started) says so: a cancelled
+    row per server, not sent (`resume_cancelled` of its history row sends them), then its end."""
     try:
         await ready()
     except BaseException as exc:
         if journal is not None:
             with journal:
+                now = time.time()
+                why = f"not sent: {exc}"
+                for server_id in ids:
+                    journal.result(
+                        ServerResult(server_id, action, Outcome.CANCELLED, error_code=NOT_SENT_CODE, message=why,
+                                     started_at=now, finished_at=now)
+                    )  # fmt: skip
+                counts = {str(Outcome.CANCELLED): len(ids)}
                 outcome = RunOutcome(
-                    counts={}, elapsed_s=round(time.time() - started, 3), retries_spent=0, retries_denied=0,
-                    cancelled=False, not_sent=requested, summary=f"nothing sent: {exc}",
+                    counts=counts, elapsed_s=round(now - started, 3), retries_spent=0, retries_denied=0,
+                    cancelled=False, not_sent=len(ids), summary=f"{summary_line(counts, now - started)}; {why}",
                 )  # fmt: skip
                 journal.end({"finished_at": utc_iso(time.time()), **outcome.record()})
         raise

@@ -391,7 +391,7 @@ class StartTogether:
             self.go.set()
         await self.go.wait()
         if self.error is not None:
-            raise ScpUsageError(f"not sent: another region could not start ({self.error})")
+            raise ScpUsageError(f"another region could not start ({self.error})")
 
     def failed(self, error: BaseException) -> None:
         if not self.go.is_set():

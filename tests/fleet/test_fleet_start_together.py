@@ -82,11 +82,19 @@ def test_a_region_whose_journal_cannot_open_stops_every_region_before_its_first_
     with pytest.raises(ScpUsageError, match=r"^Cannot write the journal .*run-kr-east1\.jsonl"):
         scp_widgets.lock(ids, regions=REGIONS, journal=tmp_path / "run.jsonl")
     assert posts(two_regions) == 0
-    # the west part had started its journal: it ends saying nothing was sent, so its history is true
+    # the west part had started its journal: a cancelled row per server, not sent, then its end, so its
+    # history is true and resume_cancelled of it sends them (it was a finished run of no rows)
     lines = [json.loads(line) for line in (tmp_path / "run-kr-west1.jsonl").read_text().splitlines()]
-    assert [line["type"] for line in lines] == ["run", "end"]
-    assert lines[1]["counts"] == {} and lines[1]["not_sent"] == 3
-    assert lines[1]["summary"].startswith("nothing sent: not sent: another region could not start (Cannot write")
+    assert [line["type"] for line in lines] == ["run", "result", "result", "result", "end"]
+    assert lines[-1]["counts"] == {"cancelled": 3} and lines[-1]["not_sent"] == 3
+    assert "not sent: not sent: another region could not start (Cannot write" not in lines[-1]["summary"]
+    assert (
+        lines[-1]["summary"].startswith("3 cancelled in ") and "another region could not start" in lines[-1]["summary"]
+    )
+    back = scp_widgets.read_journal(tmp_path / "run-kr-west1.jsonl")
+    assert sorted(back["server_id"]) == sorted(ids[:3]) and set(back["outcome"].astype(str)) == {"cancelled"}
+    resumed = scp_widgets.resume_cancelled(back, journal=False)
+    assert set(resumed["outcome"].astype(str)) == {"locked"} and posts(two_regions) == 3
 
 
 def test_the_not_sent_journal_failing_after_the_sends_keeps_the_frame(
