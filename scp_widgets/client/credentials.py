@@ -144,17 +144,19 @@ def _from_file(path: Path) -> Credentials:
         raise CredentialsError(f"{path} is not readable JSON ({type(exc).__name__}).") from None
     if not isinstance(data, dict):
         data = {}
-    # a field left null (a template not filled in) is missing, never the text "None"
-    access = _text(data.get("access-key"))
-    secret = as_secret(_text(data.get("secret-key")))
-    del data  # the file's secret in clear: not in this frame when the error below is raised
-    if access and secret:
+    # a field left null or empty (a template not filled in) is missing, never the text "None"; any other
+    # value that is not text is the same sentence as from the arguments
+    access = data.get("access-key")
+    raw_secret = data.get("secret-key")
+    secret = as_secret(raw_secret if isinstance(raw_secret, str) or raw_secret is None else _not_text(raw_secret, path))
+    del data, raw_secret  # the file's secret in clear: not in this frame when the error below is raised
+    if access is not None and not (isinstance(access, str) and not access.strip()) and secret:
         return Credentials(checked_access_key(access, str(path)), secret, str(path))
     raise CredentialsError(f"{path} needs both access-key and secret-key.")
 
 
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+def _not_text(value: Any, path: Path) -> str:
+    raise CredentialsError(f"The secret key in {path} must be text, not {a_type(value)}.")
 
 
 def checked_access_key(access_key: Any, source: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,7 +12,6 @@ from scp_widgets.client.errors import InvalidServerIdError, ScpUsageError
 # SCP server ids are UUIDs (seed page: 2a9be312-5d4b-4bc8-b2ae-35100fa9241f); we send them lower case.
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SEPARATORS = re.compile(r"[\s,;]+")
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")  # soft hyphen, zero-width, BOM
 
 
 def normalise_id(raw: object) -> str:
@@ -20,8 +20,10 @@ def normalise_id(raw: object) -> str:
     text = str(raw).strip().strip("'\"").strip()
     if _UUID.match(text):
         return text
-    # a zero-width space or byte-order mark copied from a web page or a Windows file prints as nothing
-    return _INVISIBLE.sub("", text).strip().strip("'\"").strip().lower()
+    # a zero-width space, byte-order mark or bidi mark copied from a web page, a chat or a Windows file prints
+    # as nothing: every format character (Unicode category Cf) goes
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return visible.strip().strip("'\"").strip().lower()
 
 
 def is_valid_id(server_id: str) -> bool:

@@ -73,7 +73,7 @@ def test_a_dict_of_ids_is_one_sentence(emulator: Emulator, emu_options: dict[str
     assert sent(emulator) == []
 
 
-@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u00ad", "\u2060"])
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u00ad", "\u2060", "\u2066", "\u2069", "\u202a", "\u180e"])
 def test_an_invisible_character_copied_with_an_id_is_not_part_of_it(
     emulator: Emulator, emu_options: dict[str, Any], invisible: str
 ) -> None:

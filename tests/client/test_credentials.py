@@ -118,7 +118,7 @@ def test_half_given_environment(tmp_path: Path, env_extra: dict[str, str], missi
         {"access-key": "file-ak"}, {"secret-key": SECRET}, {"access-key": "", "secret-key": SECRET}, ["a", "b"],
         # a template not filled in: null is missing, never the text "None" signing every request
         {"access-key": "file-ak", "secret-key": None}, {"access-key": None, "secret-key": SECRET},
-        {"access-key": "file-ak", "secret-key": ["x"]}, {"access-key": {"k": 1}, "secret-key": SECRET},
+        {"access-key": "  ", "secret-key": SECRET}, {"access-key": "file-ak", "secret-key": " "},
     ],
 )  # fmt: skip
 def test_half_given_file(tmp_path: Path, data: object) -> None:
@@ -142,6 +142,29 @@ def test_an_access_key_that_cannot_go_in_a_header_is_one_sentence(tmp_path: Path
         assert SECRET not in str(info.value) and key not in str(info.value)
         assert_one_sentence(str(info.value))
     assert resolve_credentials("  AKID \n", SECRET, env=env_for(tmp_path)).access_key == "AKID"  # ends are stripped
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (
+            {"access-key": 12345, "secret-key": SECRET},
+            "The access key from .*credentials.json must be text, not an int",
+        ),
+        ({"access-key": {"k": 1}, "secret-key": SECRET}, "must be text, not a dict"),
+        (
+            {"access-key": "file-ak", "secret-key": ["x"]},
+            "The secret key in .*credentials.json must be text, not a list",
+        ),
+    ],
+)
+def test_a_field_that_is_not_text_says_so_as_from_the_arguments(tmp_path: Path, data: object, words: str) -> None:
+    # a number for the access key said "needs both access-key and secret-key" though both were there
+    write_file(tmp_path, data)
+    with pytest.raises(CredentialsError, match=words) as info:
+        resolve_credentials(env=env_for(tmp_path))
+    assert SECRET not in str(info.value)
+    assert_one_sentence(str(info.value))
 
 
 def test_unreadable_json_file(tmp_path: Path) -> None:
