@@ -108,6 +108,12 @@ def check_frame(frame: Any) -> pd.DataFrame:
                 "history(), read_journal(row.journal) gives that run's frame."
             )
         raise ScpUsageError(f"Expected a run's result DataFrame, not {type(frame).__name__}.")
+    several = frame.attrs.get("several_endpoints")
+    if several:  # a rerun sends with one setting: to one endpoint, or to named regions
+        raise ScpUsageError(
+            f"This frame's rows went to {len(several)} endpoints ({', '.join(map(str, several))}); rerun each "
+            "endpoint's rows on their own, with endpoint=."
+        )
     if frame.attrs.get("complete") is False and any(held_by_a_live_run(Path(j)) for j in _journals(frame)):
         # its never-sent ids are being sent now: resending them would send every one twice
         raise ScpUsageError(

@@ -277,19 +277,27 @@ async def relock_servers(
                 owed[str(server_id)] = f"{outcome} in {where}" + (f": {message}" if not pd.isna(message) else "")
     joined = pd.concat(frames, ignore_index=True) if frames else None
     if joined is not None:
-        joined.attrs.update(rerun_attrs(frames, [plan.targets[0] for plan, _ in groups]))
+        attrs = rerun_attrs(frames, [plan.targets[0] for plan, _ in groups])
+        joined.attrs.clear()  # pd.concat of one frame keeps its attrs: its `endpoints` may be URLs (see below)
+        joined.attrs.update(attrs)
     return joined, owed
 
 
 def rerun_attrs(frames: list[pd.DataFrame], targets: list[fleet.Target]) -> dict[str, Any]:
     """The attrs a re-lock's joined frame needs for `retry_failed` to send each row to its own region again
     (pd.concat keeps no attrs of frames that differ: it went to SCP_ENDPOINT)."""
-    attrs = {str(key): value for key, value in frames[0].attrs.items()}
-    endpoints = {str(t.region): str(t.endpoint) for t in targets if t.region and t.endpoint}
-    if endpoints:
+    attrs = {str(key): value for key, value in frames[0].attrs.items() if key not in ("endpoints", "regions")}
+    # relock_pending names a window's plain endpoint (no region) by its URL: that is no region name
+    endpoints = {str(t.region): str(t.endpoint) for t in targets if t.region and "://" not in t.region and t.endpoint}
+    plain = sorted({str(t.endpoint) for t in targets if (not t.region or "://" in t.region) and t.endpoint})
+    if endpoints and not plain:
         attrs.update(endpoints=endpoints, regions=list(endpoints))
         attrs["endpoint"] = ", ".join(f"{region}={url}" for region, url in endpoints.items())
         attrs.pop("region", None)
+    elif len(plain) == 1 and not endpoints:
+        attrs["endpoint"] = plain[0]
+    else:  # rows of several places with no one setting to send them again: rerun.check_frame says so
+        attrs["several_endpoints"] = sorted({*plain, *endpoints.values()})
     return attrs
 
 
@@ -483,8 +491,13 @@ async def arelock_pending(*, include_other_hosts: bool = False, **options: Any) 
         empty.attrs.update(summary="no maintenance window left servers unlocked", windows=0)
         return empty
     joined = pd.concat(frames, ignore_index=True)
+    joined.attrs = dict(frames[0].attrs)
+    places = {str(f.attrs.get("endpoint")) for f in frames}
     endpoints = {k: v for f in frames for k, v in (f.attrs.get("endpoints") or {}).items()}
-    joined.attrs = {**frames[0].attrs, **({"endpoints": endpoints, "regions": list(endpoints)} if endpoints else {})}
+    if any(f.attrs.get("several_endpoints") or not f.attrs.get("endpoints") for f in frames) and len(places) > 1:
+        joined.attrs["several_endpoints"] = sorted(places)  # windows of different plain endpoints
+    elif endpoints:
+        joined.attrs.update(endpoints=endpoints, regions=list(endpoints))
     counts = joined["outcome"].astype(str).value_counts()
     joined.attrs.update(
         windows=len(frames), summary=", ".join(f"{n} {o}" for o, n in counts.items() if n) or "nothing to do"

@@ -209,3 +209,30 @@ def test_retry_failed_of_a_relock_sends_each_row_to_its_own_region(two_regions: 
     relocked = scp_widgets.relock_pending()  # the window still owes them in its record: already locked now
     assert set(relocked.attrs["endpoints"]) == set(REGIONS)
     assert set(relocked["outcome"].astype(str)) <= {"locked", "already_locked"}
+
+
+def test_retry_failed_of_relock_pending_on_the_configured_endpoint(
+    live_emulator: EmulatorServer, emulator: Emulator
+) -> None:
+    # relock_pending names a plain endpoint's group by its URL: the frame said endpoints={URL: URL}, and
+    # retry_failed of it raised "'http://...' is not a region name" (the review of the morning's fix)
+    target = pick(emulator, True, 2)
+    failing = Faults(error_rates={503: 1.0}, methods=frozenset({"POST"}))
+    with pytest.warns(WindowWarning, match="could not be locked again"):
+        with scp_widgets.unlocked(target, retries=0):
+            emulator.set_faults(failing)
+    pending = scp_widgets.relock_pending(retries=0)
+    assert set(pending["outcome"].astype(str)) == {"server_error"}
+    assert pending.attrs["endpoint"] == live_emulator.url and "endpoints" not in pending.attrs
+    emulator.set_faults(Faults())
+    again = scp_widgets.retry_failed(pending)
+    assert set(again["outcome"].astype(str)) == {"locked"} and all(emulator.server(i)["locked"] for i in target)
+
+
+def test_a_frame_of_several_plain_endpoints_is_not_rerun_to_one_of_them(
+    live_emulator: EmulatorServer, emulator: Emulator
+) -> None:
+    frame = scp_widgets.lock(pick(emulator, False, 1), dry_run=True)
+    frame.attrs["several_endpoints"] = ["http://a.example:1", "http://b.example:2"]
+    with pytest.raises(ScpUsageError, match=r"^This frame's rows went to 2 endpoints .*with endpoint=\.$"):
+        scp_widgets.retry_failed(frame)
