@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class CancelToken:
@@ -42,6 +45,20 @@ class CancelToken:
             if self._flag.is_set():
                 event.set()
         return event
+
+
+async def unless_cancelled(work: Coroutine[Any, Any, T], cancelled: asyncio.Event) -> T | None:
+    """`work`'s result, or None when `cancelled` is set first: the work is then stopped and awaited. For the
+    waits before a run sends (a version lookup, a listing), which a dead endpoint can stretch to minutes."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(cancelled.wait())
+    await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -25,7 +25,7 @@ from scp_widgets.client.retry import RetryBudget
 from scp_widgets.client.scp_client import AsyncScpClient, ScpClient
 from scp_widgets.client.versions import BUILTIN_CATALOG, VersionChoice, choose_version
 from scp_widgets.engine.bulk import Action, ProgressCallback, run_bulk
-from scp_widgets.engine.cancel import CancelToken
+from scp_widgets.engine.cancel import CancelToken, unless_cancelled
 from scp_widgets.engine.connection import Connection
 from scp_widgets.engine.held_interrupt import held_interrupt
 from scp_widgets.engine.journal import Journal
@@ -221,15 +221,8 @@ async def _version_unless_cancelled(
 ) -> VersionChoice:
     """The version to send. Asking the service (`GET /`) may wait seconds on a dead endpoint: a cancel or a
     Ctrl-C stops that wait, and the built-in table names the version (the run then sends nothing anyway)."""
-    lookup = asyncio.ensure_future(client.resolve_version(requested, warn=False))
-    stop = asyncio.ensure_future(cancelled.wait())
-    await asyncio.wait({lookup, stop}, return_when=asyncio.FIRST_COMPLETED)
-    stop.cancel()
-    if lookup.done():
-        return lookup.result()
-    lookup.cancel()
-    await asyncio.gather(lookup, return_exceptions=True)
-    return choose_version(requested, BUILTIN_CATALOG, client.today)
+    choice = await unless_cancelled(client.resolve_version(requested, warn=False), cancelled)
+    return choice if choice is not None else choose_version(requested, BUILTIN_CATALOG, client.today)
 
 
 def run_blocking(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from scp_widgets.client.errors import ScpError, ScpRequestError, ScpUsageError
 from scp_widgets.client.ids import is_valid_id
 from scp_widgets.client.regions import resolve_region_endpoints
 from scp_widgets.engine.bulk import Action, ProgressCallback
-from scp_widgets.engine.cancel import CancelToken
+from scp_widgets.engine.cancel import CancelToken, unless_cancelled
 from scp_widgets.engine.connection import CONNECTION_KEYS, Connection
 from scp_widgets.engine.listing import alist_one
 from scp_widgets.engine.results import (
@@ -239,19 +239,6 @@ def regions_of(fleet: pd.DataFrame, requested: list[str]) -> dict[str, str | Non
     return home
 
 
-async def _unless_cancelled(listing: Coroutine[Any, Any, pd.DataFrame], token: CancelToken) -> pd.DataFrame | None:
-    """The listing, or None when the run is cancelled first (the listing is then stopped)."""
-    task = asyncio.ensure_future(listing)
-    cancelled = asyncio.ensure_future(token.bind(asyncio.get_running_loop()).wait())
-    await asyncio.wait({task, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-    cancelled.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    return None
-
-
 def _unsent(server_id: str, action: str, outcome: Outcome, code: str, message: str) -> ServerResult:
     now = time.time()
     return ServerResult(server_id, action, outcome, error_code=code, message=message, started_at=now, finished_at=now)
@@ -274,12 +261,12 @@ async def arun_fleet(
     token = cancel or CancelToken()
     cut = False
     if listing is None:  # a region that cannot be listed is reported; the others run
-        listing = await _unless_cancelled(
+        listing = await unless_cancelled(
             alist_fleet(
                 plan, api_version=options.api_version, apply_rule=False, partial=True,
                 retries=options.retries, timeout=options.timeout,
             ),
-            token,
+            token.bind(asyncio.get_running_loop()),
         )  # fmt: skip
         if listing is None:  # a Cancel or an interrupt while listing (a dead endpoint waits minutes there)
             if plan.where is not None:
