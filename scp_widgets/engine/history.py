@@ -26,6 +26,7 @@ import pandas as pd
 from scp_widgets.client.errors import JournalError, ScpError, ScpUsageError
 from scp_widgets.engine.journal import JournalWarning, held_by_a_live_run
 from scp_widgets.engine.journal_reader import read_runs, run_counts, run_frame
+from scp_widgets.engine.rerun import regional_attrs
 from scp_widgets.engine.results import Outcome, count_outcomes, summary_line
 from scp_widgets.engine.retention import configure, keep_days, prune_journals
 from scp_widgets.engine.state_dirs import default_journal_dir
@@ -127,8 +128,7 @@ def read_history_row(row: Any) -> pd.DataFrame:
     joined.attrs.update(summary=str(row.summary), complete=bool(row.complete), journal=None)
     endpoints = {str(f.attrs["region"]): str(f.attrs["endpoint"]) for f in frames if f.attrs.get("region")}
     if endpoints:  # as the run's own frame says it: a rerun goes to each region again, not all to the first
-        endpoint = ", ".join(f"{region}={url}" for region, url in endpoints.items())
-        joined.attrs.update(endpoints=endpoints, regions=list(endpoints), endpoint=endpoint)
+        joined.attrs.update(regional_attrs(endpoints))
         joined.attrs.pop("region", None)
     return joined
 

@@ -100,6 +100,12 @@ def same_settings(frame: pd.DataFrame) -> dict[str, Any]:
     return settings
 
 
+def regional_attrs(endpoints: dict[str, str]) -> dict[str, Any]:
+    """A run over several regions as its frame's attrs say it (`same_settings` sends each row back there)."""
+    endpoint = ", ".join(f"{region}={url}" for region, url in endpoints.items())
+    return {"endpoints": dict(endpoints), "regions": list(endpoints), "endpoint": endpoint}
+
+
 def check_frame(frame: Any) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame) or "outcome" not in frame or "server_id" not in frame:
         if isinstance(frame, pd.DataFrame):  # a history() frame, a listing...: say what would work

@@ -27,6 +27,7 @@ from scp_widgets.engine.bulk import Action, ProgressCallback
 from scp_widgets.engine.cancel import CancelToken, unless_cancelled
 from scp_widgets.engine.connection import CONNECTION_KEYS, Connection
 from scp_widgets.engine.listing import alist_one
+from scp_widgets.engine.rerun import regional_attrs
 from scp_widgets.engine.results import (
     NOT_SENT_CODE,
     Outcome,
@@ -415,9 +416,7 @@ def _attrs(
         "run_id": uuid.uuid4().hex[:12],
         "action": action,
         "api_version": first.get("api_version", options.api_version),
-        "endpoint": ", ".join(f"{t.region}={t.endpoint}" for t in plan.targets)
-        if plan.regional
-        else first.get("endpoint", plan.targets[0].endpoint),
+        "endpoint": first.get("endpoint", plan.targets[0].endpoint),
         "dry_run": options.dry_run,
         "verify": options.verify,
         "preflight": options.preflight,
@@ -432,7 +431,7 @@ def _attrs(
         "complete": True,
     }
     if plan.regional:
-        attrs.update(regions=[t.region for t in plan.targets], endpoints=plan.endpoints)
+        attrs.update(regional_attrs(plan.endpoints))
     if plan.where is not None:
         attrs["where"] = plan.where
     return attrs

@@ -15,6 +15,7 @@ import pandas as pd
 
 from scp_widgets.client.errors import JournalUnwritable
 from scp_widgets.engine.cancel import CancelToken
+from scp_widgets.engine.rerun import regional_attrs
 from scp_widgets.engine.results import Outcome
 from scp_widgets.engine.settings import RunOptions
 from scp_widgets.fleet import plan as fleet
@@ -95,8 +96,7 @@ def rerun_attrs(frames: list[pd.DataFrame], targets: list[fleet.Target]) -> dict
     endpoints = {str(t.region): str(t.endpoint) for t in targets if t.region and "://" not in t.region and t.endpoint}
     plain = sorted({str(t.endpoint) for t in targets if (not t.region or "://" in t.region) and t.endpoint})
     if endpoints and not plain:
-        attrs.update(endpoints=endpoints, regions=list(endpoints))
-        attrs["endpoint"] = ", ".join(f"{region}={url}" for region, url in endpoints.items())
+        attrs.update(regional_attrs(endpoints))
         attrs.pop("region", None)
     elif len(plain) == 1 and not endpoints:
         attrs["endpoint"] = plain[0]

@@ -36,6 +36,7 @@ from scp_widgets.client.loop_thread import background_loop, wait_for
 from scp_widgets.engine.cancel import CancelToken
 from scp_widgets.engine.journal import private_folder
 from scp_widgets.engine.read_only import refuse_change
+from scp_widgets.engine.rerun import regional_attrs
 from scp_widgets.engine.results import Outcome
 from scp_widgets.engine.runner import run_blocking
 from scp_widgets.engine.settings import RunOptions
@@ -414,7 +415,7 @@ async def arelock_pending(*, include_other_hosts: bool = False, **options: Any) 
     if any(f.attrs.get("several_endpoints") or not f.attrs.get("endpoints") for f in frames) and len(places) > 1:
         joined.attrs["several_endpoints"] = sorted(places)  # windows of different plain endpoints
     elif endpoints:
-        joined.attrs.update(endpoints=endpoints, regions=list(endpoints))
+        joined.attrs.update(regional_attrs(endpoints))
     counts = joined["outcome"].astype(str).value_counts()
     joined.attrs.update(
         windows=len(frames), summary=", ".join(f"{n} {o}" for o, n in counts.items() if n) or "nothing to do"
