@@ -108,7 +108,7 @@ class ScpLockMagics(Magics):
         if args.chart and frame.attrs.get("dry_run"):  # --dry-run, or a rerun of a dry run's frame
             print("--chart: a dry run sends nothing, so it has no timeline to draw.", file=sys.stderr)
         elif args.chart:  # invalid ids only, or a run cancelled at once: nothing went out
-            sent = bool((frame["attempts"] > 0).any()) if "attempts" in frame else not frame.empty
+            sent = bool((frame["attempts"] > 0).any())
             nothing = "nothing was sent, so there is no timeline to draw."
             chart_after_cell(self.shell, frame, lambda: charts.timeline(frame), nothing=nothing, drawable=sent)
         return self.store(remember(frame, summarised=not quiet), args.output)

@@ -58,7 +58,7 @@ def chart_after_cell(
     than an empty chart or silence; a chart that cannot be drawn is one line on stderr, never the run."""
     if shell is None:
         return
-    if not (not frame.empty if drawable is None else drawable):
+    if not (drawable if drawable is not None else not frame.empty):
         print(f"--chart: {nothing}", file=sys.stderr)
         return
     try:
